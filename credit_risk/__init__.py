@@ -1,0 +1,1 @@
+"""Shared code of the credit-risk service: data contract, features, network, artifacts."""

@@ -1,0 +1,111 @@
+"""The exported model artifacts: their names, and loading them with every check.
+
+An artifact set is three files (weights, architecture config, fitted preprocessor)
+plus a manifest with their sha256 and the training metrics. Loading refuses any file
+whose hash differs from the expected one before unpickling it (a joblib file from
+anywhere else is code execution), then checks that the parts fit together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import joblib
+import numpy as np
+import torch
+from torch import nn
+
+from credit_risk.features import FeatureEncoder, PreprocessorMismatch
+from credit_risk.network import ModelConfig, build_network
+
+PREPROCESSOR = "preprocessor.joblib"
+MANIFEST = "manifest.json"
+
+
+def weights_file(config_id: str) -> str:
+    return f"model_weights_{config_id}.pth"
+
+
+def config_file(config_id: str) -> str:
+    return f"model_config_{config_id}.yaml"
+
+
+def model_files(config_id: str) -> tuple[str, str, str]:
+    """The three files that make up one model version."""
+    return weights_file(config_id), config_file(config_id), PREPROCESSOR
+
+
+class ArtifactError(ValueError):
+    """An artifact file is missing, altered, corrupt or does not fit the others."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def verify_hashes(directory: Path, expected: Mapping[str, str]) -> None:
+    """Raise ArtifactError for a missing file or one whose sha256 is not the expected one."""
+    for name, digest in expected.items():
+        path = directory / name
+        if not path.is_file():
+            raise ArtifactError(path, "file is missing")
+        actual = sha256_of(path)
+        if actual != digest:
+            raise ArtifactError(path, f"sha256 {actual} does not match the expected {digest}")
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """Encoded applicant rows in, P(good) out: numpy features then the network."""
+
+    features: FeatureEncoder
+    network: nn.Module
+    config: ModelConfig
+
+    def predict_proba(self, encoded: np.ndarray) -> np.ndarray:
+        """P(good) for each row encoded by `contract.encode`."""
+        with torch.inference_mode():
+            logits = self.network(torch.from_numpy(self.features.transform(encoded)))
+            return torch.sigmoid(logits).numpy()[:, 0].astype(np.float64)
+
+
+def load_scorer(directory: Path, config_id: str, expected_sha256: Mapping[str, str]) -> Scorer:
+    """Load and cross-check one model version's files after verifying their hashes."""
+    weights_path, config_path, preprocessor_path = (
+        directory / name for name in model_files(config_id)
+    )
+    missing = set(model_files(config_id)) - set(expected_sha256)
+    if missing:
+        raise ArtifactError(directory, f"no expected sha256 for {sorted(missing)}")
+    verify_hashes(directory, expected_sha256)
+    try:
+        config = ModelConfig.from_yaml(config_path)
+    except Exception as exc:  # yaml or validation error: report which file
+        raise ArtifactError(config_path, f"invalid model config: {exc}") from exc
+    try:
+        features = FeatureEncoder(joblib.load(preprocessor_path))
+    except PreprocessorMismatch as exc:
+        raise ArtifactError(preprocessor_path, str(exc)) from exc
+    except Exception as exc:
+        raise ArtifactError(preprocessor_path, f"cannot be loaded: {exc}") from exc
+    try:
+        state_dict = torch.load(weights_path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ArtifactError(weights_path, f"cannot be loaded: {exc}") from exc
+    network = build_network(config, features.width)
+    try:
+        network.load_state_dict(state_dict, strict=True)
+    except Exception as exc:
+        raise ArtifactError(
+            weights_path,
+            f"does not fit the architecture of {config_path.name} with "
+            f"{features.width} inputs from {preprocessor_path.name}: {exc}",
+        ) from exc
+    return Scorer(features=features, network=network.eval(), config=config)

@@ -1,0 +1,170 @@
+"""The data contract: the one place that names the applicant fields and their values.
+
+Training (the dataset, the fitted preprocessor) and serving (the request schema, the
+encoding of a request) both read these definitions; nothing else lists a field or a
+category. "NA" is a real category of both account fields, and Job uses the four
+documented text labels, so a request reaches the model exactly as training data did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+NUMERIC_FIELDS: tuple[str, ...] = ("Age", "Credit amount", "Duration")
+
+CATEGORIES: dict[str, tuple[str, ...]] = {
+    "Sex": ("male", "female"),
+    "Job": (
+        "unskilled and non-resident",
+        "unskilled and resident",
+        "skilled",
+        "highly skilled",
+    ),
+    "Housing": ("own", "rent", "free"),
+    "Saving accounts": ("NA", "little", "moderate", "quite rich", "rich"),
+    "Checking account": ("NA", "little", "moderate", "rich"),
+    "Purpose": (
+        "car",
+        "furniture/equipment",
+        "radio/TV",
+        "domestic appliances",
+        "repairs",
+        "education",
+        "business",
+        "vacation/others",
+    ),
+}
+CATEGORICAL_FIELDS: tuple[str, ...] = tuple(CATEGORIES)
+
+# The documented order of the request fields.
+FIELDS: tuple[str, ...] = (
+    "Age",
+    "Sex",
+    "Job",
+    "Housing",
+    "Saving accounts",
+    "Checking account",
+    "Credit amount",
+    "Duration",
+    "Purpose",
+)
+# Column order of an encoded row (see `encode`): numeric fields, then categorical codes.
+ENCODED_COLUMNS: tuple[str, ...] = NUMERIC_FIELDS + CATEGORICAL_FIELDS
+
+TARGET = "Risk"
+GOOD, BAD = "good", "bad"
+TARGET_LABELS: tuple[str, str] = (BAD, GOOD)  # index = model target (1 = good)
+
+
+def _choice(name: str) -> Any:
+    return Literal[CATEGORIES[name]]  # type: ignore[valid-type]
+
+
+class Applicant(BaseModel):
+    """One credit applicant, exactly as the documented API receives it."""
+
+    model_config = ConfigDict(
+        populate_by_name=True,  # BentoML passes models between services by field name
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "example": {
+                "Age": 35,
+                "Sex": "male",
+                "Job": "unskilled and resident",
+                "Housing": "free",
+                "Saving accounts": "NA",
+                "Checking account": "NA",
+                "Credit amount": 9055,
+                "Duration": 36,
+                "Purpose": "education",
+            }
+        },
+    )
+
+    age: Annotated[int, Field(alias="Age", gt=0, strict=True, description="Age in years")]
+    sex: Annotated[_choice("Sex"), Field(alias="Sex")]
+    job: Annotated[_choice("Job"), Field(alias="Job")]
+    housing: Annotated[_choice("Housing"), Field(alias="Housing")]
+    saving_accounts: Annotated[
+        _choice("Saving accounts"),
+        Field(alias="Saving accounts", description='"NA": no savings account known'),
+    ]
+    checking_account: Annotated[
+        _choice("Checking account"),
+        Field(alias="Checking account", description='"NA": no checking account known'),
+    ]
+    credit_amount: Annotated[
+        float,
+        Field(
+            alias="Credit amount",
+            gt=0,
+            strict=True,
+            allow_inf_nan=False,
+            description="In DM",
+        ),
+    ]
+    duration: Annotated[
+        int,
+        Field(alias="Duration", gt=0, strict=True, description="Duration in months"),
+    ]
+    purpose: Annotated[_choice("Purpose"), Field(alias="Purpose")]
+
+    def record(self) -> dict[str, Any]:
+        """The applicant keyed by the documented field names."""
+        return self.model_dump(by_alias=True)
+
+
+class CreditScore(BaseModel):
+    """The decision for one applicant."""
+
+    prediction: Literal["good", "bad"] = Field(description='"good" when P(good) > 0.5')
+    probability: float = Field(ge=0, le=1, description="P(good), whatever the prediction")
+    probability_bad: float = Field(ge=0, le=1, description="P(bad) = 1 - P(good)")
+    model: str = Field(description="Tag of the model version that scored the request")
+
+    @classmethod
+    def from_probability(cls, p_good: float, model: str) -> CreditScore:
+        return cls(
+            prediction=GOOD if p_good > 0.5 else BAD,
+            probability=p_good,
+            probability_bad=1.0 - p_good,
+            model=model,
+        )
+
+
+def _check_contract() -> None:
+    aliases = tuple(f.alias for f in Applicant.model_fields.values())
+    if aliases != FIELDS or set(FIELDS) != set(NUMERIC_FIELDS) | set(CATEGORICAL_FIELDS):
+        raise AssertionError(f"Applicant fields {aliases} disagree with the contract {FIELDS}")
+
+
+_check_contract()
+
+_CODES: dict[str, dict[str, int]] = {
+    name: {label: code for code, label in enumerate(labels)} for name, labels in CATEGORIES.items()
+}
+
+
+def encode(records: Iterable[Mapping[str, Any]]) -> np.ndarray:
+    """Encode records keyed by documented field names as a float64 array.
+
+    Columns follow `ENCODED_COLUMNS`: numeric values as they are, then each categorical
+    field as the index of its label in `CATEGORIES`. Raises KeyError for a missing field
+    or an unknown label, so nothing is silently encoded as "no category".
+    """
+    rows = [
+        [float(r[name]) for name in NUMERIC_FIELDS]
+        + [_CODES[name][r[name]] for name in CATEGORICAL_FIELDS]
+        for r in records
+    ]
+    return np.array(rows, dtype=np.float64).reshape(len(rows), len(ENCODED_COLUMNS))
+
+
+def encode_applicants(applicants: Iterable[Applicant]) -> np.ndarray:
+    """Encode validated applicants (see `encode`)."""
+    return encode(a.record() for a in applicants)

@@ -1,0 +1,99 @@
+"""Feature engineering: the scikit-learn preprocessor and its fast serving equivalent.
+
+The fitted ColumnTransformer (preprocessor.joblib) is the source of truth. Calling it
+costs ~2.3 ms whatever the batch size, so serving computes the same features with numpy
+from its fitted parameters (`FeatureEncoder`); tests prove equality on every dataset row
+and every category.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.compose import ColumnTransformer
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from credit_risk.contract import CATEGORICAL_FIELDS, CATEGORIES, NUMERIC_FIELDS
+
+
+class PreprocessorMismatch(ValueError):
+    """A fitted preprocessor does not implement the data contract."""
+
+
+def build_preprocessor() -> ColumnTransformer:
+    """Scaled numerics, then one-hot categoricals in the contract's category order.
+
+    The encoder is given the contract's categories and refuses unknown values, so no
+    value can silently become an all-zero one-hot.
+    """
+    return ColumnTransformer(
+        [
+            ("numeric", StandardScaler(), list(NUMERIC_FIELDS)),
+            (
+                "categorical",
+                OneHotEncoder(
+                    categories=[list(CATEGORIES[name]) for name in CATEGORICAL_FIELDS],
+                    handle_unknown="error",
+                    sparse_output=False,
+                ),
+                list(CATEGORICAL_FIELDS),
+            ),
+        ],
+        remainder="drop",
+        verbose_feature_names_out=True,
+    )
+
+
+def feature_names() -> list[str]:
+    """Names of the model's input features, in column order."""
+    return [f"numeric__{n}" for n in NUMERIC_FIELDS] + [
+        f"categorical__{n}_{label}" for n in CATEGORICAL_FIELDS for label in CATEGORIES[n]
+    ]
+
+
+class FeatureEncoder:
+    """Computes a fitted `build_preprocessor()` transform from encoded rows with numpy."""
+
+    def __init__(self, preprocessor: ColumnTransformer) -> None:
+        check_preprocessor(preprocessor)
+        scaler: StandardScaler = preprocessor.named_transformers_["numeric"]
+        self._mean = scaler.mean_.astype(np.float64)
+        self._scale = scaler.scale_.astype(np.float64)
+        n_numeric = len(NUMERIC_FIELDS)
+        sizes = [len(CATEGORIES[name]) for name in CATEGORICAL_FIELDS]
+        self._offsets = n_numeric + np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
+        self._sizes = np.array(sizes, dtype=np.intp)
+        self.width = n_numeric + int(sum(sizes))
+
+    def transform(self, encoded: np.ndarray) -> np.ndarray:
+        """Features (float32, shape (n, width)) of rows encoded by `contract.encode`."""
+        n_numeric = len(NUMERIC_FIELDS)
+        codes = encoded[:, n_numeric:].astype(np.intp)
+        if codes.size and ((codes < 0) | (codes >= self._sizes)).any():
+            raise ValueError("category code out of range")
+        out = np.zeros((len(encoded), self.width), dtype=np.float32)
+        out[:, :n_numeric] = (encoded[:, :n_numeric] - self._mean) / self._scale
+        rows = np.arange(len(encoded))[:, None]
+        out[rows, self._offsets + codes] = 1.0
+        return out
+
+
+def check_preprocessor(preprocessor: object) -> None:
+    """Raise PreprocessorMismatch unless `preprocessor` is a fitted contract preprocessor."""
+    if not isinstance(preprocessor, ColumnTransformer):
+        raise PreprocessorMismatch(
+            f"expected a ColumnTransformer, got {type(preprocessor).__name__}"
+        )
+    try:
+        names = list(preprocessor.get_feature_names_out())
+        scaler = preprocessor.named_transformers_["numeric"]
+        encoder = preprocessor.named_transformers_["categorical"]
+    except (AttributeError, KeyError, ValueError) as exc:
+        raise PreprocessorMismatch(f"not a fitted contract preprocessor: {exc}") from exc
+    if names != feature_names():
+        raise PreprocessorMismatch(
+            f"output features {names} differ from the contract's {feature_names()}"
+        )
+    if not isinstance(scaler, StandardScaler) or not isinstance(encoder, OneHotEncoder):
+        raise PreprocessorMismatch("expected a StandardScaler and a OneHotEncoder")
+    if len(scaler.mean_) != len(NUMERIC_FIELDS) or not np.all(np.isfinite(scaler.scale_)):
+        raise PreprocessorMismatch("scaler parameters do not fit the numeric fields")

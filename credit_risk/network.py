@@ -1,0 +1,66 @@
+"""The credit-risk network, built from a model_config_NNN.yaml architecture."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from torch import nn
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+}
+
+
+class ModelConfig(BaseModel):
+    """Architecture and training hyper-parameters (the original service's config format)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    hidden_layers: list[int] = Field(min_length=1)
+    activation_functions: list[str]
+    dropout_rate: float = Field(ge=0, lt=1)
+    learning_rate: float = Field(gt=0)
+    epochs: int = Field(gt=0)
+    batch_size: int = Field(gt=0)
+    weight_decay: float = Field(default=0.01, ge=0)
+    early_stopping_patience: int = Field(default=20, gt=0)
+
+    @model_validator(mode="after")
+    def _one_activation_per_layer(self) -> ModelConfig:
+        if len(self.activation_functions) != len(self.hidden_layers):
+            raise ValueError("activation_functions needs one entry per hidden layer")
+        unknown = set(self.activation_functions) - set(ACTIVATIONS)
+        if unknown:
+            raise ValueError(
+                f"unknown activation functions {sorted(unknown)}; known: {sorted(ACTIVATIONS)}"
+            )
+        return self
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> ModelConfig:
+        return cls.model_validate(yaml.safe_load(path.read_text()))
+
+    def to_yaml(self, path: Path) -> None:
+        path.write_text(yaml.safe_dump(self.model_dump(), sort_keys=False))
+
+
+def build_network(config: ModelConfig, input_dim: int) -> nn.Sequential:
+    """Blocks of Linear → BatchNorm1d → activation → Dropout, then Linear to one logit."""
+    layers: list[nn.Module] = []
+    width = input_dim
+    for size, activation in zip(config.hidden_layers, config.activation_functions, strict=True):
+        layers += [
+            nn.Linear(width, size),
+            nn.BatchNorm1d(size),
+            ACTIVATIONS[activation](),
+            nn.Dropout(config.dropout_rate),
+        ]
+        width = size
+    layers.append(nn.Linear(width, 1))
+    return nn.Sequential(*layers)

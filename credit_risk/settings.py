@@ -1,0 +1,34 @@
+"""Runtime settings of the service, read once from the environment (prefix CREDIT_RISK_)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MODEL_NAME = "credit_risk"
+
+
+class Settings(BaseSettings):
+    """Environment variables: CREDIT_RISK_SERVED_MODEL, CREDIT_RISK_CORS_ORIGINS, ...
+
+    The model store itself is located by BentoML's own BENTOML_HOME.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CREDIT_RISK_")
+
+    served_model: str = Field(
+        default=f"{MODEL_NAME}:latest",
+        description="Tag of the model in the BentoML store",
+    )
+    cors_origins: list[str] = Field(
+        default=["*"],
+        description='Allowed CORS origins, a JSON list, e.g. ["https://bank.example"]',
+    )
+    max_batch_size: int = Field(default=256, gt=0, description="Largest adaptive batch")
+    max_latency_ms: int = Field(
+        default=1000, gt=0, description="Latency budget of the adaptive batcher"
+    )
+    request_timeout_s: float = Field(default=10.0, gt=0, description="Per-request timeout")
+
+
+settings = Settings()

@@ -1,0 +1,126 @@
+"""The documented HTTP surface around BentoML: /docs, /redoc, / → /docs, /health, 422s."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import RedirectResponse
+from pydantic import BaseModel, Field
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+TITLE = "Credit Score Prediction API"
+VERSION = "1.0.0"
+DESCRIPTION = "API to predict the credit risk of a customer using a deep learning model"
+OPENAPI_URL = "/openapi.json"
+ASSETS_URL = "/docs-assets"
+
+
+def _assets_dir() -> Path:
+    """Swagger UI and ReDoc bundles from the drf-spectacular-sidecar package.
+
+    Served locally because clients may have no internet. The package's __init__ imports
+    Django, so the directory is located without importing it.
+    """
+    spec = find_spec("drf_spectacular_sidecar")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("drf-spectacular-sidecar is not installed")
+    return Path(spec.submodule_search_locations[0]) / "static" / "drf_spectacular_sidecar"
+
+
+def documented_openapi(spec: dict[str, Any], api_routes: list[str]) -> dict[str, Any]:
+    """BentoML's OpenAPI document with the documented info and 422 for invalid input."""
+    spec["info"] = {"title": TITLE, "version": VERSION, "description": DESCRIPTION}
+    for route in api_routes:
+        responses = spec["paths"][route]["post"]["responses"]
+        responses["422"] = {
+            "description": "Validation error: the body does not follow the schema",
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/ValidationErrorBody"}}
+            },
+        }
+        responses.pop("400", None)
+    spec.setdefault("components", {}).setdefault("schemas", {})["ValidationErrorBody"] = {
+        "type": "object",
+        "properties": {
+            "error": {"type": "string"},
+            "detail": {"type": "array", "items": {"type": "object"}},
+        },
+    }
+    return spec
+
+
+def docs_app(openapi: Callable[[], dict[str, Any]]) -> FastAPI:
+    """A FastAPI app, mounted at "/", serving the documentation pages offline."""
+    app = FastAPI(
+        title=TITLE,
+        version=VERSION,
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.mount(ASSETS_URL, StaticFiles(directory=_assets_dir()), name="docs-assets")
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    @app.get(OPENAPI_URL, include_in_schema=False)
+    def openapi_document() -> dict[str, Any]:
+        return openapi()
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> Any:
+        return get_swagger_ui_html(
+            openapi_url=OPENAPI_URL,
+            title=f"{TITLE} - Swagger UI",
+            swagger_js_url=f"{ASSETS_URL}/swagger-ui-dist/swagger-ui-bundle.js",
+            swagger_css_url=f"{ASSETS_URL}/swagger-ui-dist/swagger-ui.css",
+            swagger_favicon_url=f"{ASSETS_URL}/swagger-ui-dist/favicon-32x32.png",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> Any:
+        return get_redoc_html(
+            openapi_url=OPENAPI_URL,
+            title=f"{TITLE} - ReDoc",
+            redoc_js_url=f"{ASSETS_URL}/redoc/bundles/redoc.standalone.js",
+            with_google_fonts=False,
+        )
+
+    return app
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    model: str = Field(description="Tag of the served model version")
+
+
+class ValidationStatus:
+    """ASGI middleware: input errors of the given API routes answer 422, not BentoML's 400.
+
+    BentoML answers every invalid body of an API route (schema violation, invalid JSON)
+    with 400 and a field-level `detail`; the documented contract says 422.
+    """
+
+    def __init__(self, app: ASGIApp, routes: list[str]) -> None:
+        self.app = app
+        self.routes = frozenset(routes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in self.routes:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_422(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 400:
+                message = {**message, "status": 422}
+            await send(message)
+
+        await self.app(scope, receive, send_422)

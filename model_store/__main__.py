@@ -1,0 +1,17 @@
+"""python -m model_store [ARTIFACTS_DIR]: import artifacts into the BentoML model store."""
+
+import argparse
+import sys
+from pathlib import Path
+
+from credit_risk.artifacts import ArtifactError
+from credit_risk.paths import ARTIFACTS_DIR
+from model_store.store import import_artifacts
+
+parser = argparse.ArgumentParser(description=__doc__)
+parser.add_argument("directory", nargs="?", type=Path, default=ARTIFACTS_DIR)
+args = parser.parse_args()
+try:
+    print(import_artifacts(args.directory))
+except ArtifactError as exc:
+    sys.exit(f"refused: {exc}")

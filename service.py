@@ -1,0 +1,96 @@
+"""BentoML services: a batched CPU model runner behind the documented prediction API.
+
+Serve with `bentoml serve service:CreditScoring` (see README). The runner loads the model
+once per process from the BentoML model store, verified against the hashes recorded at
+import, and scores adaptive batches of encoded rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bentoml
+import numpy as np
+import torch
+from bentoml.models import BentoModel
+
+from credit_risk.contract import Applicant, CreditScore, encode_applicants
+from credit_risk.settings import settings
+from credit_risk.web import Health, ValidationStatus, docs_app, documented_openapi
+from model_store import load_scorer
+
+PREDICTION_ROUTE = "/credit_score_prediction"
+MODEL = BentoModel(settings.served_model)
+
+
+@bentoml.service(
+    name="credit_risk_model",
+    workers=1,
+    resources={"cpu": "1"},
+    traffic={"timeout": settings.request_timeout_s},
+    # Work-around for bentoml#5540: the caller's client recycles its connection every 100
+    # requests and fails requests in flight; the caller reads these limits from the callee.
+    runner_connection={"max_requests": 10**9, "max_age": 1e9},
+)
+class CreditRiskModel:
+    """Scores batches of encoded applicants on the CPU."""
+
+    model = MODEL
+
+    def __init__(self) -> None:
+        torch.set_num_threads(1)  # one core per worker; batches are small
+        self.scorer = load_scorer(self.model)
+
+    @bentoml.api(
+        batchable=True,
+        batch_dim=0,
+        max_batch_size=settings.max_batch_size,
+        max_latency_ms=settings.max_latency_ms,
+    )
+    def predict(self, encoded: np.ndarray) -> np.ndarray:
+        """P(good) for each row encoded by `credit_risk.contract.encode`."""
+        return self.scorer.predict_proba(encoded)
+
+
+def _openapi() -> dict[str, Any]:
+    return documented_openapi(CreditScoring.openapi_spec.asdict(), [PREDICTION_ROUTE])
+
+
+web = docs_app(_openapi)
+
+
+@bentoml.service(
+    name="credit_scoring",
+    traffic={"timeout": settings.request_timeout_s},
+    http={
+        "cors": {
+            "enabled": True,
+            "access_control_allow_origins": settings.cors_origins,
+            "access_control_allow_credentials": True,
+            "access_control_allow_methods": ["*"],
+            "access_control_allow_headers": ["*"],
+        }
+    },
+)
+@bentoml.asgi_app(web, path="/")
+class CreditScoring:
+    """Credit Score Prediction API: predicts the credit risk of a customer."""
+
+    runner = bentoml.depends(CreditRiskModel)
+
+    def __init__(self) -> None:
+        self.model_tag = str(MODEL.stored.tag)
+
+    @web.get("/health", response_model=Health)
+    def health(self) -> Health:
+        """The served model version (readiness of the runner: /readyz)."""
+        return Health(status="ok", model=self.model_tag)
+
+    @bentoml.api(route=PREDICTION_ROUTE)
+    async def credit_score_prediction(self, applicant: Applicant, /) -> CreditScore:
+        """Predict whether the applicant's credit risk is good or bad."""
+        p_good = await self.runner.to_async.predict(encode_applicants([applicant]))
+        return CreditScore.from_probability(float(p_good[0]), self.model_tag)
+
+
+CreditScoring.add_asgi_middleware(ValidationStatus, routes=[PREDICTION_ROUTE])

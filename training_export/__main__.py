@@ -1,0 +1,3 @@
+from training_export.export import main
+
+main()
