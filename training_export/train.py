@@ -56,11 +56,17 @@ class TrainedModel:
     best_epoch: int
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """P(good) through the scikit-learn preprocessor: the offline reference pipeline."""
-        features = self.preprocessor.transform(frame[list(FIELDS)]).astype(np.float32)
-        with torch.inference_mode():
-            logits = self.network(torch.from_numpy(features))
-        return torch.sigmoid(logits).numpy()[:, 0].astype(np.float64)
+        return reference_proba(self.preprocessor, self.network, frame)
+
+
+def reference_proba(
+    preprocessor: ColumnTransformer, network: nn.Module, frame: pd.DataFrame
+) -> np.ndarray:
+    """P(good) through the scikit-learn preprocessor: the offline reference pipeline."""
+    features = preprocessor.transform(frame[list(FIELDS)]).astype(np.float32)
+    with torch.inference_mode():
+        logits = network(torch.from_numpy(features))
+    return torch.sigmoid(logits).numpy()[:, 0].astype(np.float64)
 
 
 def _loss(network: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:

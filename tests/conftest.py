@@ -1,0 +1,71 @@
+"""Shared fixtures: a temporary BentoML store holding the committed artifacts."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Before anything imports bentoml: every test uses a fresh, temporary model store.
+    os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="bentoml-home-")
+    os.environ["BENTOML_DO_NOT_TRACK"] = "true"
+
+
+@pytest.fixture(scope="session")
+def dataset() -> pd.DataFrame:
+    from training_export import dataset
+
+    return dataset.load()
+
+
+@pytest.fixture(scope="session")
+def records(dataset: pd.DataFrame) -> list[dict]:
+    """The 1000 dataset rows as request bodies."""
+    from credit_risk.contract import FIELDS
+
+    return dataset[list(FIELDS)].to_dict("records")
+
+
+@pytest.fixture(scope="session")
+def stored_model():
+    """The committed artifacts imported into the temporary store (what `make store` does)."""
+    import bentoml
+
+    from credit_risk.paths import ARTIFACTS_DIR
+    from model_store import import_artifacts
+
+    return bentoml.models.get(import_artifacts(ARTIFACTS_DIR))
+
+
+@pytest.fixture(scope="session")
+def reference_proba(dataset: pd.DataFrame) -> pd.Series:
+    """P(good) of every dataset row from the offline pipeline (scikit-learn + torch)."""
+    import joblib
+    import torch
+
+    from credit_risk.artifacts import PREPROCESSOR, config_file, weights_file
+    from credit_risk.network import ModelConfig, build_network
+    from credit_risk.paths import ARTIFACTS_DIR
+    from training_export.configs import SERVED_CONFIG_ID
+    from training_export.train import reference_proba
+
+    preprocessor = joblib.load(ARTIFACTS_DIR / PREPROCESSOR)
+    config = ModelConfig.from_yaml(ARTIFACTS_DIR / config_file(SERVED_CONFIG_ID))
+    network = build_network(config, len(preprocessor.get_feature_names_out()))
+    network.load_state_dict(torch.load(ARTIFACTS_DIR / weights_file(SERVED_CONFIG_ID)))
+    return pd.Series(reference_proba(preprocessor, network.eval(), dataset), index=dataset.index)
+
+
+@pytest.fixture
+def artifact_copy(tmp_path: Path) -> Path:
+    """A writable copy of the committed artifacts."""
+    import shutil
+
+    from credit_risk.paths import ARTIFACTS_DIR
+
+    return Path(shutil.copytree(ARTIFACTS_DIR, tmp_path / "artifacts"))

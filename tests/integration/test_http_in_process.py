@@ -1,0 +1,115 @@
+"""The HTTP surface in process: `CreditScoring.to_asgi()` under Starlette's TestClient.
+
+The runner is a local instance here (no batching); tests/e2e use a real `bentoml serve`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from starlette.testclient import TestClient
+
+from credit_risk.contract import CATEGORIES, FIELDS, Applicant
+from credit_risk.web import DESCRIPTION, TITLE, VERSION
+
+EXAMPLE = Applicant.model_config["json_schema_extra"]["example"]
+
+
+@pytest.fixture(scope="module")
+def client(stored_model) -> Iterator[TestClient]:
+    from service import CreditScoring
+
+    with TestClient(CreditScoring.to_asgi(), base_url="http://127.0.0.1") as client:
+        yield client
+
+
+def test_documented_example_gets_a_documented_answer(client: TestClient, stored_model) -> None:
+    response = client.post("/credit_score_prediction", json=EXAMPLE)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["prediction"] in ("good", "bad")
+    assert 0 <= body["probability"] <= 1
+    assert body["prediction"] == ("good" if body["probability"] > 0.5 else "bad")
+    assert body["probability_bad"] == pytest.approx(1 - body["probability"])
+    assert body["model"] == str(stored_model.tag)
+
+
+def test_invalid_input_is_422_with_field_detail(client: TestClient) -> None:
+    response = client.post(
+        "/credit_score_prediction", json={**EXAMPLE, "Age": 0, "Job": 2, "Purpose": "boat"}
+    )
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert {tuple(error["loc"]) for error in detail} == {("Age",), ("Job",), ("Purpose",)}
+    assert "Traceback" not in response.text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"{not json", b"[]", b"null", b'"text"'],
+)
+def test_malformed_bodies_are_422(client: TestClient, body: bytes) -> None:
+    response = client.post(
+        "/credit_score_prediction", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+
+
+def test_missing_field_is_422(client: TestClient) -> None:
+    body = {k: v for k, v in EXAMPLE.items() if k != "Saving accounts"}
+    response = client.post("/credit_score_prediction", json=body)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["Saving accounts"]
+
+
+def test_root_redirects_to_docs(client: TestClient) -> None:
+    response = client.get("/", follow_redirects=False)
+    assert response.status_code in (302, 307)
+    assert response.headers["location"] == "/docs"
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_documentation_pages_use_local_assets(client: TestClient, page: str) -> None:
+    response = client.get(page)
+    assert response.status_code == 200
+    assert "/openapi.json" in response.text
+    assets = [part.split('"')[0] for part in response.text.split('src="')[1:]]
+    assert assets, "no script on the page"
+    for asset in assets:
+        assert asset.startswith("/docs-assets/"), asset  # nothing from a CDN
+        assert client.get(asset).status_code == 200
+
+
+def test_openapi_document_has_the_documented_info_and_schema(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert spec["info"] == {"title": TITLE, "version": VERSION, "description": DESCRIPTION}
+    operation = spec["paths"]["/credit_score_prediction"]["post"]
+    assert set(operation["responses"]) >= {"200", "422", "500"}
+    assert "400" not in operation["responses"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    if "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    assert list(schema["properties"]) == list(FIELDS)
+    assert set(schema["required"]) == set(FIELDS)
+    for name, labels in CATEGORIES.items():
+        assert schema["properties"][name]["enum"] == list(labels)
+
+
+def test_health_names_the_served_model(client: TestClient, stored_model) -> None:
+    assert client.get("/health").json() == {"status": "ok", "model": str(stored_model.tag)}
+    assert client.get("/livez").status_code == 200
+    assert client.get("/readyz").status_code == 200
+
+
+def test_cors_allows_any_origin_with_credentials(client: TestClient) -> None:
+    origin = "https://frontend.example"
+    preflight = client.options(
+        "/credit_score_prediction",
+        headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == origin
+    assert preflight.headers["access-control-allow-credentials"] == "true"
+    response = client.post("/credit_score_prediction", json=EXAMPLE, headers={"Origin": origin})
+    assert response.headers["access-control-allow-origin"] == origin

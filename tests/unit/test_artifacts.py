@@ -1,0 +1,88 @@
+"""Loading an artifact set refuses anything altered, corrupt or mismatched, naming the file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+import torch
+
+from credit_risk.artifacts import (
+    MANIFEST,
+    PREPROCESSOR,
+    ArtifactError,
+    config_file,
+    load_scorer,
+    sha256_of,
+    weights_file,
+)
+from credit_risk.contract import encode
+from training_export.configs import CONFIGS
+
+ID = "001"
+
+
+def hashes(directory: Path) -> dict[str, str]:
+    return json.loads((directory / MANIFEST).read_text())["artifacts"]
+
+
+def rehash(directory: Path) -> dict[str, str]:
+    """Expected hashes equal to the files' current content: only the content checks remain."""
+    return {name: sha256_of(directory / name) for name in hashes(directory)}
+
+
+def test_committed_artifacts_load_and_score(artifact_copy: Path, records, reference_proba) -> None:
+    scorer = load_scorer(artifact_copy, ID, hashes(artifact_copy))
+    p_good = scorer.predict_proba(encode(records))
+    np.testing.assert_allclose(p_good, reference_proba.to_numpy(), rtol=0, atol=1e-6)
+    assert ((p_good > 0) & (p_good < 1)).all()
+
+
+def test_altered_file_is_refused_before_it_is_loaded(artifact_copy: Path) -> None:
+    path = artifact_copy / PREPROCESSOR
+    path.write_bytes(path.read_bytes() + b"\0")
+    with pytest.raises(ArtifactError, match=r"preprocessor\.joblib: sha256 .* does not match"):
+        load_scorer(artifact_copy, ID, hashes(artifact_copy))
+
+
+def test_missing_file_is_refused(artifact_copy: Path) -> None:
+    (artifact_copy / weights_file(ID)).unlink()
+    with pytest.raises(ArtifactError, match=r"model_weights_001\.pth: file is missing"):
+        load_scorer(artifact_copy, ID, hashes(artifact_copy))
+
+
+def test_corrupt_weights_are_refused(artifact_copy: Path) -> None:
+    (artifact_copy / weights_file(ID)).write_bytes(b"not a torch file")
+    with pytest.raises(ArtifactError, match=r"model_weights_001\.pth: cannot be loaded"):
+        load_scorer(artifact_copy, ID, rehash(artifact_copy))
+
+
+def test_config_that_does_not_match_the_weights_is_refused(artifact_copy: Path) -> None:
+    CONFIGS["000"].to_yaml(artifact_copy / config_file(ID))
+    with pytest.raises(ArtifactError, match=r"model_weights_001\.pth: does not fit .*model_config"):
+        load_scorer(artifact_copy, ID, rehash(artifact_copy))
+
+
+def test_invalid_config_is_refused(artifact_copy: Path) -> None:
+    (artifact_copy / config_file(ID)).write_text("hidden_layers: [128]\n")
+    with pytest.raises(ArtifactError, match=r"model_config_001\.yaml: invalid model config"):
+        load_scorer(artifact_copy, ID, rehash(artifact_copy))
+
+
+def test_preprocessor_with_another_width_is_refused(artifact_copy: Path) -> None:
+    state = torch.load(artifact_copy / weights_file(ID))
+    state["0.weight"] = state["0.weight"][:, :-1]
+    torch.save(state, artifact_copy / weights_file(ID))
+    with pytest.raises(ArtifactError, match="29 inputs from preprocessor.joblib"):
+        load_scorer(artifact_copy, ID, rehash(artifact_copy))
+
+
+def test_preprocessor_of_another_schema_is_refused(artifact_copy: Path) -> None:
+    preprocessor = joblib.load(artifact_copy / PREPROCESSOR)
+    preprocessor.named_transformers_["categorical"].categories_[1][2] = "2"  # Job as an int code
+    joblib.dump(preprocessor, artifact_copy / PREPROCESSOR)
+    with pytest.raises(ArtifactError, match=r"preprocessor\.joblib: output features"):
+        load_scorer(artifact_copy, ID, rehash(artifact_copy))

@@ -1,0 +1,130 @@
+"""The data contract and the request schema derived from it."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from credit_risk.contract import (
+    CATEGORICAL_FIELDS,
+    CATEGORIES,
+    ENCODED_COLUMNS,
+    FIELDS,
+    NUMERIC_FIELDS,
+    Applicant,
+    CreditScore,
+    encode,
+    encode_applicants,
+)
+
+EXAMPLE = Applicant.model_config["json_schema_extra"]["example"]
+
+
+def test_documented_fields_and_categories() -> None:
+    assert FIELDS == (
+        "Age",
+        "Sex",
+        "Job",
+        "Housing",
+        "Saving accounts",
+        "Checking account",
+        "Credit amount",
+        "Duration",
+        "Purpose",
+    )
+    assert set(FIELDS) == set(NUMERIC_FIELDS) | set(CATEGORICAL_FIELDS)
+    assert CATEGORIES["Job"] == (
+        "unskilled and non-resident",
+        "unskilled and resident",
+        "skilled",
+        "highly skilled",
+    )
+    assert "NA" in CATEGORIES["Saving accounts"]
+    assert "NA" in CATEGORIES["Checking account"]
+    for labels in CATEGORIES.values():
+        assert len(set(labels)) == len(labels)
+
+
+def test_schema_uses_documented_names_enums_and_requires_everything() -> None:
+    schema = Applicant.model_json_schema(by_alias=True)
+    assert list(schema["properties"]) == list(FIELDS)
+    assert set(schema["required"]) == set(FIELDS)
+    for name, labels in CATEGORIES.items():
+        assert schema["properties"][name]["enum"] == list(labels)
+    for name in NUMERIC_FIELDS:
+        assert schema["properties"][name]["exclusiveMinimum"] == 0
+
+
+def test_example_is_valid_and_round_trips_by_field_name() -> None:
+    applicant = Applicant.model_validate(EXAMPLE)
+    assert applicant.record() == {**EXAMPLE, "Credit amount": 9055.0}
+    # BentoML passes models between services by field name, not alias.
+    assert Applicant.model_validate(applicant.model_dump()) == applicant
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("Age", 0),
+        ("Age", -3),
+        ("Age", "35"),
+        ("Age", 35.5),
+        ("Age", True),
+        ("Age", None),
+        ("Credit amount", 0),
+        ("Credit amount", -1.0),
+        ("Credit amount", math.nan),
+        ("Credit amount", math.inf),
+        ("Credit amount", "9055"),
+        ("Duration", 0),
+        ("Duration", "36"),
+        ("Sex", "Male"),
+        ("Job", 1),
+        ("Job", "unskilled"),
+        ("Saving accounts", None),
+        ("Saving accounts", "unknown"),
+        ("Checking account", "na"),
+        ("Purpose", "vacation"),
+    ],
+)
+def test_invalid_values_are_refused(field: str, value: object) -> None:
+    with pytest.raises(ValidationError) as info:
+        Applicant.model_validate({**EXAMPLE, field: value})
+    assert info.value.errors()[0]["loc"] == (field,)
+
+
+def test_missing_and_extra_fields_are_refused() -> None:
+    for name in FIELDS:
+        with pytest.raises(ValidationError):
+            Applicant.model_validate({k: v for k, v in EXAMPLE.items() if k != name})
+    with pytest.raises(ValidationError):
+        Applicant.model_validate({**EXAMPLE, "Saving_accounts": "NA"})
+
+
+def test_encode_puts_numbers_then_category_codes() -> None:
+    encoded = encode_applicants([Applicant.model_validate(EXAMPLE)])
+    assert encoded.shape == (1, len(ENCODED_COLUMNS))
+    row = dict(zip(ENCODED_COLUMNS, encoded[0], strict=True))
+    assert row["Age"] == 35 and row["Credit amount"] == 9055 and row["Duration"] == 36
+    for name in CATEGORICAL_FIELDS:
+        assert CATEGORIES[name][int(row[name])] == EXAMPLE[name]
+
+
+def test_encode_refuses_unknown_labels_instead_of_encoding_nothing() -> None:
+    with pytest.raises(KeyError):
+        encode([{**EXAMPLE, "Job": 2}])
+    assert encode([]).shape == (0, len(ENCODED_COLUMNS))
+    assert encode([EXAMPLE]).dtype == np.float64
+
+
+@pytest.mark.parametrize(
+    ("p_good", "label"), [(0.9, "good"), (0.51, "good"), (0.5, "bad"), (0.1, "bad")]
+)
+def test_credit_score_keeps_probability_as_p_good(p_good: float, label: str) -> None:
+    score = CreditScore.from_probability(p_good, "credit_risk:v")
+    assert score.prediction == label
+    assert score.probability == p_good
+    assert score.probability_bad == pytest.approx(1 - p_good)

@@ -1,0 +1,38 @@
+"""The network built from an architecture config."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from pydantic import ValidationError
+from torch import nn
+
+from credit_risk.network import ModelConfig, build_network
+from training_export.configs import CONFIGS
+
+
+@pytest.mark.parametrize("config_id", sorted(CONFIGS))
+def test_blocks_follow_the_config(config_id: str) -> None:
+    config = CONFIGS[config_id]
+    network = build_network(config, input_dim=29)
+    linears = [m for m in network if isinstance(m, nn.Linear)]
+    assert [m.out_features for m in linears] == [*config.hidden_layers, 1]
+    assert linears[0].in_features == 29
+    assert sum(isinstance(m, nn.BatchNorm1d) for m in network) == len(config.hidden_layers)
+    assert all(m.p == config.dropout_rate for m in network if isinstance(m, nn.Dropout))
+    assert network.eval()(torch.zeros(3, 29)).shape == (3, 1)
+
+
+def test_config_round_trips_through_yaml(tmp_path) -> None:
+    CONFIGS["001"].to_yaml(tmp_path / "c.yaml")
+    assert ModelConfig.from_yaml(tmp_path / "c.yaml") == CONFIGS["001"]
+
+
+def test_inconsistent_configs_are_refused() -> None:
+    good = CONFIGS["001"].model_dump()
+    with pytest.raises(ValidationError, match="one entry per hidden layer"):
+        ModelConfig.model_validate({**good, "activation_functions": ["relu"]})
+    with pytest.raises(ValidationError, match="unknown activation"):
+        ModelConfig.model_validate({**good, "activation_functions": ["relu", "relu", "swish"]})
+    with pytest.raises(ValidationError):
+        ModelConfig.model_validate({**good, "dropout_rate": 1.5})
