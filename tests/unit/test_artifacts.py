@@ -76,7 +76,7 @@ def test_preprocessor_with_another_width_is_refused(artifact_copy: Path) -> None
     state = torch.load(artifact_copy / weights_file(ID))
     state["0.weight"] = state["0.weight"][:, :-1]
     torch.save(state, artifact_copy / weights_file(ID))
-    with pytest.raises(ArtifactError, match="29 inputs from preprocessor.joblib"):
+    with pytest.raises(ArtifactError, match=r"29 inputs from preprocessor\.joblib"):
         load_scorer(artifact_copy, ID, rehash(artifact_copy))
 
 

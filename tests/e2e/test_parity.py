@@ -1,0 +1,31 @@
+"""Every dataset row, scored over HTTP, equals the offline training pipeline."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pandas as pd
+import requests
+
+CLIENTS = 16
+
+
+def test_all_rows_score_as_offline(
+    server: str, records: list[dict], reference_proba: pd.Series
+) -> None:
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_maxsize=CLIENTS)
+    session.mount("http://", adapter)
+
+    def score(record: dict) -> dict:
+        response = session.post(f"{server}/credit_score_prediction", json=record, timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        answers = list(pool.map(score, records))
+    served = np.array([a["probability"] for a in answers])
+    np.testing.assert_allclose(served, reference_proba.to_numpy(), rtol=0, atol=1e-6)
+    labels = ["good" if p > 0.5 else "bad" for p in reference_proba]
+    assert [a["prediction"] for a in answers] == labels

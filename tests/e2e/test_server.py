@@ -1,0 +1,72 @@
+"""Clients of a real `bentoml serve`: the API doc's example, BentoML's client, probes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import bentoml
+import requests
+
+from credit_risk.contract import Applicant
+
+EXAMPLE = Applicant.model_config["json_schema_extra"]["example"]
+
+# The Python client example of the API documentation, verbatim but for the base URL.
+DOC_CLIENT_EXAMPLE = """
+import requests
+
+base_url = "{base_url}"
+
+# Make a prediction request
+payload = {{
+    "Age": 35,
+    "Sex": "male",
+    "Job": "unskilled and resident",
+    "Housing": "free",
+    "Saving accounts": "NA",
+    "Checking account": "NA",
+    "Credit amount": 9055,
+    "Duration": 36,
+    "Purpose": "education"
+}}
+
+response = requests.post(
+    f"{{base_url}}/credit_score_prediction",
+    json=payload
+)
+
+result = response.json()
+print(f"Prediction: {{result['prediction']}}")
+print(f"Probability: {{result['probability']}}")
+"""
+
+
+def test_the_api_docs_client_example_prints_a_prediction(server: str) -> None:
+    script = DOC_CLIENT_EXAMPLE.format(base_url=server)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    prediction, probability = run.stdout.splitlines()
+    assert prediction in ("Prediction: good", "Prediction: bad")
+    assert 0 <= float(probability.removeprefix("Probability: ")) <= 1
+
+
+def test_bentoml_client_gets_the_same_answer(server: str) -> None:
+    over_http = requests.post(f"{server}/credit_score_prediction", json=EXAMPLE).json()
+    with bentoml.SyncHTTPClient(server, server_ready_timeout=60) as client:
+        answer = client.credit_score_prediction(EXAMPLE)  # the flat body, positionally
+    assert answer == over_http
+
+
+def test_invalid_input_is_422_over_the_wire(server: str) -> None:
+    response = requests.post(f"{server}/credit_score_prediction", json={**EXAMPLE, "Sex": "x"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["Sex"]
+
+
+def test_probes_and_pages(server: str, stored_model) -> None:
+    for path in ("/livez", "/readyz", "/docs", "/redoc", "/openapi.json"):
+        assert requests.get(f"{server}{path}").status_code == 200, path
+    assert requests.get(f"{server}/health").json()["model"] == str(stored_model.tag)
+    root = requests.get(f"{server}/", allow_redirects=False)
+    assert root.headers["location"] == "/docs"
