@@ -10,9 +10,15 @@ from tools.server_process import ServerProcess, bentoml_serve, free_port
 
 
 @pytest.fixture(scope="session")
-def server(stored_model, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of `bentoml serve service:CreditScoring` on 127.0.0.1 (a real server)."""
+def served(stored_model, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """`bentoml serve service:CreditScoring` on 127.0.0.1 (a real server), and its log."""
     port = free_port()
     log = tmp_path_factory.mktemp("server") / "serve.log"
     with ServerProcess(bentoml_serve("service:CreditScoring", port), port, log) as server:
-        yield server.url
+        yield server
+
+
+@pytest.fixture(scope="session")
+def server(served: ServerProcess) -> str:
+    """Base URL of the real server."""
+    return served.url
