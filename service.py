@@ -14,6 +14,7 @@ import bentoml
 import numpy as np
 from bentoml.models import BentoModel
 
+from credit_risk.coalescer import Coalescer
 from credit_risk.contract import Applicant, CreditScore, encode_applicants
 from credit_risk.gateway import ClientErrorFilter, Gateway
 from credit_risk.settings import settings
@@ -87,6 +88,10 @@ class CreditScoring:
 
     def __init__(self) -> None:
         self.model_tag = str(MODEL.stored.tag)
+        # The runner client's methods exist only once the server has started: look up late.
+        self.score = Coalescer(
+            lambda rows: self.runner.to_async.predict(rows), max_rows=settings.max_batch_size
+        )
 
     @web.get("/health", response_model=Health)
     def health(self) -> Health:
@@ -96,7 +101,7 @@ class CreditScoring:
     @bentoml.api(route=PREDICTION_ROUTE)
     async def credit_score_prediction(self, applicant: Applicant, /) -> CreditScore:
         """Predict whether the applicant's credit risk is good or bad."""
-        p_good = await self.runner.to_async.predict(encode_applicants([applicant]))
+        p_good = await self.score(encode_applicants([applicant]))
         return CreditScore.from_probability(float(p_good[0]), self.model_tag)
 
 
