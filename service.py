@@ -68,7 +68,7 @@ web = docs_app(_openapi)
 
 @bentoml.service(
     name="credit_scoring",
-    traffic={"timeout": settings.request_timeout_s},
+    traffic={"timeout": settings.request_timeout_s, "max_concurrency": settings.max_concurrency},
     logging={"access": {"enabled": False}},  # credit_risk.gateway writes the access log
     http={
         "cors": {

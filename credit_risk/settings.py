@@ -29,6 +29,9 @@ class Settings(BaseSettings):
         default=1000, gt=0, description="Latency budget of the adaptive batcher"
     )
     request_timeout_s: float = Field(default=10.0, gt=0, description="Per-request timeout")
+    max_concurrency: int = Field(
+        default=512, gt=0, description="Requests in progress beyond this are refused with 429"
+    )
     max_body_bytes: int = Field(
         default=1_048_576, gt=0, description="Larger request bodies are refused with 413"
     )
