@@ -166,3 +166,30 @@ def sigterm_under_load(server: ServerProcess, body: dict, clients: int = 8) -> S
         stop_s=stop_s,
         in_flight_failed=len(traffic.failures(until=signalled - 0.05)),
     )
+
+
+# Checks that need state schemathesis cannot know (auth, stored resources) are left out.
+FUZZ_EXCLUDED = (
+    "ignored_auth,use_after_free,ensure_resource_availability,object_level_authorization"
+)
+
+
+@dataclass(frozen=True)
+class FuzzResult:
+    passed: bool
+    summary: str  # schemathesis' closing lines
+
+
+def fuzz(url: str, examples: int, seed: int = 1) -> FuzzResult:
+    """Property-based fuzzing of the prediction endpoint from the served OpenAPI document."""
+    import subprocess
+
+    from tools.server_process import BIN
+
+    run = subprocess.run(
+        [str(BIN / "schemathesis"), "run", f"{url}/openapi.json", "--include-path", PREDICT,
+         "-n", str(examples), "--seed", str(seed), "--checks", "all",
+         "--exclude-checks", FUZZ_EXCLUDED],
+        capture_output=True, text=True, timeout=1800,
+    )  # fmt: skip
+    return FuzzResult(run.returncode == 0, "\n".join(run.stdout.splitlines()[-40:]))
