@@ -9,7 +9,7 @@ PORT ?= 3000
 export BENTOML_HOME ?= $(CURDIR)/.bentoml
 export BENTOML_DO_NOT_TRACK ?= true
 
-.PHONY: setup store serve test lint format train data clean
+.PHONY: setup store serve test lint format train data bench reliability clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,14 @@ data: setup  ## re-derive data/german_credit.csv from the raw UCI file
 
 train: setup  ## retrain and re-export artifacts/ (then `make store` imports them)
 	$(PY) -m training_export
+
+bench: store  ## HTTP benchmark vs the FastAPI baseline and BentoML's ceiling; model path
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(PY) -m benchmarks.model_path
+	$(PY) -m benchmarks.http
+
+reliability: store  ## fuzzing (2000+ cases), 5-minute soak, runner kill, SIGTERM under load
+	$(PY) -m reliability
 
 clean:
 	rm -rf $(VENV) .bentoml .pytest_cache .ruff_cache
