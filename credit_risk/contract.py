@@ -156,6 +156,12 @@ class CreditScore(BaseModel):
         )
 
 
+class CreditScores(BaseModel):
+    """The decisions for a batch of applicants, in request order."""
+
+    predictions: list[CreditScore]
+
+
 def _check_contract() -> None:
     aliases = tuple(f.alias for f in Applicant.model_fields.values())
     if aliases != FIELDS or set(FIELDS) != set(NUMERIC_FIELDS) | set(CATEGORICAL_FIELDS):
