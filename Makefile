@@ -46,7 +46,7 @@ train: setup  ## retrain and re-export artifacts/ (then `make store` imports the
 bench: store  ## HTTP benchmark vs the FastAPI baseline and BentoML's ceiling; model path
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) -m benchmarks.model_path
-	$(PY) -m benchmarks.http
+	$(PY) -m benchmarks.serving
 
 reliability: store  ## fuzzing (2000+ cases), 5-minute soak, runner kill, SIGTERM under load
 	$(PY) -m reliability
