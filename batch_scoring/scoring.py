@@ -1,0 +1,86 @@
+"""Scoring batches of rows with a model version from the BentoML store.
+
+The same `Scorer` as the HTTP service (numpy features, then the torch forward pass) and
+the same decision rule (`credit_risk.contract.decide`), applied to the valid rows of a
+batch; invalid rows get an error instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from credit_risk.artifacts import Scorer
+from credit_risk.contract import decide
+from batch_scoring.validation import check
+
+# Rows per torch forward pass: small enough for the activations to stay in the CPU cache.
+FORWARD_ROWS = 4096
+
+RESULT_SCHEMA = pa.schema(
+    [
+        pa.field("prediction", pa.string()),
+        pa.field("probability", pa.float64()),
+        pa.field("model", pa.string()),
+        pa.field("error", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Model:
+    """A loaded model version and its tag (what the HTTP service answers as `model`)."""
+
+    tag: str
+    scorer: Scorer
+
+    def predict_proba(self, encoded: np.ndarray) -> np.ndarray:
+        """P(good) of encoded rows, FORWARD_ROWS at a time."""
+        out = np.empty(len(encoded), dtype=np.float64)
+        for start in range(0, len(encoded), FORWARD_ROWS):
+            stop = start + FORWARD_ROWS
+            out[start:stop] = self.scorer.predict_proba(encoded[start:stop])
+        return out
+
+
+def load_model(tag: str) -> Model:
+    """Load a model version from the BentoML store (BENTOML_HOME), checking its hashes."""
+    import bentoml  # imported here: Spark executors load models without the store
+
+    from model_store import load_scorer
+
+    stored = bentoml.models.get(tag)
+    return Model(str(stored.tag), load_scorer(stored))
+
+
+def check_no_result_columns(names: list[str]) -> None:
+    """Refuse input that already has a result column (it would be overwritten)."""
+    clash = sorted(set(names) & set(RESULT_SCHEMA.names))
+    if clash:
+        raise ValueError(f"input already has the result column(s) {clash}")
+
+
+def score_batch(
+    batch: pa.RecordBatch, model: Model, first_row: int | None = None
+) -> pa.RecordBatch:
+    """The result columns (RESULT_SCHEMA) for each row of `batch`, in order.
+
+    Valid rows get `prediction`, `probability` = P(good) and `model`; invalid rows only
+    `error` (see `validation.check`, which also explains `first_row`).
+    """
+    checked = check(batch, first_row)
+    invalid = ~checked.valid
+    p_good = np.zeros(batch.num_rows, dtype=np.float64)
+    p_good[checked.valid] = model.predict_proba(checked.encoded[checked.valid])
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array(decide(p_good), mask=invalid, type=pa.string()),
+            pa.array(p_good, mask=invalid),
+            pc.if_else(pa.array(checked.valid), model.tag, pa.scalar(None, pa.string())),
+            pa.array(checked.errors, type=pa.string()),
+        ],
+        schema=RESULT_SCHEMA,
+    )
