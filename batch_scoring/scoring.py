@@ -13,9 +13,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from batch_scoring.validation import check
 from credit_risk.artifacts import Scorer
 from credit_risk.contract import decide
-from batch_scoring.validation import check
 
 # Rows per torch forward pass: small enough for the activations to stay in the CPU cache.
 FORWARD_ROWS = 4096

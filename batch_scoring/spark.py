@@ -91,10 +91,10 @@ def local_session(master: str = "local[2]") -> SparkSession:
     """A local Spark session whose Python workers run this interpreter and this project."""
     path = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), path]))
+    os.environ["PYSPARK_PYTHON"] = sys.executable
     return (
         SparkSession.builder.master(master)
         .appName("credit-risk-scoring")
-        .config("spark.pyspark.python", sys.executable)
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", ARROW_BATCH_ROWS)
         .config("spark.ui.enabled", "false")
         .getOrCreate()
