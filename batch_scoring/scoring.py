@@ -7,18 +7,21 @@ batch; invalid rows get an error instead.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import torch
 
 from batch_scoring.validation import check
 from credit_risk.artifacts import Scorer
 from credit_risk.contract import decide
 
-# Rows per torch forward pass: small enough for the activations to stay in the CPU cache.
-FORWARD_ROWS = 4096
+# Rows per torch forward pass: small enough for the activations to stay in the CPU cache
+# (measured: 2048 rows score faster than 65536 in one pass).
+FORWARD_ROWS = 2048
 
 RESULT_SCHEMA = pa.schema(
     [
@@ -32,28 +35,36 @@ RESULT_SCHEMA = pa.schema(
 
 @dataclass(frozen=True)
 class Model:
-    """A loaded model version and its tag (what the HTTP service answers as `model`)."""
+    """A loaded model version and its tag (what the HTTP service answers as `model`).
+
+    Scores `threads` slices of FORWARD_ROWS rows at once, each on one torch thread (torch
+    releases the GIL): on small slices that scales better than torch's own threads.
+    """
 
     tag: str
     scorer: Scorer
+    threads: int = 1
 
     def predict_proba(self, encoded: np.ndarray) -> np.ndarray:
-        """P(good) of encoded rows, FORWARD_ROWS at a time."""
-        out = np.empty(len(encoded), dtype=np.float64)
-        for start in range(0, len(encoded), FORWARD_ROWS):
-            stop = start + FORWARD_ROWS
-            out[start:stop] = self.scorer.predict_proba(encoded[start:stop])
-        return out
+        """P(good) of encoded rows."""
+        slices = [encoded[i : i + FORWARD_ROWS] for i in range(0, len(encoded), FORWARD_ROWS)]
+        with ThreadPoolExecutor(self.threads) as pool:
+            parts = list(pool.map(self.scorer.predict_proba, slices))
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.float64)
 
 
-def load_model(tag: str) -> Model:
-    """Load a model version from the BentoML store (BENTOML_HOME), checking its hashes."""
+def load_model(tag: str, threads: int = 1) -> Model:
+    """Load a model version from the BentoML store (BENTOML_HOME), checking its hashes.
+
+    Sets torch to one thread per call: `threads` is the parallelism (see Model).
+    """
     import bentoml  # imported here: Spark executors load models without the store
 
     from model_store import load_scorer
 
+    torch.set_num_threads(1)
     stored = bentoml.models.get(tag)
-    return Model(str(stored.tag), load_scorer(stored))
+    return Model(str(stored.tag), load_scorer(stored), threads)
 
 
 def check_no_result_columns(names: list[str]) -> None:

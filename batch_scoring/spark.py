@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import torch
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import StructType
@@ -55,8 +56,12 @@ class ShippedModel:
         )
 
     def load(self) -> Model:
-        """The model, loaded (hash-checked) once per Python process."""
+        """The model, loaded (hash-checked) once per Python process.
+
+        One torch thread: Spark runs one task per core.
+        """
         if self.tag not in _LOADED:
+            torch.set_num_threads(1)
             directory = Path(tempfile.mkdtemp(prefix="credit-risk-model-"))
             for name, content in self.files.items():
                 (directory / name).write_bytes(content)

@@ -80,6 +80,12 @@ def _as_text(column: pa.Array) -> pa.Array:
     return column
 
 
+def _nulls(column: pa.Array) -> np.ndarray:
+    if column.null_count == 0:
+        return np.zeros(len(column), dtype=bool)
+    return column.is_null().to_numpy(zero_copy_only=False)
+
+
 def _numbers(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """Values as float64 (NaN where absent or not a number) and the not-a-number mask."""
     if pa.types.is_dictionary(column.type):
@@ -111,7 +117,7 @@ def check(batch: pa.RecordBatch, first_row: int | None = None) -> Checked:
     for name in NUMERIC_FIELDS:
         column = batch.column(name)
         rule = _RULES[name]
-        missing = column.is_null().to_numpy(zero_copy_only=False)
+        missing = _nulls(column)
         values, not_number = _numbers(column)
         present = ~missing & ~not_number
         with np.errstate(invalid="ignore"):
@@ -130,7 +136,7 @@ def check(batch: pa.RecordBatch, first_row: int | None = None) -> Checked:
         encoded[:, ENCODED_COLUMNS.index(name)] = values
     for name in CATEGORICAL_FIELDS:
         column = batch.column(name)
-        missing = column.is_null().to_numpy(zero_copy_only=False)
+        missing = _nulls(column)
         codes = pc.index_in(_as_text(column), value_set=pa.array(CATEGORIES[name]))
         codes = codes.fill_null(-1).to_numpy(zero_copy_only=False)
         problems += [
