@@ -52,8 +52,7 @@ class _Input:
     """Batches of a CSV or Parquet file and how far through it they are."""
 
     def __init__(self, path: Path, chunk_rows: int) -> None:
-        self.format = file_format(path)
-        if self.format == "csv":
+        if file_format(path) == "csv":
             self._file = path.open("rb")
             header = next(csv.reader([self._file.readline().decode("utf-8-sig")]), [])
             self._file.seek(0)
