@@ -101,6 +101,7 @@ def local_session(master: str = "local[2]") -> SparkSession:
         SparkSession.builder.master(master)
         .appName("credit-risk-scoring")
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", ARROW_BATCH_ROWS)
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.ui.enabled", "false")
         .getOrCreate()
     )

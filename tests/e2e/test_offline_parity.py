@@ -57,8 +57,9 @@ def test_spark_file_and_http_agree(
     frame.to_csv(source, index=False)
     score_file(source, tmp_path / "scored.parquet", load_model(tag), progress=False)
     by_file = pq.read_table(tmp_path / "scored.parquet").to_pandas()
-    # Two partitions, so that two Python workers each load the model.
-    scored = score_dataframe(spark.createDataFrame(frame).repartition(2), tag)
+    applicants = spark.createDataFrame(frame)
+    assert applicants.rdd.getNumPartitions() == 2  # two Python workers each load the model
+    scored = score_dataframe(applicants, tag)
     by_spark = scored.toPandas().sort_values("id", ignore_index=True)
     by_http = http_scores(server, records)
 
