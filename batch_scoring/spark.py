@@ -44,7 +44,7 @@ class ShippedModel:
     @classmethod
     def from_store(cls, tag: str) -> ShippedModel:
         """Resolve `tag` (e.g. credit_risk:latest) to one version and read its files."""
-        import bentoml
+        import bentoml  # on the driver only: executors never touch the store
 
         stored = bentoml.models.get(tag)
         sha256 = dict(stored.info.metadata["artifacts_sha256"])
@@ -62,10 +62,11 @@ class ShippedModel:
         """
         if self.tag not in _LOADED:
             torch.set_num_threads(1)
-            directory = Path(tempfile.mkdtemp(prefix="credit-risk-model-"))
-            for name, content in self.files.items():
-                (directory / name).write_bytes(content)
-            _LOADED[self.tag] = Model(self.tag, load_scorer(directory, self.config_id, self.sha256))
+            with tempfile.TemporaryDirectory(prefix="credit-risk-model-") as directory:
+                for name, content in self.files.items():
+                    Path(directory, name).write_bytes(content)
+                scorer = load_scorer(Path(directory), self.config_id, self.sha256)
+            _LOADED[self.tag] = Model(self.tag, scorer)
         return _LOADED[self.tag]
 
 
