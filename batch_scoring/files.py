@@ -41,52 +41,39 @@ class Summary:
 
 
 def file_format(path: Path) -> str:
-    """ "csv" or "parquet", from the file name's suffix."""
+    """The format of a file, "csv" or "parquet", from its suffix."""
     try:
         return SUFFIXES[path.suffix.lower()]
     except KeyError:
         raise ValueError(f"{path}: expected a name ending in {sorted(SUFFIXES)}") from None
 
 
-class _Input:
-    """Batches of a CSV or Parquet file and how far through it they are."""
+def _count_rows(path: Path) -> int:
+    """Lines after the header: the progress bar's total (a quoted line break counts too)."""
+    with path.open("rb") as file:
+        lines = sum(block.count(b"\n") for block in iter(lambda: file.read(1 << 20), b""))
+        file.seek(-1, os.SEEK_END)
+        return lines - (file.read(1) == b"\n")  # the header's line, or an unended last row
 
-    def __init__(self, path: Path, chunk_rows: int) -> None:
-        if file_format(path) == "csv":
-            self._file = path.open("rb")
-            header = next(csv.reader([self._file.readline().decode("utf-8-sig")]), [])
-            self._file.seek(0)
-            reader = pacsv.open_csv(
-                self._file,
-                read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
-                # Every cell as text, only an empty cell is missing: "NA" is a category.
-                convert_options=pacsv.ConvertOptions(
-                    column_types=dict.fromkeys(header, pa.string()),
-                    null_values=[""],
-                    strings_can_be_null=True,
-                ),
-            )
-            self.schema = reader.schema
-            self.total, self.unit = path.stat().st_size, "B"
-            self._batches: Iterator[pa.RecordBatch] = iter(reader)
-        else:
-            self._file = None
-            parquet = pq.ParquetFile(path)
-            self.schema = parquet.schema_arrow
-            self.total, self.unit = parquet.metadata.num_rows, "rows"
-            self._batches = parquet.iter_batches(batch_size=chunk_rows)
 
-    def __iter__(self) -> Iterator[tuple[pa.RecordBatch, int]]:
-        """Each batch and the progress (bytes or rows) it brings."""
-        done = 0
-        for batch in self._batches:
-            now = self._file.tell() if self._file else done + batch.num_rows
-            yield batch, now - done
-            done = now
-
-    def close(self) -> None:
-        if self._file:
-            self._file.close()
+def _open(path: Path, chunk_rows: int) -> tuple[pa.Schema, int, Iterator[pa.RecordBatch]]:
+    """The schema, the (estimated) number of rows and the batches of a CSV or Parquet file."""
+    if file_format(path) == "parquet":
+        parquet = pq.ParquetFile(path)
+        return parquet.schema_arrow, parquet.metadata.num_rows, parquet.iter_batches(chunk_rows)
+    with path.open(encoding="utf-8-sig", newline="") as file:
+        header = next(csv.reader(file), [])
+    reader = pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+        # Every cell as text, only an empty cell is missing: "NA" is a category.
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict.fromkeys(header, pa.string()),
+            null_values=[""],
+            strings_can_be_null=True,
+        ),
+    )
+    return reader.schema, _count_rows(path) if header else 0, iter(reader)
 
 
 @contextmanager
@@ -118,31 +105,28 @@ def score_file(
     column already exists. `progress`: a progress bar on stderr (None: only on a terminal).
     """
     start = time.perf_counter()
-    source_input = _Input(source, chunk_rows)
-    try:
-        check_columns(source_input.schema.names)
-        check_no_result_columns(source_input.schema.names)
-        schema = pa.schema([*source_input.schema, *RESULT_SCHEMA])
-        rows = errors = 0
-        examples: list[str] = []
-        bar = tqdm(
-            total=source_input.total,
-            unit=source_input.unit,
-            unit_scale=True,
-            desc=source.name,
-            disable=None if progress is None else not progress,
-        )
-        with bar, _writer(target, schema) as writer:
-            for batch, advance in source_input:
-                results = score_batch(batch, model, first_row=rows + 1)
-                writer.write_batch(
-                    pa.RecordBatch.from_arrays([*batch.columns, *results.columns], schema=schema)
-                )
-                rows += batch.num_rows
-                bad = results.column("error").drop_null()
-                errors += len(bad)
-                examples += bad[: EXAMPLES - len(examples)].to_pylist()
-                bar.update(advance)
-    finally:
-        source_input.close()
+    source_schema, total, batches = _open(source, chunk_rows)
+    check_columns(source_schema.names)
+    check_no_result_columns(source_schema.names)
+    schema = pa.schema([*source_schema, *RESULT_SCHEMA])
+    rows = errors = 0
+    examples: list[str] = []
+    bar = tqdm(
+        total=total,
+        unit="rows",
+        unit_scale=True,
+        desc=source.name,
+        disable=None if progress is None else not progress,
+    )
+    with bar, _writer(target, schema) as writer:
+        for batch in batches:
+            results = score_batch(batch, model, first_row=rows + 1)
+            writer.write_batch(
+                pa.RecordBatch.from_arrays([*batch.columns, *results.columns], schema=schema)
+            )
+            rows += batch.num_rows
+            bad = results.column("error").drop_null()
+            errors += len(bad)
+            examples += bad[: EXAMPLES - len(examples)].to_pylist()
+            bar.update(batch.num_rows)
     return Summary(rows, errors, examples, time.perf_counter() - start)
