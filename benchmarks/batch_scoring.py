@@ -40,12 +40,12 @@ def best_seconds(run: Callable[[], object], repeats: int) -> tuple[float, float]
     return min(runs)
 
 
-def report(what: str, rows: int, seconds: tuple[float, float]) -> None:
-    """Rows/s, and rows per CPU-second of this process (the rate per core on an idle machine;
-    meaningless for Spark, whose work happens in other processes)."""
+def report(what: str, rows: int, seconds: tuple[float, float], in_process: bool = True) -> None:
+    """Rows/s, and rows per CPU-second of this process (the rate one idle core gives) when
+    the work happens in this process (not so for Spark's workers)."""
     wall, cpu = seconds
-    print(f"{what:<48} {rows:>10,} rows {wall:7.2f} s {rows / wall:>12,.0f} rows/s", end="")
-    print(f" {rows / cpu:>12,.0f} rows/CPU-s")
+    per_cpu = f"{rows / cpu:>12,.0f} rows/CPU-s" if in_process else ""
+    print(f"{what:<48} {rows:>10,} rows {wall:7.2f} s {rows / wall:>12,.0f} rows/s {per_cpu}")
 
 
 def main() -> None:
@@ -94,7 +94,7 @@ def main() -> None:
                     .mode("overwrite").save(),
                     args.repeats + 1,
                 )  # fmt: skip
-                report("Spark local[2], cached input, no output", args.rows, seconds)
+                report("Spark local[2], cached input, no output", args.rows, seconds, False)
             finally:
                 spark.stop()
 
