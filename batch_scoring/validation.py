@@ -33,16 +33,29 @@ _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 @dataclass(frozen=True)
 class _NumericRule:
     integer: bool
-    greater_than: float
+    bounds: tuple[tuple[str, float, np.ufunc], ...]  # (message, limit, passes) per bound
+
+
+_BOUNDS = {  # annotated_types constraint → attribute, message, comparison that passes
+    annotated_types.Gt: ("gt", "must be greater than", np.greater),
+    annotated_types.Ge: ("ge", "must be at least", np.greater_equal),
+    annotated_types.Lt: ("lt", "must be less than", np.less),
+    annotated_types.Le: ("le", "must be at most", np.less_equal),
+}
 
 
 def _numeric_rules() -> dict[str, _NumericRule]:
-    """Integer-ness and lower bound of each numeric field, read from the Applicant schema."""
+    """Integer-ness and bounds of each numeric field, read from the Applicant schema."""
     rules = {}
     for info in Applicant.model_fields.values():
         if info.alias in NUMERIC_FIELDS:
-            (bound,) = (m.gt for m in info.metadata if isinstance(m, annotated_types.Gt))
-            rules[info.alias] = _NumericRule(info.annotation is int, float(bound))
+            bounds = tuple(
+                (message, float(getattr(m, attribute)), passes)
+                for m in info.metadata
+                for kind, (attribute, message, passes) in _BOUNDS.items()
+                if isinstance(m, kind)
+            )
+            rules[info.alias] = _NumericRule(info.annotation is int, bounds)
     return rules
 
 
@@ -123,16 +136,19 @@ def check(batch: pa.RecordBatch, first_row: int | None = None) -> Checked:
         with np.errstate(invalid="ignore"):
             not_finite = present & ~np.isfinite(values)
             number = present & ~not_finite
-            fractional = number & (np.floor(values) != values) if rule.integer else None
-            too_small = number & ~(values > rule.greater_than)
-        problems += [
-            (name, missing, "missing", column),
-            (name, not_number, "not a number", column),
-            (name, not_finite, "not a finite number", column),
-            (name, too_small, f"must be greater than {rule.greater_than:g}", column),
-        ]
-        if fractional is not None:
-            problems.append((name, fractional, "not an integer", column))
+            problems += [
+                (name, missing, "missing", column),
+                (name, not_number, "not a number", column),
+                (name, not_finite, "not a finite number", column),
+            ]
+            if rule.integer:
+                problems.append(
+                    (name, number & (np.floor(values) != values), "not an integer", column)
+                )
+            for message, limit, passes in rule.bounds:
+                problems.append(
+                    (name, number & ~passes(values, limit), f"{message} {limit:.15g}", column)
+                )
         encoded[:, ENCODED_COLUMNS.index(name)] = values
     for name in CATEGORICAL_FIELDS:
         column = batch.column(name)

@@ -83,7 +83,7 @@ def test_typed_nan_and_infinity_are_rejected() -> None:
 # deliberately more lenient in two ways, tested above: numbers written as text ("36", as
 # CSV cells are) and integral floats for integer fields (36.0).
 CANDIDATES: dict[str, list] = {
-    **{name: [36, 0, -2, None, 36.5, math.nan, math.inf, True] for name in NUMERIC_FIELDS},
+    **{name: [36, 0, -2, 10**9, None, 36.5, math.nan, math.inf, True] for name in NUMERIC_FIELDS},
     **{
         name: [*labels, "boat", "", None, labels[0].upper(), 1]
         for name, labels in CATEGORIES.items()
