@@ -53,7 +53,7 @@ spark-score: store  ## the same with Spark (local[2]); OUT is a directory of par
 	$(PY) -m batch_scoring spark "$(IN)" "$(OUT)" --model "$(MODEL)"
 
 bench-scoring: store  ## rows/s of the model path, the file command and Spark
-	$(PY) benchmarks/batch_scoring.py --spark
+	$(PY) -m benchmarks.batch_scoring --spark
 
 clean:
 	rm -rf $(VENV) .bentoml .pytest_cache .ruff_cache

@@ -1,6 +1,6 @@
 """Rows per second of offline scoring: the model path, the file command, and Spark.
 
-    python benchmarks/batch_scoring.py [--rows 2000000] [--spark]
+    python -m benchmarks.batch_scoring [--rows 2000000] [--spark]   (from the repository root)
 
 Uses the model in the BentoML store (`make store`), and rows drawn from the dataset.
 Prints one line per measurement; the best of `--repeats` runs counts.
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,8 +19,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from batch_scoring.files import score_file
 from batch_scoring.scoring import load_model, score_batch
