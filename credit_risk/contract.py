@@ -58,6 +58,12 @@ ENCODED_COLUMNS: tuple[str, ...] = NUMERIC_FIELDS + CATEGORICAL_FIELDS
 TARGET = "Risk"
 GOOD, BAD = "good", "bad"
 TARGET_LABELS: tuple[str, str] = (BAD, GOOD)  # index = model target (1 = good)
+DECISION_THRESHOLD = 0.5
+
+
+def decide(p_good: float | np.ndarray) -> np.ndarray:
+    """The decision rule, for one P(good) or an array: "good" above the threshold, else "bad"."""
+    return np.where(np.asarray(p_good) > DECISION_THRESHOLD, GOOD, BAD)
 
 
 # Upper limits, far beyond the training data (age 19-75, amount 250-18,424 DM, 4-72
@@ -149,7 +155,7 @@ class CreditScore(BaseModel):
         if not 0.0 <= p_good <= 1.0:  # NaN too: a server fault, never a client's (422)
             raise ArithmeticError(f"model returned P(good) = {p_good}")
         return cls(
-            prediction=GOOD if p_good > 0.5 else BAD,
+            prediction=str(decide(p_good)),
             probability=p_good,
             probability_bad=1.0 - p_good,
             model=model,

@@ -17,6 +17,7 @@ from credit_risk.contract import (
     NUMERIC_FIELDS,
     Applicant,
     CreditScore,
+    decide,
     encode,
     encode_applicants,
 )
@@ -153,3 +154,11 @@ def test_credit_score_keeps_probability_as_p_good(p_good: float, label: str) -> 
     assert score.prediction == label
     assert score.probability == p_good
     assert score.probability_bad == pytest.approx(1 - p_good)
+
+
+def test_decide_is_one_rule_for_one_probability_and_for_arrays() -> None:
+    p_good = np.array([0.9, 0.51, 0.5, 0.1])
+    assert decide(p_good).tolist() == ["good", "good", "bad", "bad"]
+    assert [CreditScore.from_probability(p, "m").prediction for p in p_good] == decide(
+        p_good
+    ).tolist()

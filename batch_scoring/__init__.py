@@ -1,0 +1,1 @@
+"""Offline scoring with the served model: files (CSV, Parquet) and Spark DataFrames."""
