@@ -1,0 +1,122 @@
+"""The Bento's container image, run the way deploy/kubernetes/ runs it.
+
+`make test-container` builds the image and names it in $IMAGE, the engine (docker or
+podman) in $ENGINE. The container runs as the Deployment does: its own user, read-only
+root file system with a writable /tmp, all capabilities dropped, no privilege escalation.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+import yaml
+
+from credit_risk.paths import REPO_ROOT
+from tests.serving import expected_answer, free_port, wait_ready
+
+pytestmark = pytest.mark.container
+
+DEPLOYMENT = yaml.safe_load((REPO_ROOT / "deploy" / "kubernetes" / "deployment.yaml").read_text())
+CONTAINER = DEPLOYMENT["spec"]["template"]["spec"]["containers"][0]
+STOP_TIMEOUT_S = DEPLOYMENT["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+MEBIBYTE = 2**20
+
+
+def engine(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    """Run `$ENGINE ARGS`; fail with its error output if it fails."""
+    done = subprocess.run([os.environ["ENGINE"], *args], capture_output=True, text=True, **kwargs)
+    assert done.returncode == 0, f"{os.environ['ENGINE']} {args[0]}: {done.stderr}"
+    return done
+
+
+class Container:
+    """A running container: its id and the base URL of its published port."""
+
+    def __init__(self, container_id: str, url: str) -> None:
+        self.id, self.url = container_id, url
+
+    def exec(self, *command: str) -> str:
+        return engine("exec", self.id, *command).stdout
+
+    def memory_bytes(self, field: str) -> int:
+        """`field` of /proc/PID/smaps_rollup (Rss, Pss) summed over the container's processes.
+
+        Summed Rss counts the pages the processes share (torch's libraries) once per process;
+        Pss splits them, and is the usage the memory limit sees.
+        """
+        lines = self.exec("sh", "-c", "cat /proc/[0-9]*/smaps_rollup").splitlines()
+        return sum(int(line.split()[1]) * 1024 for line in lines if line.startswith(f"{field}:"))
+
+
+@pytest.fixture(scope="module")
+def container(tmp_path_factory) -> Iterator[Container]:
+    if not {"ENGINE", "IMAGE"} <= os.environ.keys():
+        pytest.fail("run `make test-container` (it builds the image and sets ENGINE and IMAGE)")
+    port = free_port()
+    run = engine(
+        "run", "--detach", "--publish", f"127.0.0.1:{port}:3000",
+        "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
+        "--security-opt", "no-new-privileges",
+        *[arg for env in CONTAINER["env"] for arg in ("--env", f"{env['name']}={env['value']}")],
+        os.environ["IMAGE"],
+    )  # fmt: skip
+    container_id = run.stdout.strip()
+    logs = tmp_path_factory.mktemp("container") / "logs.txt"
+    follower = subprocess.Popen(
+        [os.environ["ENGINE"], "logs", "--follow", container_id],
+        stdout=logs.open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url, follower, logs)
+        yield Container(container_id, url)
+    finally:
+        subprocess.run([os.environ["ENGINE"], "rm", "--force", container_id], capture_output=True)
+        follower.wait(timeout=30)
+
+
+def test_the_api_docs_example_gets_the_documented_answer(container: Container, stored_model):
+    example, answer = expected_answer(stored_model)
+    response = requests.post(f"{container.url}/credit_score_prediction", json=example, timeout=30)
+    assert response.status_code == 200, response.text
+    assert response.json() == answer
+
+
+def test_probes_and_metrics(container: Container) -> None:
+    assert requests.get(f"{container.url}/livez", timeout=5).status_code == 200
+    metrics = requests.get(f"{container.url}/metrics", timeout=10)
+    assert metrics.status_code == 200
+    assert "bentoml_service_request_total" in metrics.text
+
+
+def test_every_process_runs_as_the_deployments_non_root_user(container: Container) -> None:
+    uids = container.exec("sh", "-c", "grep -h '^Uid:' /proc/[0-9]*/status").splitlines()
+    expected = DEPLOYMENT["spec"]["template"]["spec"]["securityContext"]["runAsUser"]
+    assert uids
+    assert {int(line.split()[1]) for line in uids} == {expected}
+
+
+def test_memory_after_load_fits_the_deployments_limit(container: Container, stored_model):
+    example, _ = expected_answer(stored_model)
+    for _ in range(200):
+        requests.post(f"{container.url}/credit_score_prediction", json=example, timeout=30)
+    rss, pss = container.memory_bytes("Rss"), container.memory_bytes("Pss")
+    limit = CONTAINER["resources"]["limits"]["memory"]
+    print(f"after 200 requests: RSS {rss / MEBIBYTE:.0f} MiB, PSS {pss / MEBIBYTE:.0f} MiB")
+    assert pss < int(limit.removesuffix("Mi")) * MEBIBYTE * 0.8  # headroom for growth
+
+
+def test_sigterm_stops_it_cleanly_within_the_grace_period(container: Container) -> None:
+    started = time.monotonic()
+    engine("kill", "--signal", "TERM", container.id)
+    engine("wait", container.id, timeout=STOP_TIMEOUT_S)
+    took = time.monotonic() - started
+    state = engine("inspect", "--format", "{{.State.ExitCode}}", container.id).stdout.strip()
+    print(f"stopped {took:.1f} s after SIGTERM, exit code {state}")
+    assert took < STOP_TIMEOUT_S
+    assert state == "0"
