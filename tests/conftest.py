@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -14,6 +15,10 @@ def pytest_configure(config: pytest.Config) -> None:
     # Before anything imports bentoml: every test uses a fresh, temporary model store.
     os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="bentoml-home-")
     os.environ["BENTOML_DO_NOT_TRACK"] = "true"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(os.environ["BENTOML_HOME"], ignore_errors=True)  # built Bentos are large
 
 
 @pytest.fixture(scope="session")
