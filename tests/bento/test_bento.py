@@ -77,7 +77,7 @@ def archives(bento: bentoml.Bento, stored_model, tmp_path_factory) -> Path:
     """`bentoml export` of the Bento and `bentoml models export` of its model."""
     archives = tmp_path_factory.mktemp("archives")
     here = os.environ["BENTOML_HOME"]
-    run(CLI, "export", bento.tag, archives / "credit_scoring.bento", home=here)
+    run(CLI, "export", bento.tag, archives / "credit_scoring.tar", home=here)
     run(CLI, "models", "export", stored_model.tag, archives / "credit_risk.bentomodel", home=here)
     return archives
 
@@ -95,7 +95,7 @@ def test_models_export_and_import_move_the_model_intact(
 def imported(archives: Path, tmp_path_factory) -> Path:
     """A second, empty store into which the Bento archive (it carries its model) is imported."""
     there = tmp_path_factory.mktemp("other-machine")
-    run(CLI, "import", archives / "credit_scoring.bento", home=there)
+    run(CLI, "import", archives / "credit_scoring.tar", home=there)
     return there
 
 
