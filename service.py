@@ -7,17 +7,18 @@ import, and scores adaptive batches of encoded rows.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import bentoml
 import numpy as np
-import torch
 from bentoml.models import BentoModel
 
+from credit_risk.coalescer import Coalescer
 from credit_risk.contract import Applicant, CreditScore, encode_applicants
+from credit_risk.gateway import ClientErrorFilter, Gateway
 from credit_risk.settings import settings
-from credit_risk.web import Health, ValidationStatus, docs_app, documented_openapi
-from model_store import load_scorer
+from credit_risk.web import Health, docs_app, documented_openapi
 
 PREDICTION_ROUTE = "/credit_score_prediction"
 MODEL = BentoModel(settings.served_model)
@@ -31,6 +32,7 @@ MODEL = BentoModel(settings.served_model)
     # Work-around for bentoml#5540: the caller's client recycles its connection every 100
     # requests and fails requests in flight; the caller reads these limits from the callee.
     runner_connection={"max_requests": 10**9, "max_age": 1e9},
+    logging={"access": {"enabled": False}},
 )
 class CreditRiskModel:
     """Scores batches of encoded applicants on the CPU."""
@@ -38,6 +40,11 @@ class CreditRiskModel:
     model = MODEL
 
     def __init__(self) -> None:
+        # Imported here: only the runner process needs torch (~250 MB resident).
+        import torch
+
+        from model_store import load_scorer
+
         torch.set_num_threads(1)  # one core per worker; batches are small
         self.scorer = load_scorer(self.model)
 
@@ -61,7 +68,8 @@ web = docs_app(_openapi)
 
 @bentoml.service(
     name="credit_scoring",
-    traffic={"timeout": settings.request_timeout_s},
+    traffic={"timeout": settings.request_timeout_s, "max_concurrency": settings.max_concurrency},
+    logging={"access": {"enabled": False}},  # credit_risk.gateway writes the access log
     http={
         "cors": {
             "enabled": True,
@@ -80,6 +88,10 @@ class CreditScoring:
 
     def __init__(self) -> None:
         self.model_tag = str(MODEL.stored.tag)
+        # The runner client's methods exist only once the server has started: look up late.
+        self.score = Coalescer(
+            lambda rows: self.runner.to_async.predict(rows), max_rows=settings.max_batch_size
+        )
 
     @web.get("/health", response_model=Health)
     def health(self) -> Health:
@@ -89,8 +101,15 @@ class CreditScoring:
     @bentoml.api(route=PREDICTION_ROUTE)
     async def credit_score_prediction(self, applicant: Applicant, /) -> CreditScore:
         """Predict whether the applicant's credit risk is good or bad."""
-        p_good = await self.runner.to_async.predict(encode_applicants([applicant]))
+        p_good = await self.score(encode_applicants([applicant]))
         return CreditScore.from_probability(float(p_good[0]), self.model_tag)
 
 
-CreditScoring.add_asgi_middleware(ValidationStatus, routes=[PREDICTION_ROUTE])
+CreditScoring.add_asgi_middleware(
+    Gateway,
+    api_routes=[PREDICTION_ROUTE],
+    max_body_bytes=settings.max_body_bytes,
+    api_keys=[key.get_secret_value() for key in settings.api_keys],
+    open_paths=settings.open_paths,
+)
+logging.getLogger("bentoml._internal.server.http_app").addFilter(ClientErrorFilter())

@@ -9,6 +9,7 @@ anywhere else is code execution), then checks that the parts fit together.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import torch
+from sklearn.compose import ColumnTransformer
 from torch import nn
 
 from credit_risk.features import FeatureEncoder, PreprocessorMismatch
@@ -65,6 +67,7 @@ def verify_hashes(directory: Path, expected: Mapping[str, str]) -> None:
 class Scorer:
     """Encoded applicant rows in, P(good) out: numpy features then the network."""
 
+    preprocessor: ColumnTransformer  # the fitted source of truth of `features`
     features: FeatureEncoder
     network: nn.Module
     config: ModelConfig
@@ -90,7 +93,8 @@ def load_scorer(directory: Path, config_id: str, expected_sha256: Mapping[str, s
     except Exception as exc:  # yaml or validation error: report which file
         raise ArtifactError(config_path, f"invalid model config: {exc}") from exc
     try:
-        features = FeatureEncoder(joblib.load(preprocessor_path))
+        preprocessor = joblib.load(preprocessor_path)
+        features = FeatureEncoder(preprocessor)
     except PreprocessorMismatch as exc:
         raise ArtifactError(preprocessor_path, str(exc)) from exc
     except Exception as exc:
@@ -108,4 +112,20 @@ def load_scorer(directory: Path, config_id: str, expected_sha256: Mapping[str, s
             f"does not fit the architecture of {config_path.name} with "
             f"{features.width} inputs from {preprocessor_path.name}: {exc}",
         ) from exc
-    return Scorer(features=features, network=network.eval(), config=config)
+    return Scorer(preprocessor, features, network.eval(), config)
+
+
+def read_manifest(directory: Path) -> dict:
+    path = directory / MANIFEST
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ArtifactError(path, "file is missing") from exc
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(path, f"cannot be read: {exc}") from exc
+
+
+def load_exported(directory: Path) -> Scorer:
+    """Load an export directory, checking its files against its manifest's hashes."""
+    manifest = read_manifest(directory)
+    return load_scorer(directory, manifest["config_id"], manifest["artifacts"])

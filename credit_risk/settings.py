@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MODEL_NAME = "credit_risk"
@@ -29,6 +29,21 @@ class Settings(BaseSettings):
         default=1000, gt=0, description="Latency budget of the adaptive batcher"
     )
     request_timeout_s: float = Field(default=10.0, gt=0, description="Per-request timeout")
+    max_concurrency: int = Field(
+        default=512, gt=0, description="Requests in progress beyond this are refused with 429"
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576, gt=0, description="Larger request bodies are refused with 413"
+    )
+    api_keys: list[SecretStr] = Field(
+        default=[],
+        description="API keys (a JSON list); when set, every request but the open paths needs "
+        "one in the X-API-Key header, else 401",
+    )
+    open_paths: list[str] = Field(
+        default=["/livez", "/readyz", "/healthz", "/health", "/metrics"],
+        description="Paths that need no API key (probes and metrics)",
+    )
 
 
 settings = Settings()

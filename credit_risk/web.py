@@ -12,7 +12,6 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 TITLE = "Credit Score Prediction API"
 VERSION = "1.0.0"
@@ -100,27 +99,3 @@ def docs_app(openapi: Callable[[], dict[str, Any]]) -> FastAPI:
 class Health(BaseModel):
     status: Literal["ok"]
     model: str = Field(description="Tag of the served model version")
-
-
-class ValidationStatus:
-    """ASGI middleware: input errors of the given API routes answer 422, not BentoML's 400.
-
-    BentoML answers every invalid body of an API route (schema violation, invalid JSON)
-    with 400 and a field-level `detail`; the documented contract says 422.
-    """
-
-    def __init__(self, app: ASGIApp, routes: list[str]) -> None:
-        self.app = app
-        self.routes = frozenset(routes)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in self.routes:
-            await self.app(scope, receive, send)
-            return
-
-        async def send_422(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] == 400:
-                message = {**message, "status": 422}
-            await send(message)
-
-        await self.app(scope, receive, send_422)

@@ -8,33 +8,15 @@ and loading from the store re-checks every file's hash before unpickling it.
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 from pathlib import Path
 
 import bentoml
 from bentoml.exceptions import NotFound
 
-from credit_risk.artifacts import (
-    MANIFEST,
-    ArtifactError,
-    Scorer,
-    model_files,
-)
-from credit_risk.artifacts import (
-    load_scorer as load_scorer_from,
-)
+from credit_risk import artifacts
+from credit_risk.artifacts import MANIFEST, ArtifactError, Scorer, model_files, read_manifest
 from credit_risk.settings import MODEL_NAME
-
-
-def read_manifest(directory: Path) -> dict:
-    path = directory / MANIFEST
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise ArtifactError(path, "file is missing") from exc
-    except (OSError, ValueError) as exc:
-        raise ArtifactError(path, f"cannot be read: {exc}") from exc
 
 
 def content_version(artifact_sha256: dict[str, str]) -> str:
@@ -53,7 +35,7 @@ def import_artifacts(directory: Path, name: str = MODEL_NAME) -> bentoml.Tag:
             directory / MANIFEST,
             "needs a config_id and the sha256 of exactly its three files",
         )
-    scorer = load_scorer_from(directory, config_id, expected)  # raises ArtifactError
+    scorer = artifacts.load_scorer(directory, config_id, expected)  # raises ArtifactError
     tag = bentoml.Tag(name, content_version(expected))
     try:
         return bentoml.models.get(tag).tag
@@ -81,7 +63,7 @@ def import_artifacts(directory: Path, name: str = MODEL_NAME) -> bentoml.Tag:
 
 def load_scorer(model: bentoml.Model) -> Scorer:
     """Load a stored model version, refusing files that differ from what was imported."""
-    return load_scorer_from(
+    return artifacts.load_scorer(
         Path(model.path),
         model.info.metadata["config_id"],
         model.info.metadata["artifacts_sha256"],

@@ -48,22 +48,29 @@ def stored_model():
 
 
 @pytest.fixture(scope="session")
+def example_answer(stored_model) -> tuple[dict, dict]:
+    """The API doc's example body and the answer the stored model gives it, in process."""
+    from credit_risk.contract import Applicant, CreditScore, encode_applicants
+    from model_store import load_scorer
+
+    example = Applicant.model_config["json_schema_extra"]["example"]
+    p_good = load_scorer(stored_model).predict_proba(encode_applicants([Applicant(**example)]))
+    answer = CreditScore.from_probability(float(p_good[0]), str(stored_model.tag)).model_dump()
+    for key in ("probability", "probability_bad"):
+        answer[key] = pytest.approx(answer[key], abs=1e-6)
+    return example, answer
+
+
+@pytest.fixture(scope="session")
 def reference_proba(dataset: pd.DataFrame) -> pd.Series:
     """P(good) of every dataset row from the offline pipeline (scikit-learn + torch)."""
-    import joblib
-    import torch
-
-    from credit_risk.artifacts import PREPROCESSOR, config_file, weights_file
-    from credit_risk.network import ModelConfig, build_network
+    from credit_risk.artifacts import load_exported
     from credit_risk.paths import ARTIFACTS_DIR
-    from training_export.configs import SERVED_CONFIG_ID
     from training_export.train import reference_proba
 
-    preprocessor = joblib.load(ARTIFACTS_DIR / PREPROCESSOR)
-    config = ModelConfig.from_yaml(ARTIFACTS_DIR / config_file(SERVED_CONFIG_ID))
-    network = build_network(config, len(preprocessor.get_feature_names_out()))
-    network.load_state_dict(torch.load(ARTIFACTS_DIR / weights_file(SERVED_CONFIG_ID)))
-    return pd.Series(reference_proba(preprocessor, network.eval(), dataset), index=dataset.index)
+    scorer = load_exported(ARTIFACTS_DIR)
+    p_good = reference_proba(scorer.preprocessor, scorer.network, dataset)
+    return pd.Series(p_good, index=dataset.index)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import requests
 import yaml
 
 from credit_risk.paths import REPO_ROOT
-from tests.serving import bentoml_serve, expected_answer
+from tools.server_process import ServerProcess, free_port
 
 pytestmark = pytest.mark.bento
 
@@ -134,13 +134,15 @@ def test_the_bento_venv_has_cpu_torch_and_consistent_packages(bento_venv: Path) 
 
 
 def test_the_imported_bento_serves_the_documented_answer_from_its_own_venv(
-    bento_venv: Path, imported: Path, bento: bentoml.Bento, stored_model, tmp_path: Path
+    bento_venv: Path, imported: Path, bento: bentoml.Bento, example_answer, tmp_path: Path
 ) -> None:
-    env = {**os.environ, "BENTOML_HOME": str(imported)}
-    cli = bento_venv / "bin" / "bentoml"
-    with bentoml_serve(cli, str(bento.tag), tmp_path, env, tmp_path / "serve.log") as url:
-        example, answer = expected_answer(stored_model)
-        response = requests.post(f"{url}/credit_score_prediction", json=example, timeout=30)
+    port = free_port()
+    command = [str(bento_venv / "bin" / "bentoml"), "serve", str(bento.tag),
+               "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+    env = {"BENTOML_HOME": str(imported)}
+    with ServerProcess(command, port, tmp_path / "serve.log", env=env, cwd=tmp_path) as server:
+        example, answer = example_answer
+        response = requests.post(f"{server.url}/credit_score_prediction", json=example, timeout=30)
         assert response.status_code == 200, response.text
         assert response.json() == answer
-        assert requests.get(f"{url}/livez", timeout=5).status_code == 200
+        assert requests.get(f"{server.url}/livez", timeout=5).status_code == 200

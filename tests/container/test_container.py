@@ -1,8 +1,9 @@
 """The Bento's container image, run the way deploy/kubernetes/ runs it.
 
 `make test-container` builds the image and names it in $IMAGE, the engine (docker or
-podman) in $ENGINE. The container runs as the Deployment does: its own user, read-only
-root file system with a writable /tmp, all capabilities dropped, no privilege escalation.
+podman) in $ENGINE. The container runs as the Deployment does: its own user and
+environment, read-only root file system with a writable /tmp, all capabilities dropped,
+no privilege escalation.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ import requests
 import yaml
 
 from credit_risk.paths import REPO_ROOT
-from tests.serving import expected_answer, free_port, wait_ready
+from tools.server_process import ServerProcess, free_port
 
 pytestmark = pytest.mark.container
 
 DEPLOYMENT = yaml.safe_load((REPO_ROOT / "deploy" / "kubernetes" / "deployment.yaml").read_text())
 CONTAINER = DEPLOYMENT["spec"]["template"]["spec"]["containers"][0]
 STOP_TIMEOUT_S = DEPLOYMENT["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+ENV_ARGS = [arg for env in CONTAINER["env"] for arg in ("--env", f"{env['name']}={env['value']}")]
 MEBIBYTE = 2**20
 
 
@@ -34,20 +36,30 @@ def engine(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return done
 
 
-class Container:
-    """A running container: its id and the base URL of its published port."""
+class Container(ServerProcess):
+    """`$ENGINE run` of the image in the foreground, published on a free 127.0.0.1 port."""
 
-    def __init__(self, container_id: str, url: str) -> None:
-        self.id, self.url = container_id, url
+    def __init__(self, log) -> None:
+        port = free_port()
+        self.name = f"credit-scoring-test-{port}"
+        command = [
+            os.environ["ENGINE"], "run", "--name", self.name,
+            "--publish", f"127.0.0.1:{port}:3000",
+            "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
+            "--security-opt", "no-new-privileges",
+            *ENV_ARGS,
+            os.environ["IMAGE"],
+        ]  # fmt: skip
+        super().__init__(command, port, log)
 
     def exec(self, *command: str) -> str:
-        return engine("exec", self.id, *command).stdout
+        return engine("exec", self.name, *command).stdout
 
     def memory_bytes(self, field: str) -> int:
         """`field` of /proc/PID/smaps_rollup (Rss, Pss) summed over the container's processes.
 
-        Summed Rss counts the pages the processes share (torch's libraries) once per process;
-        Pss splits them, and is the usage the memory limit sees.
+        Summed Rss counts the pages the processes share (Python, numpy) once per process;
+        Pss splits them, and is closer to the usage the memory limit sees.
         """
         lines = self.exec("sh", "-c", "cat /proc/[0-9]*/smaps_rollup").splitlines()
         return sum(int(line.split()[1]) * 1024 for line in lines if line.startswith(f"{field}:"))
@@ -57,31 +69,19 @@ class Container:
 def container(tmp_path_factory) -> Iterator[Container]:
     if not {"ENGINE", "IMAGE"} <= os.environ.keys():
         pytest.fail("run `make test-container` (it builds the image and sets ENGINE and IMAGE)")
-    port = free_port()
-    run = engine(
-        "run", "--detach", "--publish", f"127.0.0.1:{port}:3000",
-        "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
-        "--security-opt", "no-new-privileges",
-        *[arg for env in CONTAINER["env"] for arg in ("--env", f"{env['name']}={env['value']}")],
-        os.environ["IMAGE"],
-    )  # fmt: skip
-    container_id = run.stdout.strip()
-    logs = tmp_path_factory.mktemp("container") / "logs.txt"
-    follower = subprocess.Popen(
-        [os.environ["ENGINE"], "logs", "--follow", container_id],
-        stdout=logs.open("wb"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    running = Container(tmp_path_factory.mktemp("container") / "run.log")
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_ready(url, follower, logs)
-        yield Container(container_id, url)
+        started = time.monotonic()
+        running.start()
+        print(f"ready {time.monotonic() - started:.1f} s after `{os.environ['ENGINE']} run`")
+        yield running
     finally:
-        subprocess.run([os.environ["ENGINE"], "rm", "--force", container_id], capture_output=True)
-        follower.wait(timeout=30)
+        running.stop()
+        subprocess.run([os.environ["ENGINE"], "rm", "--force", running.name], capture_output=True)
 
 
-def test_the_api_docs_example_gets_the_documented_answer(container: Container, stored_model):
-    example, answer = expected_answer(stored_model)
+def test_the_api_docs_example_gets_the_documented_answer(container: Container, example_answer):
+    example, answer = example_answer
     response = requests.post(f"{container.url}/credit_score_prediction", json=example, timeout=30)
     assert response.status_code == 200, response.text
     assert response.json() == answer
@@ -101,8 +101,8 @@ def test_every_process_runs_as_the_deployments_non_root_user(container: Containe
     assert {int(line.split()[1]) for line in uids} == {expected}
 
 
-def test_memory_after_load_fits_the_deployments_limit(container: Container, stored_model):
-    example, _ = expected_answer(stored_model)
+def test_memory_after_load_fits_the_deployments_limit(container: Container, example_answer):
+    example, _ = example_answer
     for _ in range(200):
         requests.post(f"{container.url}/credit_score_prediction", json=example, timeout=30)
     rss, pss = container.memory_bytes("Rss"), container.memory_bytes("Pss")
@@ -113,10 +113,9 @@ def test_memory_after_load_fits_the_deployments_limit(container: Container, stor
 
 def test_sigterm_stops_it_cleanly_within_the_grace_period(container: Container) -> None:
     started = time.monotonic()
-    engine("kill", "--signal", "TERM", container.id)
-    engine("wait", container.id, timeout=STOP_TIMEOUT_S)
+    engine("kill", "--signal", "TERM", container.name)
+    exit_code = engine("wait", container.name, timeout=STOP_TIMEOUT_S).stdout.strip()
     took = time.monotonic() - started
-    state = engine("inspect", "--format", "{{.State.ExitCode}}", container.id).stdout.strip()
-    print(f"stopped {took:.1f} s after SIGTERM, exit code {state}")
+    print(f"stopped {took:.1f} s after SIGTERM, exit code {exit_code}")
     assert took < STOP_TIMEOUT_S
-    assert state == "0"
+    assert exit_code == "0"

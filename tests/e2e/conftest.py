@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from credit_risk.paths import REPO_ROOT
-from tests.serving import bentoml_serve
+from tools.server_process import ServerProcess, bentoml_serve, free_port
 
 
 @pytest.fixture(scope="session")
-def server(stored_model, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of `bentoml serve service:CreditScoring` on 127.0.0.1 (a real server)."""
+def served(stored_model, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """`bentoml serve service:CreditScoring` on 127.0.0.1 (a real server), and its log."""
+    port = free_port()
     log = tmp_path_factory.mktemp("server") / "serve.log"
-    bentoml_cli = Path(sys.executable).with_name("bentoml")
-    with bentoml_serve(
-        bentoml_cli, "service:CreditScoring", REPO_ROOT, os.environ.copy(), log
-    ) as url:
-        yield url
+    with ServerProcess(bentoml_serve("service:CreditScoring", port), port, log) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def server(served: ServerProcess) -> str:
+    """Base URL of the real server."""
+    return served.url

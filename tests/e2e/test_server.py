@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import time
 
 import bentoml
 import requests
@@ -70,3 +72,29 @@ def test_probes_and_pages(server: str, stored_model) -> None:
     assert requests.get(f"{server}/health").json()["model"] == str(stored_model.tag)
     root = requests.get(f"{server}/", allow_redirects=False)
     assert root.headers["location"] == "/docs"
+
+
+def test_oversized_body_is_413(server: str) -> None:
+    padding = "x" * (1_048_576 + 1)
+    response = requests.post(
+        f"{server}/credit_score_prediction",
+        data=f'{{"pad": "{padding}"}}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+
+
+def test_logs_one_json_line_per_request_and_no_client_error_traceback(served) -> None:
+    marker = "e2e-log-check"
+    invalid = {**EXAMPLE, "Credit amount": 987654.25, "Age": -1}
+    response = requests.post(
+        f"{served.url}/credit_score_prediction", json=invalid, headers={"X-Request-ID": marker}
+    )
+    assert response.status_code == 422
+    assert response.headers["x-request-id"] == marker
+    time.sleep(0.5)  # let the server flush its log
+    log = served.log.read_text()
+    lines = [json.loads(line) for line in log.splitlines() if marker in line]
+    assert [(line["status"], line["path"]) for line in lines] == [(422, "/credit_score_prediction")]
+    assert "987654" not in log  # request bodies (personal data) are not logged
+    assert "Traceback" not in log

@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` (HTTP, against a baseline and a ceiling) and the model path."""

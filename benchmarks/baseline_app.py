@@ -1,0 +1,34 @@
+"""The baseline: the original service's way of serving, on the same artifacts.
+
+FastAPI + uvicorn, one worker; per request a one-row pandas DataFrame goes through the
+fitted ColumnTransformer and the torch network. Run: uvicorn benchmarks.baseline_app:app
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import torch
+from fastapi import FastAPI
+
+from credit_risk.artifacts import load_exported
+from credit_risk.contract import Applicant, CreditScore
+from credit_risk.paths import ARTIFACTS_DIR
+
+scorer = load_exported(ARTIFACTS_DIR)
+preprocessor, network = scorer.preprocessor, scorer.network
+
+app = FastAPI(title="baseline")
+
+
+@app.get("/health")
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@app.post("/credit_score_prediction")
+def credit_score_prediction(applicant: Applicant) -> CreditScore:
+    frame = pd.DataFrame([applicant.record()])
+    features = torch.tensor(preprocessor.transform(frame), dtype=torch.float32)
+    with torch.no_grad():
+        p_good = torch.sigmoid(network(features)).item()
+    return CreditScore.from_probability(p_good, "baseline")

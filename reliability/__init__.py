@@ -1,0 +1,1 @@
+"""Reliability checks against a real `bentoml serve`: `make reliability` (long), tests (short)."""

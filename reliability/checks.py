@@ -1,0 +1,168 @@
+"""Each check drives a real server and returns its figures; callers judge them."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import psutil
+import requests
+
+from tools.server_process import ServerProcess
+
+PREDICT = "/credit_score_prediction"
+RUNNER_MARK = "--service-name credit_risk_model"
+
+
+@dataclass
+class Traffic:
+    """Closed-loop clients posting one body; every outcome is recorded with its time."""
+
+    url: str
+    body: dict
+    clients: int
+    outcomes: list[tuple[float, float, int | str, float | None]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def _client(self) -> None:
+        session = requests.Session()
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                response = session.post(self.url + PREDICT, json=self.body, timeout=15)
+                status: int | str = response.status_code
+                p_good = response.json().get("probability") if status == 200 else None
+            except requests.RequestException as exc:
+                status, p_good = type(exc).__name__, None
+                time.sleep(0.05)
+            self.outcomes.append((started, time.monotonic(), status, p_good))
+
+    def __enter__(self) -> Traffic:
+        for _ in range(self.clients):
+            thread = threading.Thread(target=self._client, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=20)
+
+    def failures(self, since: float = 0.0, until: float = float("inf")) -> list:
+        return [o for o in self.outcomes if since <= o[0] <= until and o[2] != 200]
+
+    def answers(self) -> set[float]:
+        return {o[3] for o in self.outcomes if o[2] == 200}
+
+
+def runner_processes(server: ServerProcess) -> list[psutil.Process]:
+    """Live model-runner processes of the server."""
+    found = []
+    for process in server.processes():
+        try:
+            if RUNNER_MARK in " ".join(process.cmdline()):
+                found.append(process)
+        except psutil.Error:  # exited or a zombie
+            pass
+    return found
+
+
+def is_ready(url: str) -> bool:
+    try:
+        return requests.get(url + "/readyz", timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+@dataclass(frozen=True)
+class KillResult:
+    not_ready_seen: bool  # /readyz said so while the runner was down
+    recovery_s: float  # from the kill until /readyz and a prediction answer again
+    requests: int
+    failed: int
+    answers: set[float]  # distinct P(good) for the one body: exactly one if none is wrong
+
+
+def kill_runner_under_load(
+    server: ServerProcess, body: dict, clients: int = 4, timeout_s: float = 30
+) -> KillResult:
+    """SIGKILL the model runner under load and time the recovery."""
+    with Traffic(server.url, body, clients) as traffic:
+        time.sleep(2)
+        (runner,) = runner_processes(server)
+        runner.kill()
+        killed = time.monotonic()
+        not_ready_seen = False
+        while time.monotonic() - killed < timeout_s:
+            if not is_ready(server.url):
+                not_ready_seen = True
+            elif not_ready_seen or time.monotonic() - killed > 1:
+                try:
+                    ok = requests.post(server.url + PREDICT, json=body, timeout=5).status_code
+                except requests.RequestException:
+                    ok = 0
+                if ok == 200:
+                    break
+            time.sleep(0.1)
+        recovery = time.monotonic() - killed
+        time.sleep(1)
+    return KillResult(
+        not_ready_seen=not_ready_seen,
+        recovery_s=recovery,
+        requests=len(traffic.outcomes),
+        failed=len(traffic.failures()),
+        answers=traffic.answers(),
+    )
+
+
+@dataclass(frozen=True)
+class SoakResult:
+    seconds: float
+    requests: int
+    failed: int
+    rss_mb_start: float
+    rss_mb_end: float
+
+    @property
+    def growth(self) -> float:
+        return self.rss_mb_end / self.rss_mb_start - 1
+
+
+def soak(server: ServerProcess, body: dict, clients: int, seconds: float) -> SoakResult:
+    """Constant load; RSS of the whole process tree after a warm-up and at the end."""
+    with Traffic(server.url, body, clients) as traffic:
+        time.sleep(min(10, seconds / 4))  # warm-up: caches, allocator, batcher statistics
+        start_rss, start = server.rss_bytes(), time.monotonic()
+        time.sleep(seconds)
+        end_rss = server.rss_bytes()
+    return SoakResult(
+        seconds=time.monotonic() - start,
+        requests=len(traffic.outcomes),
+        failed=len(traffic.failures()),
+        rss_mb_start=start_rss / 2**20,
+        rss_mb_end=end_rss / 2**20,
+    )
+
+
+@dataclass(frozen=True)
+class StopResult:
+    exit_code: int | None
+    stop_s: float
+    in_flight_failed: int  # requests sent before SIGTERM that did not get an answer
+
+
+def sigterm_under_load(server: ServerProcess, body: dict, clients: int = 8) -> StopResult:
+    """SIGTERM the server under load: it must finish accepted requests and exit cleanly."""
+    with Traffic(server.url, body, clients) as traffic:
+        time.sleep(2)
+        signalled = time.monotonic()
+        exit_code = server.stop(timeout_s=30)
+        stop_s = time.monotonic() - signalled
+    return StopResult(
+        exit_code=exit_code,
+        stop_s=stop_s,
+        in_flight_failed=len(traffic.failures(until=signalled - 0.05)),
+    )

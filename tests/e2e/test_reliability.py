@@ -1,0 +1,44 @@
+"""Faults on a real server of its own: runner killed, memory under load, SIGTERM."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from credit_risk.contract import Applicant
+from reliability import checks
+from tools.server_process import ServerProcess, bentoml_serve, free_port
+
+EXAMPLE = Applicant.model_config["json_schema_extra"]["example"]
+
+
+@pytest.fixture
+def own_server(stored_model, tmp_path) -> Iterator[ServerProcess]:
+    port = free_port()
+    with ServerProcess(bentoml_serve("service:CreditScoring", port), port, tmp_path / "log") as s:
+        yield s
+
+
+def test_killed_runner_recovers_without_wrong_answers(own_server: ServerProcess) -> None:
+    result = checks.kill_runner_under_load(own_server, EXAMPLE)
+    assert result.not_ready_seen, "/readyz said ready while the runner was dead"
+    # BentoML's process manager looks at its workers every 10 s (circus check_delay, not
+    # configurable in 1.4): ~6 s here. The target is 10 s; 15 s leaves room for a busy CI.
+    assert result.recovery_s < 15
+    assert len(result.answers) == 1, "some answer differed from the others"
+    assert result.requests > result.failed
+
+
+def test_memory_stays_flat_under_load(own_server: ServerProcess) -> None:
+    """A leak like the ~350 MB/min seen in a BentoML prototype would show here."""
+    result = checks.soak(own_server, EXAMPLE, clients=16, seconds=20)
+    assert result.failed == 0
+    assert result.rss_mb_end - result.rss_mb_start < 40, result
+
+
+def test_sigterm_under_load_finishes_accepted_requests(own_server: ServerProcess) -> None:
+    result = checks.sigterm_under_load(own_server, EXAMPLE)
+    assert result.exit_code == 0
+    assert result.stop_s < 30
+    assert result.in_flight_failed == 0

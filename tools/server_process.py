@@ -1,0 +1,127 @@
+"""Run a real HTTP server as a child process: start, wait until ready, measure, stop."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import psutil
+import requests
+
+from credit_risk.paths import REPO_ROOT
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def bentoml_serve(target: str, port: int) -> list[str]:
+    """The command line of `bentoml serve TARGET` on 127.0.0.1:PORT."""
+    return [str(BIN / "bentoml"), "serve", target, "--host", "127.0.0.1", "--port", str(port)]
+
+
+class ServerProcess:
+    """A server started in its own process group, ready once `ready_path` answers 200."""
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        port: int,
+        log: Path,
+        *,
+        env: dict[str, str] | None = None,
+        ready_path: str = "/readyz",
+        startup_timeout_s: float = 120,
+        cwd: Path = REPO_ROOT,
+    ) -> None:
+        self.command = list(command)
+        self.cwd = cwd
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = log
+        self.env = {**os.environ, **(env or {})}
+        self.ready_path = ready_path
+        self.startup_timeout_s = startup_timeout_s
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> ServerProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                self.command,
+                cwd=self.cwd,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.wait_ready(self.startup_timeout_s)
+
+    def wait_ready(self, timeout_s: float) -> float:
+        """Seconds until the ready path answered 200; RuntimeError if it never did."""
+        assert self.process is not None
+        started = time.monotonic()
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.tail()}")
+            try:
+                if requests.get(self.url + self.ready_path, timeout=2).status_code == 200:
+                    return time.monotonic() - started
+            except requests.RequestException:  # not listening or not answering yet
+                pass
+            if time.monotonic() - started > timeout_s:
+                raise RuntimeError(f"server not ready after {timeout_s}s:\n{self.tail()}")
+            time.sleep(0.2)
+
+    def stop(self, timeout_s: float = 30) -> int | None:
+        """SIGTERM the process group, SIGKILL after `timeout_s`; the exit code."""
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+            raise
+
+    def processes(self) -> list[psutil.Process]:
+        assert self.process is not None
+        root = psutil.Process(self.process.pid)
+        return [root, *root.children(recursive=True)]
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds of the whole process tree so far."""
+        total = 0.0
+        for proc in self.processes():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = proc.cpu_times()
+                total += times.user + times.system
+        return total
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the whole process tree."""
+        total = 0
+        for proc in self.processes():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                total += proc.memory_info().rss
+        return total
+
+    def tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
