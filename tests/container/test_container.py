@@ -27,6 +27,7 @@ CONTAINER = DEPLOYMENT["spec"]["template"]["spec"]["containers"][0]
 STOP_TIMEOUT_S = DEPLOYMENT["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
 ENV_ARGS = [arg for env in CONTAINER["env"] for arg in ("--env", f"{env['name']}={env['value']}")]
 MEBIBYTE = 2**20
+BINARY_SUFFIXES = {"Mi": 2**20, "Gi": 2**30}  # the Deployment's memory quantities
 
 
 def engine(*args: str, **kwargs) -> subprocess.CompletedProcess:
@@ -108,7 +109,8 @@ def test_memory_after_load_fits_the_deployments_limit(container: Container, exam
     rss, pss = container.memory_bytes("Rss"), container.memory_bytes("Pss")
     limit = CONTAINER["resources"]["limits"]["memory"]
     print(f"after 200 requests: RSS {rss / MEBIBYTE:.0f} MiB, PSS {pss / MEBIBYTE:.0f} MiB")
-    assert pss < int(limit.removesuffix("Mi")) * MEBIBYTE * 0.8  # headroom for growth
+    limit_bytes = int(limit[:-2]) * BINARY_SUFFIXES[limit[-2:]]
+    assert pss < limit_bytes * 0.8  # headroom for growth
 
 
 def test_sigterm_stops_it_cleanly_within_the_grace_period(container: Container) -> None:
