@@ -13,8 +13,8 @@ export CONTAINERS_CONF ?= $(CURDIR)/scripts/containers.conf
 # The CPU torch wheel the Bento installs (its path is in bentofile.yaml, pinned by constraints.txt).
 TORCH_WHEEL := $(shell sed -n 's|^ *- "\./\(build/wheels/torch-.*\.whl\)"$$|\1|p' bentofile.yaml)
 
-.PHONY: setup store serve test lint format train data clean wheels bento test-bento container \
-	test-container
+.PHONY: setup store serve test lint format train data bench reliability clean wheels \
+	bento test-bento container test-container
 
 $(VENV)/.installed: requirements.txt requirements-bento.txt requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,14 @@ data: setup  ## re-derive data/german_credit.csv from the raw UCI file
 
 train: setup  ## retrain and re-export artifacts/ (then `make store` imports them)
 	$(PY) -m training_export
+
+bench: store  ## HTTP benchmark vs the FastAPI baseline and BentoML's ceiling; model path
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(PY) -m benchmarks.model_path
+	$(PY) -m benchmarks.http
+
+reliability: store  ## fuzzing (2000+ cases), 5-minute soak, runner kill, SIGTERM under load
+	$(PY) -m reliability
 
 clean:
 	rm -rf $(VENV) .bentoml .pytest_cache .ruff_cache build

@@ -21,7 +21,7 @@ from sklearn.compose import ColumnTransformer
 from torch import nn
 
 from credit_risk.features import FeatureEncoder, PreprocessorMismatch
-from credit_risk.network import ModelConfig, build_network
+from credit_risk.network import ModelConfig, build_network, fuse_for_inference
 
 PREPROCESSOR = "preprocessor.joblib"
 MANIFEST = "manifest.json"
@@ -69,13 +69,16 @@ class Scorer:
 
     preprocessor: ColumnTransformer  # the fitted source of truth of `features`
     features: FeatureEncoder
-    network: nn.Module
+    network: nn.Sequential  # as trained
     config: ModelConfig
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_fused", fuse_for_inference(self.network))
 
     def predict_proba(self, encoded: np.ndarray) -> np.ndarray:
         """P(good) for each row encoded by `contract.encode`."""
         with torch.inference_mode():
-            logits = self.network(torch.from_numpy(self.features.transform(encoded)))
+            logits = self._fused(torch.from_numpy(self.features.transform(encoded)))
             return torch.sigmoid(logits).numpy()[:, 0].astype(np.float64)
 
 

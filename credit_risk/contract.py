@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 NUMERIC_FIELDS: tuple[str, ...] = ("Age", "Credit amount", "Duration")
 
@@ -60,6 +60,23 @@ GOOD, BAD = "good", "bad"
 TARGET_LABELS: tuple[str, str] = (BAD, GOOD)  # index = model target (1 = good)
 
 
+# Upper limits, far beyond the training data (age 19-75, amount 250-18,424 DM, 4-72
+# months), that keep the arithmetic finite: the documented API gives none.
+MAX_AGE = 120
+MAX_CREDIT_AMOUNT = 10_000_000
+MAX_DURATION = 600
+
+
+def _json_number(value: Any) -> Any:
+    """Numbers must be JSON numbers: "35" and true are client bugs, not 35 and 1."""
+    if isinstance(value, str | bool):
+        raise ValueError("must be a number, not a string or a boolean")
+    return value
+
+
+_NUMBER = BeforeValidator(_json_number)
+
+
 def _choice(name: str) -> Any:
     return Literal[CATEGORIES[name]]  # type: ignore[valid-type]
 
@@ -86,7 +103,7 @@ class Applicant(BaseModel):
         },
     )
 
-    age: Annotated[int, Field(alias="Age", gt=0, strict=True, description="Age in years")]
+    age: Annotated[int, Field(alias="Age", gt=0, le=MAX_AGE, description="Years"), _NUMBER]
     sex: Annotated[_choice("Sex"), Field(alias="Sex")]
     job: Annotated[_choice("Job"), Field(alias="Job")]
     housing: Annotated[_choice("Housing"), Field(alias="Housing")]
@@ -103,14 +120,14 @@ class Applicant(BaseModel):
         Field(
             alias="Credit amount",
             gt=0,
-            strict=True,
+            le=MAX_CREDIT_AMOUNT,
             allow_inf_nan=False,
-            description="In DM",
+            description="Deutsche Mark",
         ),
+        _NUMBER,
     ]
     duration: Annotated[
-        int,
-        Field(alias="Duration", gt=0, strict=True, description="Duration in months"),
+        int, Field(alias="Duration", gt=0, le=MAX_DURATION, description="Months"), _NUMBER
     ]
     purpose: Annotated[_choice("Purpose"), Field(alias="Purpose")]
 
@@ -129,12 +146,20 @@ class CreditScore(BaseModel):
 
     @classmethod
     def from_probability(cls, p_good: float, model: str) -> CreditScore:
+        if not 0.0 <= p_good <= 1.0:  # NaN too: a server fault, never a client's (422)
+            raise ArithmeticError(f"model returned P(good) = {p_good}")
         return cls(
             prediction=GOOD if p_good > 0.5 else BAD,
             probability=p_good,
             probability_bad=1.0 - p_good,
             model=model,
         )
+
+
+class CreditScores(BaseModel):
+    """The decisions for a batch of applicants, in request order."""
+
+    predictions: list[CreditScore]
 
 
 def _check_contract() -> None:

@@ -2,7 +2,7 @@
 
 - a request id (the client's X-Request-ID if sane, else a new one) echoed in the response;
 - optional API keys (X-API-Key, constant-time comparison), 401 without a valid one;
-- a request-body limit (413), which BentoML 1.4 does not have;
+- a request-body limit (413), which BentoML 1.4 does not have, and JSON only (415);
 - the documented 422 for invalid input where BentoML answers 400;
 - one JSON access-log line per request, without the body (it holds personal data).
 """
@@ -118,6 +118,10 @@ class Gateway:
                     send_with_id, 401, {"error": "a valid X-API-Key header is required"},
                     [(b"www-authenticate", b"ApiKey")],
                 )  # fmt: skip
+            elif scope["path"] in self.api_routes and not _is_json(headers):
+                await _json_response(
+                    send_with_id, 415, {"error": "the body must be application/json"}, []
+                )
             elif scope["path"] in self.api_routes and scope["method"] == "POST":
                 body = await self._read_body(receive)
                 if body is None:
@@ -156,6 +160,12 @@ class Gateway:
             if not message.get("more_body", False):
                 break
         return b"".join(chunks)
+
+
+def _is_json(headers: dict[bytes, bytes]) -> bool:
+    """No Content-Type (BentoML then reads JSON) or application/json."""
+    content_type = headers.get(b"content-type", b"application/json").decode("latin-1")
+    return content_type.split(";")[0].strip().lower() == "application/json"
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     max_concurrency: int = Field(
         default=512, gt=0, description="Requests in progress beyond this are refused with 429"
     )
+    max_batch_records: int = Field(
+        default=1000, gt=0, description="Most applicants in one batch request"
+    )
     max_body_bytes: int = Field(
         default=1_048_576, gt=0, description="Larger request bodies are refused with 413"
     )

@@ -34,9 +34,14 @@ def _assets_dir() -> Path:
 
 def documented_openapi(spec: dict[str, Any], api_routes: list[str]) -> dict[str, Any]:
     """BentoML's OpenAPI document with the documented info and 422 for invalid input."""
+    # The schemas are pydantic's JSON Schema 2020-12 (e.g. numeric exclusiveMinimum), which
+    # is OpenAPI 3.1, not the 3.0.2 that BentoML labels them with.
+    spec["openapi"] = "3.1.0"
     spec["info"] = {"title": TITLE, "version": VERSION, "description": DESCRIPTION}
     for route in api_routes:
-        responses = spec["paths"][route]["post"]["responses"]
+        operation = spec["paths"][route]["post"]
+        operation["requestBody"]["required"] = True
+        responses = operation["responses"]
         responses[422] = {
             "description": "Validation error: the body does not follow the schema",
             "content": {

@@ -29,3 +29,14 @@ def test_all_rows_score_as_offline(
     np.testing.assert_allclose(served, reference_proba.to_numpy(), rtol=0, atol=1e-6)
     labels = ["good" if p > 0.5 else "bad" for p in reference_proba]
     assert [a["prediction"] for a in answers] == labels
+
+
+def test_all_rows_in_one_batch_request_score_as_offline(
+    server: str, records: list[dict], reference_proba: pd.Series
+) -> None:
+    response = requests.post(
+        f"{server}/credit_score_prediction/batch", json={"applicants": records}, timeout=60
+    )
+    assert response.status_code == 200, response.text
+    served = np.array([p["probability"] for p in response.json()["predictions"]])
+    np.testing.assert_allclose(served, reference_proba.to_numpy(), rtol=0, atol=1e-6)

@@ -24,8 +24,10 @@ def test_killed_runner_recovers_without_wrong_answers(own_server: ServerProcess)
     result = checks.kill_runner_under_load(own_server, EXAMPLE)
     assert result.not_ready_seen, "/readyz said ready while the runner was dead"
     # BentoML's process manager looks at its workers every 10 s (circus check_delay, not
-    # configurable in 1.4): ~6 s here. The target is 10 s; 15 s leaves room for a busy CI.
-    assert result.recovery_s < 15
+    # configurable in 1.4): ~6 s on a quiet machine. The target is 10 s; 20 s leaves room
+    # for a busy CI machine, and `make reliability` reports the figure against the target.
+    assert result.answering_s < 20
+    assert result.ready_s < 20
     assert len(result.answers) == 1, "some answer differed from the others"
     assert result.requests > result.failed
 

@@ -98,3 +98,10 @@ def test_logs_one_json_line_per_request_and_no_client_error_traceback(served) ->
     assert [(line["status"], line["path"]) for line in lines] == [(422, "/credit_score_prediction")]
     assert "987654" not in log  # request bodies (personal data) are not logged
     assert "Traceback" not in log
+
+
+def test_fuzzing_the_openapi_schema_finds_no_5xx_and_only_documented_answers(server: str) -> None:
+    from reliability.checks import fuzz
+
+    result = fuzz(server, examples=150)
+    assert result.passed, result.summary

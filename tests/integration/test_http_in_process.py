@@ -113,3 +113,29 @@ def test_cors_allows_any_origin_with_credentials(client: TestClient) -> None:
     assert preflight.headers["access-control-allow-credentials"] == "true"
     response = client.post("/credit_score_prediction", json=EXAMPLE, headers={"Origin": origin})
     assert response.headers["access-control-allow-origin"] == origin
+
+
+def test_batch_scores_each_record_in_order(client: TestClient, records: list[dict]) -> None:
+    batch = records[:50]
+    response = client.post("/credit_score_prediction/batch", json={"applicants": batch})
+    assert response.status_code == 200
+    predictions = response.json()["predictions"]
+    singles = [client.post("/credit_score_prediction", json=r).json() for r in batch]
+    assert [p["prediction"] for p in predictions] == [s["prediction"] for s in singles]
+    # float32 matrix products round differently for different batch sizes: ~1e-8 here.
+    for batched, single in zip(predictions, singles, strict=True):
+        assert batched["probability"] == pytest.approx(single["probability"], abs=1e-6)
+
+
+def test_batch_names_the_index_and_field_of_each_bad_record(client: TestClient) -> None:
+    body = {"applicants": [EXAMPLE, {**EXAMPLE, "Age": 0}, EXAMPLE, {**EXAMPLE, "Job": 2}]}
+    response = client.post("/credit_score_prediction/batch", json=body)
+    assert response.status_code == 422
+    locations = {tuple(error["loc"]) for error in response.json()["detail"]}
+    assert locations == {("applicants", 1, "Age"), ("applicants", 3, "Job")}
+
+
+@pytest.mark.parametrize("size", [0, 1001])
+def test_batch_size_is_limited(client: TestClient, size: int) -> None:
+    response = client.post("/credit_score_prediction/batch", json={"applicants": [EXAMPLE] * size})
+    assert response.status_code == 422

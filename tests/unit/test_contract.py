@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -72,6 +73,9 @@ def test_example_is_valid_and_round_trips_by_field_name() -> None:
         ("Age", -3),
         ("Age", "35"),
         ("Age", 35.5),
+        ("Age", 121),
+        ("Credit amount", 1e308),
+        ("Duration", 601),
         ("Age", True),
         ("Age", None),
         ("Credit amount", 0),
@@ -96,6 +100,21 @@ def test_invalid_values_are_refused(field: str, value: object) -> None:
     assert info.value.errors()[0]["loc"] == (field,)
 
 
+def test_integral_json_numbers_are_integers() -> None:
+    """JSON Schema counts 36.0 as an integer; so does the API."""
+    applicant = Applicant.model_validate_json(
+        json.dumps({**EXAMPLE, "Age": 35.0, "Duration": 36.0})
+    )
+    assert (applicant.age, applicant.duration) == (35, 36)
+
+
+def test_json_infinity_and_huge_numbers_are_refused() -> None:
+    body = json.dumps(EXAMPLE)
+    for text in ("1e309", "Infinity", "NaN", "-1e309"):
+        with pytest.raises(ValidationError):
+            Applicant.model_validate_json(body.replace("9055", text))
+
+
 def test_missing_and_extra_fields_are_refused() -> None:
     for name in FIELDS:
         with pytest.raises(ValidationError):
@@ -118,6 +137,12 @@ def test_encode_refuses_unknown_labels_instead_of_encoding_nothing() -> None:
         encode([{**EXAMPLE, "Job": 2}])
     assert encode([]).shape == (0, len(ENCODED_COLUMNS))
     assert encode([EXAMPLE]).dtype == np.float64
+
+
+@pytest.mark.parametrize("p_good", [math.nan, 1.5, -0.1])
+def test_an_impossible_probability_is_a_server_fault(p_good: float) -> None:
+    with pytest.raises(ArithmeticError):
+        CreditScore.from_probability(p_good, "credit_risk:v")
 
 
 @pytest.mark.parametrize(

@@ -50,6 +50,15 @@ def test_bodies_over_the_limit_are_413_and_others_pass_whole() -> None:
     assert client().post("/api", content=chunks()).status_code == 413
 
 
+def test_only_json_bodies_reach_api_routes() -> None:
+    for content_type in ("multipart/form-data", "text/plain", "application/x-www-form-urlencoded"):
+        response = client().post("/api", content=b"{}", headers={"Content-Type": content_type})
+        assert response.status_code == 415, content_type
+    for content_type in ("application/json", "application/json; charset=utf-8"):
+        response = client().post("/api", content=b"{}", headers={"Content-Type": content_type})
+        assert response.status_code == 200, content_type
+
+
 def test_invalid_input_on_api_routes_becomes_422() -> None:
     response = client().post("/api", content=b"bad")
     assert response.status_code == 422

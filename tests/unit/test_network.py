@@ -7,7 +7,7 @@ import torch
 from pydantic import ValidationError
 from torch import nn
 
-from credit_risk.network import ModelConfig, build_network
+from credit_risk.network import ModelConfig, build_network, fuse_for_inference
 from training_export.configs import CONFIGS
 
 
@@ -36,3 +36,16 @@ def test_inconsistent_configs_are_refused() -> None:
         ModelConfig.model_validate({**good, "activation_functions": ["relu", "relu", "swish"]})
     with pytest.raises(ValidationError):
         ModelConfig.model_validate({**good, "dropout_rate": 1.5})
+
+
+def test_fused_network_computes_the_same_function() -> None:
+    torch.manual_seed(0)
+    network = build_network(CONFIGS["001"], input_dim=29)
+    network.train()
+    network(torch.randn(256, 29))  # give BatchNorm non-trivial running statistics
+    network.eval()
+    fused = fuse_for_inference(network)
+    assert not any(isinstance(m, nn.BatchNorm1d | nn.Dropout) for m in fused)
+    x = torch.randn(1000, 29) * 3
+    with torch.inference_mode():
+        torch.testing.assert_close(fused(x), network(x), rtol=0, atol=1e-5)

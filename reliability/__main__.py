@@ -1,0 +1,98 @@
+"""`make reliability`: the long checks on real servers; writes reports/reliability.md."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from credit_risk.contract import Applicant
+from credit_risk.paths import REPO_ROOT
+from reliability import checks
+from tools.server_process import ServerProcess, bentoml_serve, free_port
+
+EXAMPLE = Applicant.model_config["json_schema_extra"]["example"]
+
+
+def server(logs: Path, name: str) -> ServerProcess:
+    port = free_port()
+    return ServerProcess(bentoml_serve("service:CreditScoring", port), port, logs / f"{name}.log")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--soak-seconds", type=int, default=300)
+    parser.add_argument("--soak-clients", type=int, default=64)
+    parser.add_argument("--fuzz-examples", type=int, default=2000)
+    args = parser.parse_args()
+    rows: list[tuple[str, str, str, bool]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        logs = Path(tmp)
+        with server(logs, "fuzz") as s:
+            fuzz = checks.fuzz(s.url, args.fuzz_examples)
+            generated = [line for line in fuzz.summary.splitlines() if "generated" in line]
+            rows.append(
+                (
+                    "schemathesis fuzzing",
+                    "no 5xx, only documented answers",
+                    generated[-1].strip() if generated else fuzz.summary,
+                    fuzz.passed,
+                )
+            )
+        with server(logs, "soak") as s:
+            soak = checks.soak(s, EXAMPLE, args.soak_clients, args.soak_seconds)
+            rows.append(
+                (
+                    f"soak, {args.soak_clients} clients, {soak.seconds:.0f} s",
+                    "0 errors, RSS growth <= 10%",
+                    f"{soak.requests} requests, {soak.failed} failed, RSS "
+                    f"{soak.rss_mb_start:.0f} -> {soak.rss_mb_end:.0f} MB "
+                    f"({100 * soak.growth:+.1f}%)",
+                    soak.failed == 0 and soak.growth <= 0.10,
+                )
+            )
+        with server(logs, "kill") as s:
+            kill = checks.kill_runner_under_load(s, EXAMPLE)
+            rows.append(
+                (
+                    "runner killed (-9) under load",
+                    "recovers <= 10 s, /readyz honest",
+                    f"answering again after {kill.answering_s:.1f} s, /readyz ready after "
+                    f"{kill.ready_s:.1f} s; /readyz not ready while down: "
+                    f"{kill.not_ready_seen}; {kill.failed} of {kill.requests} requests "
+                    f"failed; distinct answers: {len(kill.answers)}",
+                    max(kill.answering_s, kill.ready_s) <= 10
+                    and kill.not_ready_seen
+                    and len(kill.answers) == 1,
+                )
+            )
+        with server(logs, "stop") as s:
+            stop = checks.sigterm_under_load(s, EXAMPLE)
+            rows.append(
+                (
+                    "SIGTERM under load",
+                    "exit 0 within 30 s, accepted requests answered",
+                    f"exit {stop.exit_code} after {stop.stop_s:.1f} s; "
+                    f"{stop.in_flight_failed} accepted requests failed",
+                    stop.exit_code == 0 and stop.stop_s < 30 and stop.in_flight_failed == 0,
+                )
+            )
+    lines = [
+        "# Reliability report",
+        "",
+        f"`make reliability` on {time.strftime('%Y-%m-%d %H:%M')}, each check on a fresh "
+        "`bentoml serve` on this machine.",
+        "",
+        "| check | target | measured | met |",
+        "|---|---|---|---|",
+        *(f"| {a} | {b} | {c} | {'yes' if ok else '**no**'} |" for a, b, c, ok in rows),
+    ]  # fmt: skip
+    text = "\n".join(lines) + "\n"
+    (REPO_ROOT / "reports").mkdir(exist_ok=True)
+    (REPO_ROOT / "reports" / "reliability.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
