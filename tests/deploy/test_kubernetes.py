@@ -1,0 +1,70 @@
+"""deploy/kubernetes/ against the Kubernetes API schemas (offline) and against the service."""
+
+from __future__ import annotations
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from credit_risk.paths import REPO_ROOT
+
+MANIFESTS = sorted((REPO_ROOT / "deploy" / "kubernetes").glob("*.yaml"))
+BY_KIND = {doc["kind"]: doc for path in MANIFESTS for doc in yaml.safe_load_all(path.read_text())}
+DEPLOYMENT = BY_KIND["Deployment"]
+POD = DEPLOYMENT["spec"]["template"]
+CONTAINER = POD["spec"]["containers"][0]
+
+
+@pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: p.name)
+def test_manifests_are_valid_kubernetes_objects(path) -> None:
+    for doc in yaml.safe_load_all(path.read_text()):
+        kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)
+
+
+def test_a_misspelt_field_is_caught() -> None:
+    broken = {**DEPLOYMENT, "spec": {**DEPLOYMENT["spec"], "replica": 2}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, kubernetes_validate.latest_version(), strict=True)
+
+
+def test_the_objects_are_wired_together() -> None:
+    labels = POD["metadata"]["labels"]
+    assert DEPLOYMENT["spec"]["selector"]["matchLabels"] == labels
+    assert BY_KIND["Service"]["spec"]["selector"] == labels
+    port_names = {port["name"] for port in CONTAINER["ports"]}
+    assert {port["targetPort"] for port in BY_KIND["Service"]["spec"]["ports"]} <= port_names
+    target = BY_KIND["HorizontalPodAutoscaler"]["spec"]["scaleTargetRef"]
+    assert (target["kind"], target["name"]) == ("Deployment", DEPLOYMENT["metadata"]["name"])
+    assert [
+        m["resource"]["name"] for m in BY_KIND["HorizontalPodAutoscaler"]["spec"]["metrics"]
+    ] == ["cpu"]
+    assert "cpu" in CONTAINER["resources"]["requests"]  # the HPA's utilisation is of this
+
+
+def test_probes_and_scraping_use_the_services_endpoints() -> None:
+    assert CONTAINER["livenessProbe"]["httpGet"]["path"] == "/livez"
+    assert CONTAINER["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    annotations = POD["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/path"] == "/metrics"
+    assert int(annotations["prometheus.io/port"]) == CONTAINER["ports"][0]["containerPort"] == 3000
+
+
+def test_threads_match_the_cpu_limit(stored_model) -> None:
+    from service import CreditRiskModel, CreditScoring
+
+    env = {e["name"]: e["value"] for e in CONTAINER["env"]}
+    assert env["OMP_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "1"
+    # Each worker process of both services is single-threaded (torch.set_num_threads(1)).
+    workers = sum(svc.config.get("workers", 1) for svc in (CreditScoring, CreditRiskModel))
+    assert int(CONTAINER["resources"]["limits"]["cpu"]) == workers
+
+
+def test_the_pod_runs_as_the_images_non_root_user() -> None:
+    from bentoml._internal.container.generate import BENTO_UID_GID  # the image's user
+
+    security = POD["spec"]["securityContext"]
+    assert security["runAsNonRoot"] is True
+    assert security["runAsUser"] == security["runAsGroup"] == BENTO_UID_GID
+    assert CONTAINER["securityContext"]["allowPrivilegeEscalation"] is False
+    assert CONTAINER["securityContext"]["capabilities"]["drop"] == ["ALL"]
