@@ -71,7 +71,11 @@ class ServerProcess:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self.wait_ready(self.startup_timeout_s)
+        try:
+            self.wait_ready(self.startup_timeout_s)
+        except BaseException:
+            self.stop()  # never leave a server behind that failed to start
+            raise
 
     def wait_ready(self, timeout_s: float) -> float:
         """Seconds until the ready path answered 200; RuntimeError if it never did."""
