@@ -97,11 +97,14 @@ class ServerProcess:
         """SIGTERM the process group, SIGKILL after `timeout_s`; the exit code."""
         if self.process is None or self.process.poll() is not None:
             return None if self.process is None else self.process.returncode
+        tree = self.processes()  # workers run in process groups of their own
         os.killpg(self.process.pid, signal.SIGTERM)
         try:
             return self.process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
+            for process in tree:
+                with contextlib.suppress(psutil.Error):
+                    process.kill()
             self.process.wait()
             raise
 
