@@ -122,15 +122,20 @@ class Applicant(BaseModel):
 class CreditScore(BaseModel):
     """The decision for one applicant."""
 
-    prediction: Literal["good", "bad"] = Field(description='"good" when P(good) > 0.5')
-    probability: float = Field(ge=0, le=1, description="P(good), whatever the prediction")
+    prediction: Literal["good", "bad"] = Field(
+        description='"good" when P(good) > the model\'s cost-minimising threshold'
+    )
+    probability: float = Field(
+        ge=0, le=1, description="Calibrated P(good), whatever the prediction"
+    )
     probability_bad: float = Field(ge=0, le=1, description="P(bad) = 1 - P(good)")
     model: str = Field(description="Tag of the model version that scored the request")
 
     @classmethod
-    def from_probability(cls, p_good: float, model: str) -> CreditScore:
+    def from_probability(cls, p_good: float, threshold: float, model: str) -> CreditScore:
+        """The answer for P(good) under the model's decision threshold."""
         return cls(
-            prediction=GOOD if p_good > 0.5 else BAD,
+            prediction=GOOD if p_good > threshold else BAD,
             probability=p_good,
             probability_bad=1.0 - p_good,
             model=model,

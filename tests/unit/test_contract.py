@@ -121,10 +121,14 @@ def test_encode_refuses_unknown_labels_instead_of_encoding_nothing() -> None:
 
 
 @pytest.mark.parametrize(
-    ("p_good", "label"), [(0.9, "good"), (0.51, "good"), (0.5, "bad"), (0.1, "bad")]
-)
-def test_credit_score_keeps_probability_as_p_good(p_good: float, label: str) -> None:
-    score = CreditScore.from_probability(p_good, "credit_risk:v")
+    ("p_good", "threshold", "label"),
+    [(0.9, 0.5, "good"), (0.51, 0.5, "good"), (0.5, 0.5, "bad"), (0.1, 0.5, "bad"),
+     (0.8, 0.83, "bad"), (0.84, 0.83, "good"), (0.83, 0.83, "bad")],
+)  # fmt: skip
+def test_credit_score_keeps_probability_as_p_good(
+    p_good: float, threshold: float, label: str
+) -> None:
+    score = CreditScore.from_probability(p_good, threshold, "credit_risk:v")
     assert score.prediction == label
     assert score.probability == p_good
     assert score.probability_bad == pytest.approx(1 - p_good)
