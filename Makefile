@@ -9,7 +9,7 @@ PORT ?= 3000
 export BENTOML_HOME ?= $(CURDIR)/.bentoml
 export BENTOML_DO_NOT_TRACK ?= true
 
-.PHONY: setup store serve test lint format train data clean
+.PHONY: setup store serve test lint format train evaluate data clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,8 +40,13 @@ format: setup
 data: setup  ## re-derive data/german_credit.csv from the raw UCI file
 	$(PY) -m training_export.dataset
 
-train: setup  ## retrain and re-export artifacts/ (then `make store` imports them)
+train: setup  ## retrain and re-export artifacts/ and the model card (then `make store`)
 	$(PY) -m training_export
+	$(PY) -m training_export.model_card
+
+evaluate: setup  ## 5x5 cross-validation into reports/, then `make train` (about 5-10 minutes)
+	$(PY) -m training_export.evaluate
+	$(MAKE) train
 
 clean:
 	rm -rf $(VENV) .bentoml .pytest_cache .ruff_cache

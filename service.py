@@ -17,10 +17,10 @@ from bentoml.models import BentoModel
 from credit_risk.contract import Applicant, CreditScore, encode_applicants
 from credit_risk.settings import settings
 from credit_risk.web import Health, ValidationStatus, docs_app, documented_openapi
-from model_store import load_scorer
+from model_store import load_decision, load_scorer, resolve
 
 PREDICTION_ROUTE = "/credit_score_prediction"
-MODEL = BentoModel(settings.served_model)
+MODEL = BentoModel(resolve(settings.served_model))
 
 
 @bentoml.service(
@@ -80,6 +80,7 @@ class CreditScoring:
 
     def __init__(self) -> None:
         self.model_tag = str(MODEL.stored.tag)
+        self.threshold = load_decision(MODEL.stored).threshold
 
     @web.get("/health", response_model=Health)
     def health(self) -> Health:
@@ -90,7 +91,7 @@ class CreditScoring:
     async def credit_score_prediction(self, applicant: Applicant, /) -> CreditScore:
         """Predict whether the applicant's credit risk is good or bad."""
         p_good = await self.runner.to_async.predict(encode_applicants([applicant]))
-        return CreditScore.from_probability(float(p_good[0]), self.model_tag)
+        return CreditScore.from_probability(float(p_good[0]), self.threshold, self.model_tag)
 
 
 CreditScoring.add_asgi_middleware(ValidationStatus, routes=[PREDICTION_ROUTE])

@@ -72,8 +72,17 @@ def cost_minimising_threshold(y_good: np.ndarray, p_good: np.ndarray) -> float:
     Candidates are 0, 1 and the midpoints between consecutive distinct probabilities; of
     several equally cheap ones the median is taken (the middle of the cheapest range).
     """
-    values = np.unique(np.asarray(p_good, dtype=np.float64))
+    p = np.asarray(p_good, dtype=np.float64)
+    y = np.asarray(y_good).astype(bool)
+    values, index = np.unique(p, return_inverse=True)
     candidates = np.concatenate([[0.0], (values[:-1] + values[1:]) / 2, [1.0]])
-    costs = np.array([expected_cost(y_good, p_good > t) for t in candidates])
+    # Candidate k calls the rows with the k lowest distinct values bad and the rest good.
+    good_at = np.bincount(index, weights=y, minlength=len(values))
+    bad_at = np.bincount(index, weights=~y, minlength=len(values))
+    good_called_bad = np.concatenate([[0.0], np.cumsum(good_at)])
+    bad_called_good = bad_at.sum() - np.concatenate([[0.0], np.cumsum(bad_at)])
+    costs = (COST_BAD_CALLED_GOOD * bad_called_good + COST_GOOD_CALLED_BAD * good_called_bad) / len(
+        p
+    )
     cheapest = candidates[np.isclose(costs, costs.min(), rtol=0, atol=1e-12)]
     return float(cheapest[(len(cheapest) - 1) // 2])

@@ -1,7 +1,7 @@
-"""Import exported artifacts into the BentoML model store as one model version.
+"""Import exported artifacts into the BentoML model store, one version per config.
 
-The version is derived from the artifacts' content, so importing identical files twice
-returns the existing version. Nothing enters the store unless it loads and fits together,
+A version is named by its files' content, so importing identical files twice returns
+the existing version. Nothing enters the store unless it loads and fits together,
 and loading from the store re-checks every file's hash before unpickling it.
 """
 
@@ -22,9 +22,13 @@ from credit_risk.artifacts import (
     model_files,
 )
 from credit_risk.artifacts import (
+    load_decision as load_decision_from,
+)
+from credit_risk.artifacts import (
     load_scorer as load_scorer_from,
 )
-from credit_risk.settings import MODEL_NAME
+from credit_risk.decision import Decision
+from credit_risk.settings import BEST, MODEL_NAME
 
 
 def read_manifest(directory: Path) -> dict:
@@ -43,15 +47,24 @@ def content_version(artifact_sha256: dict[str, str]) -> str:
     return hashlib.sha256(joined.encode()).hexdigest()[:20]
 
 
-def import_artifacts(directory: Path, name: str = MODEL_NAME) -> bentoml.Tag:
-    """Check the artifacts in `directory` and store them; return the model's tag."""
+def import_artifacts(directory: Path, name: str = MODEL_NAME) -> dict[str, bentoml.Tag]:
+    """Check every model version in `directory` and store it; return the tags by config id."""
     manifest = read_manifest(directory)
-    config_id = manifest.get("config_id")
-    expected = manifest.get("artifacts", {})
-    if not isinstance(config_id, str) or set(expected) != set(model_files(config_id)):
+    models = manifest.get("models")
+    if not isinstance(models, dict) or not models:
+        raise ArtifactError(directory / MANIFEST, "needs the models by config id")
+    return {
+        config_id: _import_version(directory, manifest, config_id, name) for config_id in models
+    }
+
+
+def _import_version(directory: Path, manifest: dict, config_id: str, name: str) -> bentoml.Tag:
+    entry = manifest["models"][config_id]
+    expected = entry.get("artifacts", {})
+    if set(expected) != set(model_files(config_id)):
         raise ArtifactError(
             directory / MANIFEST,
-            "needs a config_id and the sha256 of exactly its three files",
+            f"model {config_id} needs the sha256 of exactly its files {model_files(config_id)}",
         )
     scorer = load_scorer_from(directory, config_id, expected)  # raises ArtifactError
     tag = bentoml.Tag(name, content_version(expected))
@@ -68,9 +81,11 @@ def import_artifacts(directory: Path, name: str = MODEL_NAME) -> bentoml.Tag:
             "artifacts_sha256": expected,
             "input_features": scorer.features.width,
             "config": scorer.config.model_dump(),
+            "decision": scorer.decision.model_dump(),
+            **{key: entry[key] for key in ("metrics", "cv", "training")},
             **{
                 key: manifest[key]
-                for key in ("metrics", "training", "data", "contract", "versions")
+                for key in ("test_split", "evaluation", "data", "contract", "versions")
             },
         },
     ) as model:
@@ -79,9 +94,35 @@ def import_artifacts(directory: Path, name: str = MODEL_NAME) -> bentoml.Tag:
     return tag
 
 
+def resolve(tag: str) -> bentoml.Tag:
+    """The stored model `tag` names; version "best": the one with the best CV mean AUC.
+
+    "best" looks at every stored version of the model that carries cross-validated
+    metrics and takes the highest mean AUC (the newest among equals).
+    """
+    wanted = bentoml.Tag.from_taglike(tag)
+    if wanted.version != BEST:
+        return bentoml.models.get(wanted).tag
+    evaluated = [m for m in bentoml.models.list(wanted.name) if "cv" in m.info.metadata]
+    if not evaluated:
+        raise NotFound(f"no stored version of {wanted.name} has cross-validated metrics")
+    return max(
+        evaluated, key=lambda m: (m.info.metadata["cv"]["auc"]["mean"], m.info.creation_time)
+    ).tag
+
+
 def load_scorer(model: bentoml.Model) -> Scorer:
     """Load a stored model version, refusing files that differ from what was imported."""
     return load_scorer_from(
+        Path(model.path),
+        model.info.metadata["config_id"],
+        model.info.metadata["artifacts_sha256"],
+    )
+
+
+def load_decision(model: bentoml.Model) -> Decision:
+    """A stored version's calibration and threshold, refusing a file altered since import."""
+    return load_decision_from(
         Path(model.path),
         model.info.metadata["config_id"],
         model.info.metadata["artifacts_sha256"],

@@ -1,6 +1,6 @@
 """Repeated stratified cross-validation of configs 000-002 and the logistic baseline.
 
-`python -m training_export.evaluate` runs 5×5 repeated stratified CV on the 1000 rows.
+`python -m training_export.evaluate` runs 5 x 5 repeated stratified CV on the 1000 rows.
 Every model sees the same folds. Inside each outer training fold an inner stratified
 validation split (20 %) is held out: the preprocessor and the model are fitted on the
 rest, and the validation rows serve early stopping, Platt calibration and the
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,12 +29,11 @@ from credit_risk.artifacts import sha256_of
 from credit_risk.contract import TARGET
 from credit_risk.decision import BAYES_THRESHOLD, Decision, expected_cost
 from credit_risk.network import ModelConfig
-from credit_risk.paths import DATASET_CSV, REPO_ROOT
+from credit_risk.paths import DATASET_CSV, REPORTS_DIR
 from training_export import dataset
 from training_export.configs import CONFIGS, ORIGINAL_TRAINING
 from training_export.train import SEED, scores, target, train_baseline, train_network
 
-REPORTS_DIR = REPO_ROOT / "reports"
 REPORT_JSON = "evaluation.json"
 REPORT_MD = "evaluation.md"
 RELIABILITY_PNG = "reliability.png"
@@ -41,13 +41,13 @@ LOGISTIC = "logistic_regression"
 INNER_VALIDATION_SHARE = 0.2
 ECE_BINS = 10
 BOOTSTRAP_RESAMPLES = 1000
+# (label, first age, first age of the next band)
 AGE_BANDS: tuple[tuple[str, int, int], ...] = (
     ("< 25", 0, 25),
-    ("25-40", 25, 40),
-    ("40-60", 40, 60),
-    ("> 60", 60, 200),
+    ("25-39", 25, 40),
+    ("40-59", 40, 60),
+    ("60+", 60, 200),
 )
-METRICS = ("auc", "accuracy", "brier", "log_loss", "cost", "cost_at_0.5", "cost_bayes")
 
 
 @dataclass(frozen=True)
@@ -161,12 +161,10 @@ def _bootstrap(y: np.ndarray, p: np.ndarray, threshold: np.ndarray, seed: int) -
             draws["auc"].append(float(roc_auc_score(y[i], p[i])))
         draws["brier"].append(float(brier_score_loss(y[i], p[i])))
         draws["cost"].append(expected_cost(y[i], p[i] > threshold[i]))
-    return {k: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] for k, v in draws.items()}
+    return {k: [float(np.percentile(v, q)) for q in (2.5, 97.5)] for k, v in draws.items()}
 
 
-def slices(
-    frame: pd.DataFrame, p_good: np.ndarray, thresholds: np.ndarray
-) -> list[dict[str, Any]]:
+def slices(frame: pd.DataFrame, p_good: np.ndarray, thresholds: np.ndarray) -> list[dict[str, Any]]:
     """Metrics by Sex and age band on out-of-fold predictions, with bootstrap 95 % CIs.
 
     `thresholds` is the threshold of the fold that predicted each row.
@@ -206,7 +204,7 @@ def slices(
     return out
 
 
-def summarise(frame: pd.DataFrame, folds: list, models: list[str]) -> dict[str, Any]:
+def summarise(folds: list, models: list[str]) -> dict[str, Any]:
     """Mean ± sd over folds of every metric, per model."""
     per_model = {}
     for name in models:
@@ -215,23 +213,27 @@ def summarise(frame: pd.DataFrame, folds: list, models: list[str]) -> dict[str, 
     return per_model
 
 
-def evaluate(protocol: Protocol, out: Path) -> dict[str, Any]:
+def evaluate(
+    protocol: Protocol, out: Path, configs: Mapping[str, ModelConfig] = CONFIGS
+) -> dict[str, Any]:
     """Run the CV and the training ablation, write the reports, return the JSON report."""
     frame = dataset.load()
-    models: dict[str, ModelConfig | None] = {mlp_name(i): c for i, c in CONFIGS.items()}
+    models: dict[str, ModelConfig | None] = {mlp_name(i): c for i, c in configs.items()}
     models[LOGISTIC] = None
     folds = cross_validate(frame, models, protocol)
-    per_model = summarise(frame, folds, list(models))
-    mlps = [mlp_name(i) for i in CONFIGS]
+    per_model = summarise(folds, list(models))
+    mlps = [mlp_name(i) for i in configs]
     best = max(mlps, key=lambda name: per_model[name]["auc"]["mean"])
     y = target(frame).astype(np.float64)
 
     calibration, pooled = {}, {}
     for name in models:
-        p_cal = np.concatenate([out_of_fold(folds, name, "p_good", r, len(frame)) for r in
-                                range(protocol.n_repeats)])  # fmt: skip
-        p_raw = np.concatenate([out_of_fold(folds, name, "p_uncalibrated", r, len(frame))
-                                for r in range(protocol.n_repeats)])  # fmt: skip
+        p_cal, p_raw = (
+            np.concatenate(
+                [out_of_fold(folds, name, key, r, len(frame)) for r in range(protocol.n_repeats)]
+            )
+            for key in ("p_good", "p_uncalibrated")
+        )
         y_all = np.tile(y, protocol.n_repeats)
         calibration[name] = {
             "calibrated": calibration_table(y_all, p_cal),
@@ -245,7 +247,7 @@ def evaluate(protocol: Protocol, out: Path) -> dict[str, Any]:
             thresholds[test_index] = results[best]["metrics"]["threshold"]
     best_oof = out_of_fold(folds, best, "p_good", 0, len(frame))
 
-    ablation = run_ablation(frame, protocol)
+    ablation = run_ablation(frame, protocol, folds, configs)
     report = {
         "protocol": {
             "cv": f"{protocol.n_repeats}x{protocol.n_splits} repeated stratified k-fold",
@@ -258,12 +260,14 @@ def evaluate(protocol: Protocol, out: Path) -> dict[str, Any]:
             "costs": {"bad_called_good": 5, "good_called_bad": 1},
             "bayes_threshold": BAYES_THRESHOLD,
         },
-        "configs": {mlp_name(i): c.model_dump() for i, c in CONFIGS.items()},
+        "configs": {mlp_name(i): c.model_dump() for i, c in configs.items()},
         "models": per_model,
         "best": best,
         "best_config_id": best.removeprefix("mlp_"),
-        "calibration": {name: {k: v["ece"] for k, v in c.items()} for name, c in
-                        calibration.items()},  # fmt: skip
+        "calibration": {
+            name: {kind: table["ece"] for kind, table in tables.items()}
+            for name, tables in calibration.items()
+        },
         "reliability": calibration[best],
         "everyone_bad_cost": expected_cost(y, np.zeros(len(y), dtype=bool)),
         "everyone_good_cost": expected_cost(y, np.ones(len(y), dtype=bool)),
@@ -281,21 +285,38 @@ def evaluate(protocol: Protocol, out: Path) -> dict[str, Any]:
     return report
 
 
-def run_ablation(frame: pd.DataFrame, protocol: Protocol) -> dict[str, Any]:
-    """What each training change does, config by config: original training first."""
-    variants: dict[str, dict[str, Any]] = {
-        "original (fixed epochs, weight decay 0.01)": ORIGINAL_TRAINING,
-        "+ early stopping on inner validation (patience 20)": {},
-        "+ class weighting": {"balance_classes": True},
-    }
+FINAL_TRAINING = "early stopping on inner validation (final)"
+ABLATION: dict[str, dict[str, Any]] = {
+    "original: fixed epochs, last weights": ORIGINAL_TRAINING,
+    FINAL_TRAINING: {},
+    "final + weight decay 0.1 (not 0.01)": {"weight_decay": 0.1},
+    "final + class weighting": {"balance_classes": True},
+}
+
+
+def run_ablation(
+    frame: pd.DataFrame, protocol: Protocol, main_folds: list, configs: Mapping[str, ModelConfig]
+) -> dict[str, Any]:
+    """What each training change does, per config, on the folds of the first repeat.
+
+    The final training is taken from the main run; the other variants are trained anew.
+    """
+    first = Protocol(protocol.n_splits, 1, protocol.processes)
     models = {
         f"{mlp_name(i)} | {variant}": base.model_copy(update=change)
-        for i, base in CONFIGS.items()
-        for variant, change in variants.items()
-        if change  # the plain config is the main run
+        for i, base in configs.items()
+        for variant, change in ABLATION.items()
+        if change
     }
-    folds = cross_validate(frame, models, protocol)
-    return summarise(frame, folds, list(models))
+    variants = summarise(cross_validate(frame, models, first), list(models))
+    final = summarise([f for f in main_folds if f[0] == 0], [mlp_name(i) for i in configs])
+    return {
+        f"{mlp_name(i)} | {variant}": (
+            final[mlp_name(i)] if not change else variants[f"{mlp_name(i)} | {variant}"]
+        )
+        for i in configs
+        for variant, change in ABLATION.items()
+    }
 
 
 def fmt(stat: dict[str, float], digits: int = 3) -> str:
@@ -354,18 +375,16 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(slice_row(s))
     lines += [
         "",
-        "## Training changes (ablation, same folds)",
+        f"## Training changes (ablation, the {p['n_splits']} folds of repeat 1)",
         "",
-        "| variant | AUC | Brier | log loss | cost (own threshold) |",
-        "|---|---|---|---|---|",
+        "| config | training | AUC | Brier | log loss | cost (own threshold) |",
+        "|---|---|---|---|---|---|",
     ]
-    for name, m in {**report["ablation"], **{
-        f"{n} | final (early stopping, weight decay 0.01)": report["models"][n]
-        for n in report["configs"]
-    }}.items():  # fmt: skip
+    for name, m in report["ablation"].items():
+        config, variant = name.split(" | ")
         lines.append(
-            f"| {name} | {fmt(m['auc'])} | {fmt(m['brier'])} | {fmt(m['log_loss'])} | "
-            f"{fmt(m['cost'])} |"
+            f"| {config} | {variant} | {fmt(m['auc'])} | {fmt(m['brier'])} | "
+            f"{fmt(m['log_loss'])} | {fmt(m['cost'])} |"
         )
     return "\n".join(lines) + "\n"
 
