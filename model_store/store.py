@@ -53,20 +53,29 @@ def import_artifacts(directory: Path, name: str = MODEL_NAME) -> dict[str, bento
     models = manifest.get("models")
     if not isinstance(models, dict) or not models:
         raise ArtifactError(directory / MANIFEST, "needs the models by config id")
+    # Every version is checked before any enters the store: all or nothing.
+    scorers = {config_id: _checked_scorer(directory, manifest, config_id) for config_id in models}
     return {
-        config_id: _import_version(directory, manifest, config_id, name) for config_id in models
+        config_id: _import_version(directory, manifest, config_id, scorer, name)
+        for config_id, scorer in scorers.items()
     }
 
 
-def _import_version(directory: Path, manifest: dict, config_id: str, name: str) -> bentoml.Tag:
-    entry = manifest["models"][config_id]
-    expected = entry.get("artifacts", {})
+def _checked_scorer(directory: Path, manifest: dict, config_id: str) -> Scorer:
+    expected = manifest["models"][config_id].get("artifacts", {})
     if set(expected) != set(model_files(config_id)):
         raise ArtifactError(
             directory / MANIFEST,
             f"model {config_id} needs the sha256 of exactly its files {model_files(config_id)}",
         )
-    scorer = load_scorer_from(directory, config_id, expected)  # raises ArtifactError
+    return load_scorer_from(directory, config_id, expected)  # raises ArtifactError
+
+
+def _import_version(
+    directory: Path, manifest: dict, config_id: str, scorer: Scorer, name: str
+) -> bentoml.Tag:
+    entry = manifest["models"][config_id]
+    expected = entry["artifacts"]
     tag = bentoml.Tag(name, content_version(expected))
     try:
         return bentoml.models.get(tag).tag
