@@ -15,9 +15,10 @@ import torch
 from bentoml.models import BentoModel
 
 from credit_risk.contract import Applicant, CreditScore, encode_applicants
+from credit_risk.served import decision_threshold, resolve
 from credit_risk.settings import settings
 from credit_risk.web import Health, ValidationStatus, docs_app, documented_openapi
-from model_store import load_decision, load_scorer, resolve
+from model_store import load_scorer
 
 PREDICTION_ROUTE = "/credit_score_prediction"
 MODEL = BentoModel(resolve(settings.served_model))
@@ -80,7 +81,7 @@ class CreditScoring:
 
     def __init__(self) -> None:
         self.model_tag = str(MODEL.stored.tag)
-        self.threshold = load_decision(MODEL.stored).threshold
+        self.threshold = decision_threshold(MODEL.stored)
 
     @web.get("/health", response_model=Health)
     def health(self) -> Health:

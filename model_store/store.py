@@ -22,13 +22,9 @@ from credit_risk.artifacts import (
     model_files,
 )
 from credit_risk.artifacts import (
-    load_decision as load_decision_from,
-)
-from credit_risk.artifacts import (
     load_scorer as load_scorer_from,
 )
-from credit_risk.decision import Decision
-from credit_risk.settings import BEST, MODEL_NAME
+from credit_risk.settings import MODEL_NAME
 
 
 def read_manifest(directory: Path) -> dict:
@@ -103,35 +99,9 @@ def _import_version(
     return tag
 
 
-def resolve(tag: str) -> bentoml.Tag:
-    """The stored model `tag` names; version "best": the one with the best CV mean AUC.
-
-    "best" looks at every stored version of the model that carries cross-validated
-    metrics and takes the highest mean AUC (the newest among equals).
-    """
-    wanted = bentoml.Tag.from_taglike(tag)
-    if wanted.version != BEST:
-        return bentoml.models.get(wanted).tag
-    evaluated = [m for m in bentoml.models.list(wanted.name) if "cv" in m.info.metadata]
-    if not evaluated:
-        raise NotFound(f"no stored version of {wanted.name} has cross-validated metrics")
-    return max(
-        evaluated, key=lambda m: (m.info.metadata["cv"]["auc"]["mean"], m.info.creation_time)
-    ).tag
-
-
 def load_scorer(model: bentoml.Model) -> Scorer:
     """Load a stored model version, refusing files that differ from what was imported."""
     return load_scorer_from(
-        Path(model.path),
-        model.info.metadata["config_id"],
-        model.info.metadata["artifacts_sha256"],
-    )
-
-
-def load_decision(model: bentoml.Model) -> Decision:
-    """A stored version's calibration and threshold, refusing a file altered since import."""
-    return load_decision_from(
         Path(model.path),
         model.info.metadata["config_id"],
         model.info.metadata["artifacts_sha256"],

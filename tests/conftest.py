@@ -38,8 +38,9 @@ def stored_model():
     import bentoml
 
     from credit_risk.paths import ARTIFACTS_DIR
+    from credit_risk.served import resolve
     from credit_risk.settings import settings
-    from model_store import import_artifacts, resolve
+    from model_store import import_artifacts
 
     import_artifacts(ARTIFACTS_DIR)
     return bentoml.models.get(resolve(settings.served_model))

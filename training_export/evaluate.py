@@ -37,7 +37,7 @@ from training_export.train import SEED, scores, target, train_baseline, train_ne
 
 REPORT_JSON = "evaluation.json"
 REPORT_MD = "evaluation.md"
-RELIABILITY_PNG = "reliability.png"
+CALIBRATION_PNG = "calibration.png"
 LOGISTIC = "logistic_regression"
 INNER_VALIDATION_SHARE = 0.2
 ECE_BINS = 10
@@ -66,10 +66,12 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
 
 
-def _evaluate_fold(job: tuple[int, int, np.ndarray, np.ndarray, dict[str, ModelConfig | None]]):
-    repeat, fold, train_index, test_index, models = job
+Job = tuple[pd.DataFrame, int, int, np.ndarray, np.ndarray, dict[str, ModelConfig | None]]
+
+
+def _evaluate_fold(job: Job) -> tuple[int, int, np.ndarray, dict[str, dict[str, Any]]]:
+    frame, repeat, fold, train_index, test_index, models = job
     torch.set_num_threads(1)
-    frame = dataset.load()
     outer_train, test = frame.iloc[train_index], frame.iloc[test_index]
     inner_train, validation = train_test_split(
         outer_train,
@@ -109,7 +111,7 @@ def cross_validate(
         n_splits=protocol.n_splits, n_repeats=protocol.n_repeats, random_state=SEED
     ).split(frame, frame[TARGET])
     jobs = [
-        (i // protocol.n_splits, i % protocol.n_splits, train, test, models)
+        (frame, i // protocol.n_splits, i % protocol.n_splits, train, test, models)
         for i, (train, test) in enumerate(folds)
     ]
     if protocol.processes == 1:
@@ -290,7 +292,7 @@ def evaluate(
     out.mkdir(parents=True, exist_ok=True)
     (out / REPORT_JSON).write_text(json.dumps(report, indent=1) + "\n")
     (out / REPORT_MD).write_text(markdown(report))
-    reliability_plot(pooled[best], best, out / RELIABILITY_PNG)
+    reliability_plot(pooled[best], best, out / CALIBRATION_PNG)
     return report
 
 
@@ -372,7 +374,7 @@ def markdown(report: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        f"Reliability diagram of {report['best']}: [{RELIABILITY_PNG}]({RELIABILITY_PNG}).",
+        f"Reliability diagram of {report['best']}: [{CALIBRATION_PNG}]({CALIBRATION_PNG}).",
         "",
         "## Slices (best MLP, out-of-fold predictions of repeat 1, bootstrap 95 % CI)",
         "",

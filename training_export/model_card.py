@@ -18,8 +18,8 @@ from credit_risk.decision import BAYES_THRESHOLD, Decision
 from credit_risk.paths import ARTIFACTS_DIR, DATASET_PROVENANCE, REPORTS_DIR
 from training_export import behaviour, dataset
 from training_export.evaluate import (
+    CALIBRATION_PNG,
     LOGISTIC,
-    RELIABILITY_PNG,
     REPORT_JSON,
     REPORT_MD,
     fmt,
@@ -158,7 +158,7 @@ def render(
         f"{calibration['uncalibrated']:.3f} uncalibrated, {calibration['calibrated']:.3f} "
         f"after Platt. Brier {fmt(cv[best]['brier_uncalibrated'])} uncalibrated, "
         f"{fmt(cv[best]['brier'])} after Platt. Reliability diagram: "
-        f"[{RELIABILITY_PNG}]({RELIABILITY_PNG}).",
+        f"[{CALIBRATION_PNG}]({CALIBRATION_PNG}).",
         "",
         "## Decision threshold and cost",
         "",

@@ -18,9 +18,11 @@ from credit_risk.artifacts import (
     weights_file,
 )
 from credit_risk.contract import CATEGORIES, FIELDS
+from credit_risk.decision import Decision
 from credit_risk.paths import ARTIFACTS_DIR
+from credit_risk.served import decision_threshold, resolve
 from credit_risk.settings import MODEL_NAME, Settings
-from model_store import import_artifacts, load_decision, load_scorer, resolve
+from model_store import import_artifacts, load_scorer
 from training_export.configs import CONFIGS
 
 
@@ -37,7 +39,9 @@ def test_every_config_is_a_version_with_its_metrics(stored_model) -> None:
         assert meta["config"] == CONFIGS[config_id].model_dump()
         assert {"auc", "brier", "log_loss", "cost"} <= set(meta["metrics"])
         assert {"auc", "brier", "cost"} <= set(meta["cv"])
-        assert 0 < meta["decision"]["threshold"] < 1
+        decision = Decision.from_json(ARTIFACTS_DIR / decision_file(config_id))
+        assert meta["decision"] == decision.model_dump()
+        assert decision_threshold(model) == decision.threshold
         assert meta["contract"]["fields"] == list(FIELDS)
         assert meta["contract"]["categories"] == {k: list(v) for k, v in CATEGORIES.items()}
         assert len(meta["data"]["sha256"]) == 64
@@ -87,7 +91,7 @@ def test_decision_altered_inside_the_store_is_refused(artifact_copy: Path) -> No
     model = bentoml.models.get(import_artifacts(artifact_copy, name="tampered_decision")["001"])
     Path(model.path_of(decision_file("001"))).write_text('{"threshold": 0}')
     with pytest.raises(ArtifactError, match=r"decision_001\.json: sha256"):
-        load_decision(model)
+        load_scorer(model)
 
 
 def test_store_location_is_the_temporary_bentoml_home(stored_model) -> None:

@@ -14,8 +14,8 @@ from sklearn.metrics import roc_auc_score
 
 from training_export.configs import CONFIGS
 from training_export.evaluate import (
+    CALIBRATION_PNG,
     LOGISTIC,
-    RELIABILITY_PNG,
     REPORT_JSON,
     REPORT_MD,
     Protocol,
@@ -47,7 +47,7 @@ def test_every_model_is_scored_on_the_same_folds(report: tuple[dict, Path]) -> N
     assert result["everyone_bad_cost"] == pytest.approx(0.7)
     assert result["best"] == "mlp_000"
     assert json.loads((out / REPORT_JSON).read_text()) == result
-    assert (out / RELIABILITY_PNG).read_bytes().startswith(b"\x89PNG")
+    assert (out / CALIBRATION_PNG).read_bytes().startswith(b"\x89PNG")
     assert "| mlp_000 |" in (out / REPORT_MD).read_text()
 
 
