@@ -13,7 +13,7 @@ export CONTAINERS_CONF ?= $(CURDIR)/scripts/containers.conf
 # The CPU torch wheel the Bento installs (its path is in bentofile.yaml, pinned by constraints.txt).
 TORCH_WHEEL := $(shell sed -n 's|^ *- "\./\(build/wheels/torch-.*\.whl\)"$$|\1|p' bentofile.yaml)
 
-.PHONY: setup store serve test lint format train data bench reliability clean wheels \
+.PHONY: setup store serve test lint format train evaluate data bench reliability clean wheels \
 	bento test-bento container test-container score spark-score bench-scoring
 
 $(VENV)/.installed: requirements.txt requirements-bento.txt requirements-dev.txt \
@@ -66,8 +66,13 @@ format: setup
 data: setup  ## re-derive data/german_credit.csv from the raw UCI file
 	$(PY) -m training_export.dataset
 
-train: setup  ## retrain and re-export artifacts/ (then `make store` imports them)
+train: setup  ## retrain and re-export artifacts/ and the model card (then `make store`)
 	$(PY) -m training_export
+	$(PY) -m training_export.model_card
+
+evaluate: setup  ## 5x5 cross-validation into reports/, then `make train` (about 5-10 minutes)
+	$(PY) -m training_export.evaluate
+	$(MAKE) train
 
 bench: store  ## HTTP benchmark vs the FastAPI baseline and BentoML's ceiling; model path
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)

@@ -18,12 +18,13 @@ from pydantic import Field
 from credit_risk.coalescer import Coalescer
 from credit_risk.contract import Applicant, CreditScore, CreditScores, encode_applicants
 from credit_risk.gateway import ClientErrorFilter, Gateway
+from credit_risk.served import decision_threshold, resolve
 from credit_risk.settings import settings
 from credit_risk.web import Health, docs_app, documented_openapi
 
 PREDICTION_ROUTE = "/credit_score_prediction"
 BATCH_ROUTE = "/credit_score_prediction/batch"
-MODEL = BentoModel(settings.served_model)
+MODEL = BentoModel(resolve(settings.served_model))
 
 
 @bentoml.service(
@@ -98,6 +99,7 @@ class CreditScoring:
         self.score = Coalescer(
             lambda rows: self.runner.to_async.predict(rows), max_rows=settings.max_batch_size
         )
+        self.threshold = decision_threshold(MODEL.stored)
 
     @web.get("/health", response_model=Health)
     def health(self) -> Health:
@@ -108,7 +110,7 @@ class CreditScoring:
     async def credit_score_prediction(self, applicant: Applicant, /) -> CreditScore:
         """Predict whether the applicant's credit risk is good or bad."""
         p_good = await self.score(encode_applicants([applicant]))
-        return CreditScore.from_probability(float(p_good[0]), self.model_tag)
+        return CreditScore.from_probability(float(p_good[0]), self.threshold, self.model_tag)
 
     @bentoml.api(route=BATCH_ROUTE)
     async def batch_credit_score_prediction(
@@ -124,7 +126,10 @@ class CreditScoring:
         """
         p_good = await self.score(encode_applicants(applicants))
         return CreditScores(
-            predictions=[CreditScore.from_probability(float(p), self.model_tag) for p in p_good]
+            predictions=[
+                CreditScore.from_probability(float(p), self.threshold, self.model_tag)
+                for p in p_good
+            ]
         )
 
 

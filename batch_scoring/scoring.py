@@ -88,7 +88,9 @@ def score_batch(
     p_good[checked.valid] = model.predict_proba(checked.encoded[checked.valid])
     return pa.RecordBatch.from_arrays(
         [
-            pa.array(decide(p_good), mask=invalid, type=pa.string()),
+            pa.array(
+                decide(p_good, model.scorer.decision.threshold), mask=invalid, type=pa.string()
+            ),
             pa.array(p_good, mask=invalid),
             pc.if_else(pa.array(checked.valid), model.tag, pa.scalar(None, pa.string())),
             pa.array(checked.errors, type=pa.string()),

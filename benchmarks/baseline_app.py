@@ -15,7 +15,7 @@ from credit_risk.contract import Applicant, CreditScore
 from credit_risk.paths import ARTIFACTS_DIR
 
 scorer = load_exported(ARTIFACTS_DIR)
-preprocessor, network = scorer.preprocessor, scorer.network
+preprocessor, network, decision = scorer.preprocessor, scorer.network, scorer.decision
 
 app = FastAPI(title="baseline")
 
@@ -30,5 +30,6 @@ def credit_score_prediction(applicant: Applicant) -> CreditScore:
     frame = pd.DataFrame([applicant.record()])
     features = torch.tensor(preprocessor.transform(frame), dtype=torch.float32)
     with torch.no_grad():
-        p_good = torch.sigmoid(network(features)).item()
-    return CreditScore.from_probability(p_good, "baseline")
+        logit = network(features)[:, 0].numpy()
+    p_good = float(decision.calibrate(logit)[0])
+    return CreditScore.from_probability(p_good, decision.threshold, "baseline")

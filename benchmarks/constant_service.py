@@ -10,7 +10,7 @@ import bentoml
 
 from credit_risk.contract import Applicant, CreditScore
 
-ANSWER = CreditScore.from_probability(0.5, "constant")
+ANSWER = CreditScore.from_probability(0.5, 0.5, "constant")
 
 
 @bentoml.service(name="constant_scoring")

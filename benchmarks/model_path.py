@@ -45,11 +45,14 @@ def main() -> None:
         encoded = encode(sample.to_dict("records"))
         ours = rows_per_second(lambda e=encoded: scorer.predict_proba(e), size)
         slow = rows_per_second(
-            lambda s=sample: reference_proba(scorer.preprocessor, scorer.network, s), size
+            lambda s=sample: reference_proba(
+                scorer.preprocessor, scorer.network, scorer.decision, s
+            ),
+            size,
         )
         np.testing.assert_allclose(
             scorer.predict_proba(encoded),
-            reference_proba(scorer.preprocessor, scorer.network, sample),
+            reference_proba(scorer.preprocessor, scorer.network, scorer.decision, sample),
             atol=1e-6,
         )
         print(f"| {size} | {ours:,.0f} | {slow:,.0f} | {ours / slow:.1f} |")

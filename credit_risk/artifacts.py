@@ -1,7 +1,8 @@
 """The exported model artifacts: their names, and loading them with every check.
 
-An artifact set is three files (weights, architecture config, fitted preprocessor)
-plus a manifest with their sha256 and the training metrics. Loading refuses any file
+A model version is four files (weights, architecture config, fitted preprocessor shared
+by the versions, decision file with calibration and threshold); the manifest holds their
+sha256 and the metrics of every version. Loading refuses any file
 whose hash differs from the expected one before unpickling it (a joblib file from
 anywhere else is code execution), then checks that the parts fit together.
 """
@@ -20,6 +21,7 @@ import torch
 from sklearn.compose import ColumnTransformer
 from torch import nn
 
+from credit_risk.decision import Decision
 from credit_risk.features import FeatureEncoder, PreprocessorMismatch
 from credit_risk.network import ModelConfig, build_network, fuse_for_inference
 
@@ -35,9 +37,13 @@ def config_file(config_id: str) -> str:
     return f"model_config_{config_id}.yaml"
 
 
-def model_files(config_id: str) -> tuple[str, str, str]:
-    """The three files that make up one model version."""
-    return weights_file(config_id), config_file(config_id), PREPROCESSOR
+def decision_file(config_id: str) -> str:
+    return f"decision_{config_id}.json"
+
+
+def model_files(config_id: str) -> tuple[str, str, str, str]:
+    """The four files that make up one model version."""
+    return weights_file(config_id), config_file(config_id), PREPROCESSOR, decision_file(config_id)
 
 
 class ArtifactError(ValueError):
@@ -65,26 +71,27 @@ def verify_hashes(directory: Path, expected: Mapping[str, str]) -> None:
 
 @dataclass(frozen=True)
 class Scorer:
-    """Encoded applicant rows in, P(good) out: numpy features then the network."""
+    """Encoded applicant rows in, calibrated P(good) out: numpy features, network, Platt."""
 
     preprocessor: ColumnTransformer  # the fitted source of truth of `features`
     features: FeatureEncoder
     network: nn.Sequential  # as trained
     config: ModelConfig
+    decision: Decision
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_fused", fuse_for_inference(self.network))
 
     def predict_proba(self, encoded: np.ndarray) -> np.ndarray:
-        """P(good) for each row encoded by `contract.encode`."""
+        """Calibrated P(good) for each row encoded by `contract.encode`."""
         with torch.inference_mode():
             logits = self._fused(torch.from_numpy(self.features.transform(encoded)))
-            return torch.sigmoid(logits).numpy()[:, 0].astype(np.float64)
+        return self.decision.calibrate(logits.numpy()[:, 0])
 
 
 def load_scorer(directory: Path, config_id: str, expected_sha256: Mapping[str, str]) -> Scorer:
     """Load and cross-check one model version's files after verifying their hashes."""
-    weights_path, config_path, preprocessor_path = (
+    weights_path, config_path, preprocessor_path, _ = (
         directory / name for name in model_files(config_id)
     )
     missing = set(model_files(config_id)) - set(expected_sha256)
@@ -95,6 +102,7 @@ def load_scorer(directory: Path, config_id: str, expected_sha256: Mapping[str, s
         config = ModelConfig.from_yaml(config_path)
     except Exception as exc:  # yaml or validation error: report which file
         raise ArtifactError(config_path, f"invalid model config: {exc}") from exc
+    decision = load_decision(directory, config_id, expected_sha256)
     try:
         preprocessor = joblib.load(preprocessor_path)
         features = FeatureEncoder(preprocessor)
@@ -115,7 +123,7 @@ def load_scorer(directory: Path, config_id: str, expected_sha256: Mapping[str, s
             f"does not fit the architecture of {config_path.name} with "
             f"{features.width} inputs from {preprocessor_path.name}: {exc}",
         ) from exc
-    return Scorer(preprocessor, features, network.eval(), config)
+    return Scorer(preprocessor, features, network.eval(), config, decision)
 
 
 def read_manifest(directory: Path) -> dict:
@@ -128,7 +136,21 @@ def read_manifest(directory: Path) -> dict:
         raise ArtifactError(path, f"cannot be read: {exc}") from exc
 
 
-def load_exported(directory: Path) -> Scorer:
-    """Load an export directory, checking its files against its manifest's hashes."""
+def load_exported(directory: Path, config_id: str | None = None) -> Scorer:
+    """Load one version of an export directory (default: the best under cross-validation),
+    checking its files against the manifest's hashes."""
     manifest = read_manifest(directory)
-    return load_scorer(directory, manifest["config_id"], manifest["artifacts"])
+    config_id = config_id or manifest["evaluation"]["best_config_id"]
+    return load_scorer(directory, config_id, manifest["models"][config_id]["artifacts"])
+
+
+def load_decision(directory: Path, config_id: str, expected_sha256: Mapping[str, str]) -> Decision:
+    """One model version's calibration and threshold, after verifying the file's hash."""
+    name = decision_file(config_id)
+    if name not in expected_sha256:
+        raise ArtifactError(directory, f"no expected sha256 for {name}")
+    verify_hashes(directory, {name: expected_sha256[name]})
+    try:
+        return Decision.from_json(directory / name)
+    except Exception as exc:  # json or validation error: report which file
+        raise ArtifactError(directory / name, f"invalid decision file: {exc}") from exc

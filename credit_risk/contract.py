@@ -58,12 +58,12 @@ ENCODED_COLUMNS: tuple[str, ...] = NUMERIC_FIELDS + CATEGORICAL_FIELDS
 TARGET = "Risk"
 GOOD, BAD = "good", "bad"
 TARGET_LABELS: tuple[str, str] = (BAD, GOOD)  # index = model target (1 = good)
-DECISION_THRESHOLD = 0.5
 
 
-def decide(p_good: float | np.ndarray) -> np.ndarray:
-    """The decision rule, for one P(good) or an array: "good" above the threshold, else "bad"."""
-    return np.where(np.asarray(p_good) > DECISION_THRESHOLD, GOOD, BAD)
+def decide(p_good: float | np.ndarray, threshold: float) -> np.ndarray:
+    """The decision rule, for one P(good) or an array: "good" above the model version's
+    threshold (stored with it, see credit_risk.decision), else "bad"."""
+    return np.where(np.asarray(p_good) > threshold, GOOD, BAD)
 
 
 # Upper limits, far beyond the training data (age 19-75, amount 250-18,424 DM, 4-72
@@ -145,17 +145,22 @@ class Applicant(BaseModel):
 class CreditScore(BaseModel):
     """The decision for one applicant."""
 
-    prediction: Literal["good", "bad"] = Field(description='"good" when P(good) > 0.5')
-    probability: float = Field(ge=0, le=1, description="P(good), whatever the prediction")
+    prediction: Literal["good", "bad"] = Field(
+        description='"good" when P(good) > the model\'s cost-minimising threshold'
+    )
+    probability: float = Field(
+        ge=0, le=1, description="Calibrated P(good), whatever the prediction"
+    )
     probability_bad: float = Field(ge=0, le=1, description="P(bad) = 1 - P(good)")
     model: str = Field(description="Tag of the model version that scored the request")
 
     @classmethod
-    def from_probability(cls, p_good: float, model: str) -> CreditScore:
+    def from_probability(cls, p_good: float, threshold: float, model: str) -> CreditScore:
+        """The answer for P(good) under the model version's decision threshold."""
         if not 0.0 <= p_good <= 1.0:  # NaN too: a server fault, never a client's (422)
             raise ArithmeticError(f"model returned P(good) = {p_good}")
         return cls(
-            prediction=str(decide(p_good)),
+            prediction=str(decide(p_good, threshold)),
             probability=p_good,
             probability_bad=1.0 - p_good,
             model=model,

@@ -30,7 +30,13 @@ class ModelConfig(BaseModel):
     epochs: int = Field(gt=0)
     batch_size: int = Field(gt=0)
     weight_decay: float = Field(default=0.01, ge=0)
+    early_stopping: bool = Field(
+        default=True, description="Keep the weights of the epoch with the best validation loss"
+    )
     early_stopping_patience: int = Field(default=20, gt=0)
+    balance_classes: bool = Field(
+        default=False, description="Weight the loss so both classes count equally"
+    )
 
     @model_validator(mode="after")
     def _one_activation_per_layer(self) -> ModelConfig:

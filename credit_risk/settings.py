@@ -6,6 +6,8 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MODEL_NAME = "credit_risk"
+# The version "best" stands for the stored version with the best cross-validated mean AUC.
+BEST = "best"
 
 
 class Settings(BaseSettings):
@@ -17,8 +19,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CREDIT_RISK_")
 
     served_model: str = Field(
-        default=f"{MODEL_NAME}:latest",
-        description="Tag of the model in the BentoML store",
+        default=f"{MODEL_NAME}:{BEST}",
+        description=f'Tag of the model in the BentoML store; version "{BEST}": the stored '
+        "version with the best cross-validated mean AUC",
     )
     cors_origins: list[str] = Field(
         default=["*"],

@@ -1,4 +1,4 @@
-"""python -m model_store [ARTIFACTS_DIR]: import artifacts into the BentoML model store."""
+"""python -m model_store [ARTIFACTS_DIR]: import every model version into the BentoML store."""
 
 import argparse
 import sys
@@ -12,6 +12,7 @@ parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("directory", nargs="?", type=Path, default=ARTIFACTS_DIR)
 args = parser.parse_args()
 try:
-    print(import_artifacts(args.directory))
+    for config_id, tag in import_artifacts(args.directory).items():
+        print(config_id, tag)
 except ArtifactError as exc:
     sys.exit(f"refused: {exc}")

@@ -1,7 +1,7 @@
-"""Import exported artifacts into the BentoML model store as one model version.
+"""Import exported artifacts into the BentoML model store, one version per config.
 
-The version is derived from the artifacts' content, so importing identical files twice
-returns the existing version. Nothing enters the store unless it loads and fits together,
+A version is named by its files' content, so importing identical files twice returns
+the existing version. Nothing enters the store unless it loads and fits together,
 and loading from the store re-checks every file's hash before unpickling it.
 """
 
@@ -25,17 +25,35 @@ def content_version(artifact_sha256: dict[str, str]) -> str:
     return hashlib.sha256(joined.encode()).hexdigest()[:20]
 
 
-def import_artifacts(directory: Path, name: str = MODEL_NAME) -> bentoml.Tag:
-    """Check the artifacts in `directory` and store them; return the model's tag."""
+def import_artifacts(directory: Path, name: str = MODEL_NAME) -> dict[str, bentoml.Tag]:
+    """Check every model version in `directory` and store it; return the tags by config id."""
     manifest = read_manifest(directory)
-    config_id = manifest.get("config_id")
-    expected = manifest.get("artifacts", {})
-    if not isinstance(config_id, str) or set(expected) != set(model_files(config_id)):
+    models = manifest.get("models")
+    if not isinstance(models, dict) or not models:
+        raise ArtifactError(directory / MANIFEST, "needs the models by config id")
+    # Every version is checked before any enters the store: all or nothing.
+    scorers = {config_id: _checked_scorer(directory, manifest, config_id) for config_id in models}
+    return {
+        config_id: _import_version(directory, manifest, config_id, scorer, name)
+        for config_id, scorer in scorers.items()
+    }
+
+
+def _checked_scorer(directory: Path, manifest: dict, config_id: str) -> Scorer:
+    expected = manifest["models"][config_id].get("artifacts", {})
+    if set(expected) != set(model_files(config_id)):
         raise ArtifactError(
             directory / MANIFEST,
-            "needs a config_id and the sha256 of exactly its three files",
+            f"model {config_id} needs the sha256 of exactly its files {model_files(config_id)}",
         )
-    scorer = artifacts.load_scorer(directory, config_id, expected)  # raises ArtifactError
+    return artifacts.load_scorer(directory, config_id, expected)  # raises ArtifactError
+
+
+def _import_version(
+    directory: Path, manifest: dict, config_id: str, scorer: Scorer, name: str
+) -> bentoml.Tag:
+    entry = manifest["models"][config_id]
+    expected = entry["artifacts"]
     tag = bentoml.Tag(name, content_version(expected))
     try:
         return bentoml.models.get(tag).tag
@@ -50,9 +68,11 @@ def import_artifacts(directory: Path, name: str = MODEL_NAME) -> bentoml.Tag:
             "artifacts_sha256": expected,
             "input_features": scorer.features.width,
             "config": scorer.config.model_dump(),
+            "decision": scorer.decision.model_dump(),
+            **{key: entry[key] for key in ("metrics", "cv", "training")},
             **{
                 key: manifest[key]
-                for key in ("metrics", "training", "data", "contract", "versions")
+                for key in ("test_split", "evaluation", "data", "contract", "versions")
             },
         },
     ) as model:

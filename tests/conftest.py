@@ -38,38 +38,58 @@ def records(dataset: pd.DataFrame) -> list[dict]:
 
 @pytest.fixture(scope="session")
 def stored_model():
-    """The committed artifacts imported into the temporary store (what `make store` does)."""
+    """The committed artifacts imported into the temporary store (what `make store` does);
+    the version the service serves by default."""
     import bentoml
 
     from credit_risk.paths import ARTIFACTS_DIR
+    from credit_risk.served import resolve
+    from credit_risk.settings import settings
     from model_store import import_artifacts
 
-    return bentoml.models.get(import_artifacts(ARTIFACTS_DIR))
+    import_artifacts(ARTIFACTS_DIR)
+    return bentoml.models.get(resolve(settings.served_model))
 
 
 @pytest.fixture(scope="session")
-def example_answer(stored_model) -> tuple[dict, dict]:
+def served_scorer(stored_model):
+    """The served version, loaded from the committed artifacts (not from the store)."""
+    from credit_risk.artifacts import load_exported
+    from credit_risk.paths import ARTIFACTS_DIR
+
+    return load_exported(ARTIFACTS_DIR, stored_model.info.labels["config_id"])
+
+
+@pytest.fixture(scope="session")
+def served_decision(served_scorer):
+    """Calibration and threshold of the served version."""
+    return served_scorer.decision
+
+
+@pytest.fixture(scope="session")
+def example_answer(stored_model, served_decision) -> tuple[dict, dict]:
     """The API doc's example body and the answer the stored model gives it, in process."""
     from credit_risk.contract import Applicant, CreditScore, encode_applicants
     from model_store import load_scorer
 
     example = Applicant.model_config["json_schema_extra"]["example"]
     p_good = load_scorer(stored_model).predict_proba(encode_applicants([Applicant(**example)]))
-    answer = CreditScore.from_probability(float(p_good[0]), str(stored_model.tag)).model_dump()
+    answer = CreditScore.from_probability(
+        float(p_good[0]), served_decision.threshold, str(stored_model.tag)
+    ).model_dump()
     for key in ("probability", "probability_bad"):
         answer[key] = pytest.approx(answer[key], abs=1e-6)
     return example, answer
 
 
 @pytest.fixture(scope="session")
-def reference_proba(dataset: pd.DataFrame) -> pd.Series:
-    """P(good) of every dataset row from the offline pipeline (scikit-learn + torch)."""
-    from credit_risk.artifacts import load_exported
-    from credit_risk.paths import ARTIFACTS_DIR
+def reference_proba(dataset: pd.DataFrame, served_scorer) -> pd.Series:
+    """Calibrated P(good) of every dataset row from the offline pipeline (scikit-learn +
+    the network as trained + Platt) for the served version."""
     from training_export.train import reference_proba
 
-    scorer = load_exported(ARTIFACTS_DIR)
-    p_good = reference_proba(scorer.preprocessor, scorer.network, dataset)
+    scorer = served_scorer
+    p_good = reference_proba(scorer.preprocessor, scorer.network, scorer.decision, dataset)
     return pd.Series(p_good, index=dataset.index)
 
 

@@ -28,4 +28,5 @@ CONFIGS: dict[str, ModelConfig] = {
         batch_size=128,
     ),
 }
-SERVED_CONFIG_ID = "001"
+# The training of the original service: all epochs, the last weights (see evaluate's ablation).
+ORIGINAL_TRAINING: dict[str, bool] = {"early_stopping": False}

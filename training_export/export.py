@@ -1,4 +1,4 @@
-"""Train the served model and export its artifacts with a manifest."""
+"""Train configs 000-002 and export their artifacts with one manifest."""
 
 from __future__ import annotations
 
@@ -15,13 +15,17 @@ from credit_risk.artifacts import (
     MANIFEST,
     PREPROCESSOR,
     config_file,
+    decision_file,
+    model_files,
     sha256_of,
     weights_file,
 )
 from credit_risk.contract import CATEGORIES, FIELDS, NUMERIC_FIELDS, TARGET
-from credit_risk.paths import ARTIFACTS_DIR, DATASET_CSV
+from credit_risk.decision import Decision
+from credit_risk.paths import ARTIFACTS_DIR, DATASET_CSV, REPORTS_DIR
 from training_export import dataset
-from training_export.configs import CONFIGS, SERVED_CONFIG_ID
+from training_export.configs import CONFIGS
+from training_export.evaluate import LOGISTIC, REPORT_JSON, mlp_name
 from training_export.train import (
     SEED,
     scores,
@@ -48,42 +52,55 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def export(config_id: str, directory: Path) -> dict:
-    """Train config `config_id` and write its artifacts and manifest into `directory`."""
+def export(directory: Path, evaluation: Path = REPORTS_DIR / REPORT_JSON) -> dict:
+    """Train every config, write its four files and one manifest into `directory`.
+
+    All configs use the same split; the preprocessor, fitted on the same training rows for
+    each, is one shared file. Each version's decision file holds the Platt calibration and
+    the cost-minimising threshold, both fitted on the validation rows. The manifest records
+    the sha256 of every file, test metrics and the cross-validated metrics of
+    `evaluation` (written by `python -m training_export.evaluate`).
+    """
     torch.set_num_threads(1)  # the same arithmetic on every machine: reproducible weights
     torch.use_deterministic_algorithms(True)
-    config = CONFIGS[config_id]
+    cv = json.loads(evaluation.read_text())
     parts = split(dataset.load())
-    model = train_network(config, parts.train, parts.validation)
-    baseline_pre, baseline = train_baseline(parts.train)
-    y_test = target(parts.test)
-    baseline_p = baseline.predict_proba(baseline_pre.transform(parts.test[list(FIELDS)]))[:, 1]
+    y_val, y_test = target(parts.validation), target(parts.test)
+    baseline = train_baseline(parts.train)
+    baseline_decision = Decision.fit(baseline.logits(parts.validation), y_val)
 
     directory.mkdir(parents=True, exist_ok=True)
-    torch.save(model.network.state_dict(), directory / weights_file(config_id))
-    config.to_yaml(directory / config_file(config_id))
-    joblib.dump(model.preprocessor, directory / PREPROCESSOR)
-
+    models = {}
+    for config_id, config in CONFIGS.items():
+        model = train_network(config, parts.train, parts.validation)
+        decision = Decision.fit(model.logits(parts.validation), y_val)
+        torch.save(model.network.state_dict(), directory / weights_file(config_id))
+        config.to_yaml(directory / config_file(config_id))
+        joblib.dump(model.preprocessor, directory / PREPROCESSOR)  # the same for every config
+        decision.to_json(directory / decision_file(config_id))
+        p_test = decision.calibrate(model.logits(parts.test))
+        models[config_id] = {
+            "artifacts": {name: sha256_of(directory / name) for name in model_files(config_id)},
+            "metrics": scores(y_test, p_test, decision.threshold),
+            "cv": cv["models"][mlp_name(config_id)],
+            "training": {"epochs_run": model.epochs_run, "best_epoch": model.best_epoch},
+        }
+    baseline_p = baseline_decision.calibrate(baseline.logits(parts.test))
     manifest = {
-        "config_id": config_id,
-        "artifacts": {
-            name: sha256_of(directory / name)
-            for name in (weights_file(config_id), config_file(config_id), PREPROCESSOR)
-        },
-        "metrics": {
-            "split": "test",
+        "models": models,
+        "test_split": {
+            "seed": SEED,
             "rows": {
                 "train": len(parts.train),
                 "validation": len(parts.validation),
                 "test": len(parts.test),
             },
-            "mlp": scores(y_test, model.predict_proba(parts.test)),
-            "logistic_regression": scores(y_test, baseline_p),
+            LOGISTIC: scores(y_test, baseline_p, baseline_decision.threshold),
         },
-        "training": {
-            "seed": SEED,
-            "epochs_run": model.epochs_run,
-            "best_epoch": model.best_epoch,
+        "evaluation": {
+            "file": f"{REPORTS_DIR.name}/{evaluation.name}",
+            "sha256": sha256_of(evaluation),
+            "best_config_id": cv["best_config_id"],
         },
         "data": {"file": DATASET_CSV.name, "sha256": sha256_of(DATASET_CSV)},
         "contract": {
@@ -100,11 +117,11 @@ def export(config_id: str, directory: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--config-id", default=SERVED_CONFIG_ID, choices=sorted(CONFIGS))
     parser.add_argument("--out", type=Path, default=ARTIFACTS_DIR)
     args = parser.parse_args()
-    manifest = export(args.config_id, args.out)
-    print(json.dumps(manifest["metrics"], indent=2))
+    manifest = export(args.out)
+    for config_id, model in manifest["models"].items():
+        print(config_id, json.dumps(model["metrics"]))
 
 
 if __name__ == "__main__":

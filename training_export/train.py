@@ -14,6 +14,7 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 
 from credit_risk.contract import FIELDS, GOOD, TARGET
+from credit_risk.decision import BAYES_THRESHOLD, Decision, expected_cost
 from credit_risk.features import build_preprocessor
 from credit_risk.network import ModelConfig, build_network
 
@@ -55,18 +56,35 @@ class TrainedModel:
     epochs_run: int
     best_epoch: int
 
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        return reference_proba(self.preprocessor, self.network, frame)
+    def logits(self, frame: pd.DataFrame) -> np.ndarray:
+        return reference_logits(self.preprocessor, self.network, frame)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """Logistic regression on the same features."""
+
+    preprocessor: ColumnTransformer
+    model: LogisticRegression
+
+    def logits(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.model.decision_function(self.preprocessor.transform(frame[list(FIELDS)]))
+
+
+def reference_logits(
+    preprocessor: ColumnTransformer, network: nn.Module, frame: pd.DataFrame
+) -> np.ndarray:
+    """The network's logit for "good" through the scikit-learn preprocessor."""
+    features = preprocessor.transform(frame[list(FIELDS)]).astype(np.float32)
+    with torch.inference_mode():
+        return network(torch.from_numpy(features)).numpy()[:, 0]
 
 
 def reference_proba(
-    preprocessor: ColumnTransformer, network: nn.Module, frame: pd.DataFrame
+    preprocessor: ColumnTransformer, network: nn.Module, decision: Decision, frame: pd.DataFrame
 ) -> np.ndarray:
-    """P(good) through the scikit-learn preprocessor: the offline reference pipeline."""
-    features = preprocessor.transform(frame[list(FIELDS)]).astype(np.float32)
-    with torch.inference_mode():
-        logits = network(torch.from_numpy(features))
-    return torch.sigmoid(logits).numpy()[:, 0].astype(np.float64)
+    """Calibrated P(good) through the scikit-learn preprocessor: the offline reference."""
+    return decision.calibrate(reference_logits(preprocessor, network, frame))
 
 
 def _loss(network: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -92,7 +110,9 @@ def train_network(
     optimizer = torch.optim.AdamW(
         network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
-    loss_fn = nn.BCEWithLogitsLoss()
+    # pos_weight scales the loss of the positive class (good) to the bad class's weight.
+    balance = (len(y_train) - y_train.sum()) / y_train.sum() if config.balance_classes else None
+    loss_fn = nn.BCEWithLogitsLoss(pos_weight=balance)
     generator = torch.Generator().manual_seed(seed)
     best_loss, best_epoch, best_state = float("inf"), 0, network.state_dict()
     epoch = 0
@@ -110,26 +130,34 @@ def train_network(
         if val_loss < best_loss:
             best_loss, best_epoch = val_loss, epoch
             best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
-        elif epoch - best_epoch >= config.early_stopping_patience:
+        elif config.early_stopping and epoch - best_epoch >= config.early_stopping_patience:
             break
-    network.load_state_dict(best_state)
+    if config.early_stopping:
+        network.load_state_dict(best_state)
     return TrainedModel(preprocessor, network.eval(), epochs_run=epoch, best_epoch=best_epoch)
 
 
-def train_baseline(train: pd.DataFrame) -> tuple[ColumnTransformer, LogisticRegression]:
+def train_baseline(train: pd.DataFrame) -> Baseline:
     """Logistic regression on the same features."""
     preprocessor = build_preprocessor().fit(train[list(FIELDS)])
     model = LogisticRegression(max_iter=1000).fit(
         preprocessor.transform(train[list(FIELDS)]), target(train)
     )
-    return preprocessor, model
+    return Baseline(preprocessor, model)
 
 
-def scores(y_true: np.ndarray, p_good: np.ndarray) -> dict[str, float]:
-    """AUC, accuracy (P(good) > 0.5), Brier score and log loss."""
+def scores(y_true: np.ndarray, p_good: np.ndarray, threshold: float) -> dict[str, float]:
+    """AUC, accuracy (P(good) > 0.5), Brier score, log loss and expected cost per applicant.
+
+    `cost` uses the model's threshold, `cost_at_0.5` the threshold 0.5 and `cost_bayes`
+    the Bayes threshold 5/6 (optimal if the probabilities are calibrated).
+    """
     return {
         "auc": float(roc_auc_score(y_true, p_good)),
         "accuracy": float(accuracy_score(y_true, p_good > 0.5)),
         "brier": float(brier_score_loss(y_true, p_good)),
         "log_loss": float(log_loss(y_true, p_good, labels=[0, 1])),
+        "cost": expected_cost(y_true, p_good > threshold),
+        "cost_at_0.5": expected_cost(y_true, p_good > 0.5),
+        "cost_bayes": expected_cost(y_true, p_good > BAYES_THRESHOLD),
     }

@@ -1,4 +1,4 @@
-"""Every dataset row, scored over HTTP, equals the offline training pipeline."""
+"""Every dataset row, scored over HTTP, equals the offline training pipeline (with Platt)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ CLIENTS = 16
 
 
 def test_all_rows_score_as_offline(
-    server: str, records: list[dict], reference_proba: pd.Series
+    server: str, records: list[dict], reference_proba: pd.Series, served_decision
 ) -> None:
     session = requests.Session()
     adapter = requests.adapters.HTTPAdapter(pool_maxsize=CLIENTS)
@@ -27,7 +27,7 @@ def test_all_rows_score_as_offline(
         answers = list(pool.map(score, records))
     served = np.array([a["probability"] for a in answers])
     np.testing.assert_allclose(served, reference_proba.to_numpy(), rtol=0, atol=1e-6)
-    labels = ["good" if p > 0.5 else "bad" for p in reference_proba]
+    labels = ["good" if p > served_decision.threshold else "bad" for p in reference_proba]
     assert [a["prediction"] for a in answers] == labels
 
 

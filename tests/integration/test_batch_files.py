@@ -52,7 +52,9 @@ def read_output(path: Path) -> pd.DataFrame:
     return pq.read_table(path).to_pandas()
 
 
-def assert_scored(out: pd.DataFrame, source: pd.DataFrame, reference: pd.Series) -> None:
+def assert_scored(
+    out: pd.DataFrame, source: pd.DataFrame, reference: pd.Series, threshold: float
+) -> None:
     """Same rows, same order, input columns kept; bad rows explained, good rows scored."""
     assert out["id"].tolist() == source["id"].tolist()
     bad = np.array([i + 1 in BAD_ROWS for i in range(len(source))])
@@ -63,7 +65,7 @@ def assert_scored(out: pd.DataFrame, source: pd.DataFrame, reference: pd.Series)
     assert good["error"].isna().all()
     assert (good["model"] == good["model"].iloc[0]).all()
     np.testing.assert_allclose(good["probability"], reference[~bad], rtol=0, atol=1e-6)
-    assert good["prediction"].tolist() == decide(reference[~bad].to_numpy()).tolist()
+    assert good["prediction"].tolist() == decide(reference[~bad].to_numpy(), threshold).tolist()
 
 
 @pytest.mark.parametrize("output", ["scored.csv", "scored.parquet"])
@@ -86,7 +88,7 @@ def test_csv_with_bad_rows(
     pd.testing.assert_frame_equal(
         out[text_rows.columns].fillna(""), text_rows.reset_index(drop=True), check_dtype=False
     )
-    assert_scored(out, text_rows, reference_proba)
+    assert_scored(out, text_rows, reference_proba, model.scorer.decision.threshold)
     assert set(out["model"].dropna()) == {model.tag}
 
 

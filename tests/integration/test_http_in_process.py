@@ -24,13 +24,16 @@ def client(stored_model) -> Iterator[TestClient]:
         yield client
 
 
-def test_documented_example_gets_a_documented_answer(client: TestClient, stored_model) -> None:
+def test_documented_example_gets_a_documented_answer(
+    client: TestClient, stored_model, served_decision
+) -> None:
     response = client.post("/credit_score_prediction", json=EXAMPLE)
     assert response.status_code == 200
     body = response.json()
     assert body["prediction"] in ("good", "bad")
     assert 0 <= body["probability"] <= 1
-    assert body["prediction"] == ("good" if body["probability"] > 0.5 else "bad")
+    threshold = served_decision.threshold
+    assert body["prediction"] == ("good" if body["probability"] > threshold else "bad")
     assert body["probability_bad"] == pytest.approx(1 - body["probability"])
     assert body["model"] == str(stored_model.tag)
 

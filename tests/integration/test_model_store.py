@@ -2,42 +2,72 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import bentoml
 import pytest
+from bentoml.exceptions import NotFound
 
-from credit_risk.artifacts import MANIFEST, PREPROCESSOR, ArtifactError, weights_file
+from credit_risk.artifacts import (
+    MANIFEST,
+    PREPROCESSOR,
+    ArtifactError,
+    decision_file,
+    model_files,
+    weights_file,
+)
 from credit_risk.contract import CATEGORIES, FIELDS
+from credit_risk.decision import Decision
 from credit_risk.paths import ARTIFACTS_DIR
+from credit_risk.served import decision_threshold, resolve
+from credit_risk.settings import MODEL_NAME, Settings
 from model_store import import_artifacts, load_scorer
+from training_export.configs import CONFIGS
 
 
 def versions(name: str) -> list[str]:
     return [str(m.tag) for m in bentoml.models.list() if m.tag.name == name]
 
 
-def test_metadata_describes_the_model(stored_model) -> None:
-    meta = stored_model.info.metadata
-    assert set(meta["artifacts_sha256"]) == {
-        "model_weights_001.pth",
-        "model_config_001.yaml",
-        "preprocessor.joblib",
-    }
-    assert set(meta["metrics"]["mlp"]) == {"auc", "accuracy", "brier", "log_loss"}
-    assert meta["contract"]["fields"] == list(FIELDS)
-    assert meta["contract"]["categories"] == {k: list(v) for k, v in CATEGORIES.items()}
-    assert meta["config"]["hidden_layers"] == [128, 64, 32]
-    assert len(meta["data"]["sha256"]) == 64
-    assert {"torch", "scikit-learn", "bentoml"} <= set(meta["versions"])
-    assert stored_model.info.labels["config_id"] == "001"
+def test_every_config_is_a_version_with_its_metrics(stored_model) -> None:
+    stored = {m.info.labels["config_id"]: m for m in bentoml.models.list(MODEL_NAME)}
+    assert set(stored) == set(CONFIGS)
+    for config_id, model in stored.items():
+        meta = model.info.metadata
+        assert set(meta["artifacts_sha256"]) == set(model_files(config_id))
+        assert meta["config"] == CONFIGS[config_id].model_dump()
+        assert {"auc", "brier", "log_loss", "cost"} <= set(meta["metrics"])
+        assert {"auc", "brier", "cost"} <= set(meta["cv"])
+        decision = Decision.from_json(ARTIFACTS_DIR / decision_file(config_id))
+        assert meta["decision"] == decision.model_dump()
+        assert decision_threshold(model) == decision.threshold
+        assert meta["contract"]["fields"] == list(FIELDS)
+        assert meta["contract"]["categories"] == {k: list(v) for k, v in CATEGORIES.items()}
+        assert len(meta["data"]["sha256"]) == 64
+        assert {"torch", "scikit-learn", "bentoml"} <= set(meta["versions"])
+
+
+def test_best_is_the_version_with_the_best_cv_auc_and_the_default(stored_model) -> None:
+    best = max(bentoml.models.list(MODEL_NAME), key=lambda m: m.info.metadata["cv"]["auc"]["mean"])
+    assert resolve(f"{MODEL_NAME}:best") == best.tag == stored_model.tag
+    assert Settings().served_model == f"{MODEL_NAME}:best"
+    committed = json.loads((ARTIFACTS_DIR / MANIFEST).read_text())
+    assert best.info.labels["config_id"] == committed["evaluation"]["best_config_id"]
+
+
+def test_a_named_version_is_served_as_named(stored_model) -> None:
+    other = next(m for m in bentoml.models.list(MODEL_NAME) if m.tag != stored_model.tag)
+    assert resolve(str(other.tag)) == other.tag
+    with pytest.raises(NotFound):
+        resolve("no_such_model:best")
 
 
 def test_identical_content_is_imported_once(artifact_copy: Path) -> None:
     first = import_artifacts(artifact_copy, name="once")
     again = import_artifacts(ARTIFACTS_DIR, name="once")
     assert first == again
-    assert versions("once") == [str(first)]
+    assert sorted(versions("once")) == sorted(str(tag) for tag in first.values())
 
 
 def test_refused_artifacts_never_enter_the_store(artifact_copy: Path) -> None:
@@ -51,9 +81,16 @@ def test_refused_artifacts_never_enter_the_store(artifact_copy: Path) -> None:
 
 
 def test_file_altered_inside_the_store_is_refused_at_load(artifact_copy: Path) -> None:
-    model = bentoml.models.get(import_artifacts(artifact_copy, name="tampered"))
+    model = bentoml.models.get(import_artifacts(artifact_copy, name="tampered")["001"])
     Path(model.path_of(PREPROCESSOR)).write_bytes(b"malicious pickle")
     with pytest.raises(ArtifactError, match=r"preprocessor\.joblib: sha256"):
+        load_scorer(model)
+
+
+def test_decision_altered_inside_the_store_is_refused(artifact_copy: Path) -> None:
+    model = bentoml.models.get(import_artifacts(artifact_copy, name="tampered_decision")["001"])
+    Path(model.path_of(decision_file("001"))).write_text('{"threshold": 0}')
+    with pytest.raises(ArtifactError, match=r"decision_001\.json: sha256"):
         load_scorer(model)
 
 

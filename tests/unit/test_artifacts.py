@@ -15,18 +15,20 @@ from credit_risk.artifacts import (
     PREPROCESSOR,
     ArtifactError,
     config_file,
+    decision_file,
     load_scorer,
     sha256_of,
     weights_file,
 )
 from credit_risk.contract import encode
+from credit_risk.decision import Decision
 from training_export.configs import CONFIGS
 
 ID = "001"
 
 
-def hashes(directory: Path) -> dict[str, str]:
-    return json.loads((directory / MANIFEST).read_text())["artifacts"]
+def hashes(directory: Path, config_id: str = ID) -> dict[str, str]:
+    return json.loads((directory / MANIFEST).read_text())["models"][config_id]["artifacts"]
 
 
 def rehash(directory: Path) -> dict[str, str]:
@@ -34,11 +36,34 @@ def rehash(directory: Path) -> dict[str, str]:
     return {name: sha256_of(directory / name) for name in hashes(directory)}
 
 
-def test_committed_artifacts_load_and_score(artifact_copy: Path, records, reference_proba) -> None:
-    scorer = load_scorer(artifact_copy, ID, hashes(artifact_copy))
+def test_committed_artifacts_load_and_score(
+    artifact_copy: Path, records, reference_proba, stored_model
+) -> None:
+    config_id = stored_model.info.labels["config_id"]
+    scorer = load_scorer(artifact_copy, config_id, hashes(artifact_copy, config_id))
     p_good = scorer.predict_proba(encode(records))
     np.testing.assert_allclose(p_good, reference_proba.to_numpy(), rtol=0, atol=1e-6)
     assert ((p_good > 0) & (p_good < 1)).all()
+
+
+@pytest.mark.parametrize("config_id", sorted(CONFIGS))
+def test_every_exported_version_loads_with_its_decision(artifact_copy: Path, config_id) -> None:
+    scorer = load_scorer(artifact_copy, config_id, hashes(artifact_copy, config_id))
+    assert scorer.decision == Decision.from_json(artifact_copy / decision_file(config_id))
+    assert scorer.config == CONFIGS[config_id]
+
+
+def test_altered_decision_file_is_refused(artifact_copy: Path) -> None:
+    path = artifact_copy / decision_file(ID)
+    path.write_text(path.read_text().replace('"threshold": 0.', '"threshold": 0.0'))
+    with pytest.raises(ArtifactError, match=r"decision_001\.json: sha256 .* does not match"):
+        load_scorer(artifact_copy, ID, hashes(artifact_copy))
+
+
+def test_invalid_decision_file_is_refused(artifact_copy: Path) -> None:
+    (artifact_copy / decision_file(ID)).write_text('{"platt_slope": -1, "threshold": 2}')
+    with pytest.raises(ArtifactError, match=r"decision_001\.json: invalid decision file"):
+        load_scorer(artifact_copy, ID, rehash(artifact_copy))
 
 
 def test_altered_file_is_refused_before_it_is_loaded(artifact_copy: Path) -> None:

@@ -143,14 +143,18 @@ def test_encode_refuses_unknown_labels_instead_of_encoding_nothing() -> None:
 @pytest.mark.parametrize("p_good", [math.nan, 1.5, -0.1])
 def test_an_impossible_probability_is_a_server_fault(p_good: float) -> None:
     with pytest.raises(ArithmeticError):
-        CreditScore.from_probability(p_good, "credit_risk:v")
+        CreditScore.from_probability(p_good, 0.5, "credit_risk:v")
 
 
 @pytest.mark.parametrize(
-    ("p_good", "label"), [(0.9, "good"), (0.51, "good"), (0.5, "bad"), (0.1, "bad")]
-)
-def test_credit_score_keeps_probability_as_p_good(p_good: float, label: str) -> None:
-    score = CreditScore.from_probability(p_good, "credit_risk:v")
+    ("p_good", "threshold", "label"),
+    [(0.9, 0.5, "good"), (0.51, 0.5, "good"), (0.5, 0.5, "bad"), (0.1, 0.5, "bad"),
+     (0.8, 0.83, "bad"), (0.84, 0.83, "good"), (0.83, 0.83, "bad")],
+)  # fmt: skip
+def test_credit_score_keeps_probability_as_p_good(
+    p_good: float, threshold: float, label: str
+) -> None:
+    score = CreditScore.from_probability(p_good, threshold, "credit_risk:v")
     assert score.prediction == label
     assert score.probability == p_good
     assert score.probability_bad == pytest.approx(1 - p_good)
@@ -158,7 +162,6 @@ def test_credit_score_keeps_probability_as_p_good(p_good: float, label: str) -> 
 
 def test_decide_is_one_rule_for_one_probability_and_for_arrays() -> None:
     p_good = np.array([0.9, 0.51, 0.5, 0.1])
-    assert decide(p_good).tolist() == ["good", "good", "bad", "bad"]
-    assert [CreditScore.from_probability(p, "m").prediction for p in p_good] == decide(
-        p_good
-    ).tolist()
+    assert decide(p_good, 0.5).tolist() == ["good", "good", "bad", "bad"]
+    answers = [CreditScore.from_probability(p, 0.5, "m").prediction for p in p_good]
+    assert answers == decide(p_good, 0.5).tolist()

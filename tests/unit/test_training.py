@@ -4,46 +4,50 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
-from credit_risk.artifacts import MANIFEST
+from credit_risk.artifacts import MANIFEST, model_files
 from credit_risk.paths import ARTIFACTS_DIR
-from training_export.configs import SERVED_CONFIG_ID
+from training_export.configs import CONFIGS
 from training_export.export import export
-from training_export.train import split
+from training_export.train import split, train_baseline
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
-    return [export(SERVED_CONFIG_ID, tmp_path_factory.mktemp(f"run{i}")) for i in range(2)]
+    return [export(tmp_path_factory.mktemp(f"run{i}")) for i in range(2)]
 
 
 def test_training_twice_gives_identical_files(exported: list[dict]) -> None:
-    assert exported[0]["artifacts"] == exported[1]["artifacts"]
-    assert exported[0]["metrics"] == exported[1]["metrics"]
+    assert exported[0]["models"] == exported[1]["models"]
 
 
 def test_committed_artifacts_come_from_this_code(exported: list[dict]) -> None:
     committed = json.loads((ARTIFACTS_DIR / MANIFEST).read_text())
     fresh = exported[0]
-    assert fresh["data"] == committed["data"]
-    assert fresh["contract"] == committed["contract"]
-    for model in ("mlp", "logistic_regression"):
-        for name, value in committed["metrics"][model].items():
-            assert fresh["metrics"][model][name] == pytest.approx(value, abs=1e-4), (model, name)
+    for key in ("data", "contract", "evaluation"):
+        assert fresh[key] == committed[key], key
+    for key in ("seed", "rows"):
+        assert fresh["test_split"][key] == committed["test_split"][key], key
+    for name, value in committed["test_split"]["logistic_regression"].items():
+        got = fresh["test_split"]["logistic_regression"][name]
+        assert got == pytest.approx(value, abs=1e-4), name
+    for config_id, model in committed["models"].items():
+        for name, value in model["metrics"].items():
+            got = fresh["models"][config_id]["metrics"][name]
+            assert got == pytest.approx(value, abs=1e-4), (config_id, name)
+        assert fresh["models"][config_id]["cv"] == model["cv"]
 
 
-def test_manifest_records_metrics_for_both_models(exported: list[dict]) -> None:
-    assert set(exported[0]["artifacts"]) == {
-        "model_weights_001.pth",
-        "model_config_001.yaml",
-        "preprocessor.joblib",
-    }
-    metrics = exported[0]["metrics"]
-    assert metrics["rows"] == {"train": 700, "validation": 150, "test": 150}
-    for model in ("mlp", "logistic_regression"):
-        assert set(metrics[model]) == {"auc", "accuracy", "brier", "log_loss"}
-        assert 0.5 < metrics[model]["auc"] <= 1
+def test_manifest_records_every_config_with_its_files_and_metrics(exported: list[dict]) -> None:
+    manifest = exported[0]
+    assert set(manifest["models"]) == set(CONFIGS)
+    for config_id, model in manifest["models"].items():
+        assert set(model["artifacts"]) == set(model_files(config_id))
+        assert {"auc", "accuracy", "brier", "log_loss", "cost"} <= set(model["metrics"])
+        assert 0.5 < model["metrics"]["auc"] <= 1
+    assert manifest["test_split"]["rows"] == {"train": 700, "validation": 150, "test": 150}
 
 
 def test_split_is_stratified_and_disjoint(dataset) -> None:
@@ -52,3 +56,11 @@ def test_split_is_stratified_and_disjoint(dataset) -> None:
     assert sum(map(len, indexes)) == len(set().union(*indexes)) == 1000
     for part in (parts.train, parts.validation, parts.test):
         assert (part["Risk"] == "good").mean() == pytest.approx(0.7, abs=0.01)
+
+
+def test_baseline_logits_give_its_probabilities(dataset) -> None:
+    parts = split(dataset)
+    baseline = train_baseline(parts.train)
+    features = baseline.preprocessor.transform(parts.test[baseline.preprocessor.feature_names_in_])
+    expected = baseline.model.predict_proba(features)[:, 1]
+    np.testing.assert_allclose(1 / (1 + np.exp(-baseline.logits(parts.test))), expected)

@@ -1,0 +1,80 @@
+"""The cross-validated evaluation, on a reduced protocol (2 folds, 1 repeat, one short config).
+
+The full 5 x 5 run is `make evaluate`; its committed output is checked in test_model_card.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from training_export.configs import CONFIGS
+from training_export.evaluate import (
+    CALIBRATION_PNG,
+    LOGISTIC,
+    REPORT_JSON,
+    REPORT_MD,
+    Protocol,
+    calibration_table,
+    evaluate,
+    fast_auc,
+)
+
+SHORT = {"000": CONFIGS["000"].model_copy(update={"epochs": 15})}
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    out = tmp_path_factory.mktemp("reports")
+    return evaluate(Protocol(n_splits=2, n_repeats=1, processes=1), out, SHORT), out
+
+
+def test_every_model_is_scored_on_the_same_folds(report: tuple[dict, Path]) -> None:
+    result, out = report
+    assert set(result["models"]) == {"mlp_000", LOGISTIC}
+    assert len(result["folds"]) == 2
+    for fold in result["folds"]:
+        assert set(fold["metrics"]) == {"mlp_000", LOGISTIC}
+    for metrics in result["models"].values():
+        for name in ("auc", "accuracy", "brier", "log_loss", "cost", "cost_at_0.5", "threshold"):
+            assert np.isfinite(metrics[name]["mean"]) and metrics[name]["sd"] >= 0
+        assert 0.6 < metrics["auc"]["mean"] < 0.9
+        assert metrics["cost"]["mean"] < result["everyone_good_cost"]
+    assert result["everyone_bad_cost"] == pytest.approx(0.7)
+    assert result["best"] == "mlp_000"
+    assert json.loads((out / REPORT_JSON).read_text()) == result
+    assert (out / CALIBRATION_PNG).read_bytes().startswith(b"\x89PNG")
+    assert "| mlp_000 |" in (out / REPORT_MD).read_text()
+
+
+def test_slices_cover_every_row_once_per_field(report: tuple[dict, Path]) -> None:
+    slices = report[0]["slices"]
+    for field in ("Sex", "Age"):
+        assert sum(s["count"] for s in slices if s["field"] == field) == 1000
+    for s in slices:
+        low, high = s["brier_ci"]
+        assert low <= s["brier"] <= high
+
+
+def test_ablation_reports_each_training_variant(report: tuple[dict, Path]) -> None:
+    variants = [name.split(" | ")[1] for name in report[0]["ablation"]]
+    assert len(variants) == 4 and "early stopping on inner validation (final)" in variants
+
+
+def test_calibration_error_of_perfect_and_of_shifted_probabilities() -> None:
+    rng = np.random.default_rng(0)
+    p = rng.uniform(size=100_000)
+    y = (rng.uniform(size=p.size) < p).astype(float)
+    assert calibration_table(y, p)["ece"] < 0.01
+    assert calibration_table(y, np.clip(p + 0.1, 0, 1))["ece"] == pytest.approx(0.1, abs=0.02)
+
+
+def test_fast_auc_equals_scikit_learn_with_ties() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 500).astype(float)
+    p = np.round(rng.uniform(size=500) * 0.5 + 0.3 * y, 2)  # rounded: many ties
+    assert fast_auc(y, p) == pytest.approx(roc_auc_score(y, p), abs=1e-12)

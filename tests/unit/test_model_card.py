@@ -1,0 +1,25 @@
+"""The committed reports and model card are what the code makes of the committed outputs."""
+
+from __future__ import annotations
+
+import json
+
+from credit_risk.artifacts import MANIFEST, sha256_of
+from credit_risk.paths import ARTIFACTS_DIR, REPORTS_DIR
+from training_export.evaluate import REPORT_JSON, REPORT_MD, markdown
+from training_export.model_card import MODEL_CARD, inputs, render
+
+
+def test_committed_model_card_is_generated_from_the_committed_outputs() -> None:
+    assert (REPORTS_DIR / MODEL_CARD).read_text() == render(**inputs())
+
+
+def test_committed_evaluation_markdown_matches_its_json() -> None:
+    report = json.loads((REPORTS_DIR / REPORT_JSON).read_text())
+    assert (REPORTS_DIR / REPORT_MD).read_text() == markdown(report)
+    assert report["protocol"]["n_splits"] == 5 and report["protocol"]["n_repeats"] == 5
+
+
+def test_artifacts_were_exported_from_the_committed_evaluation() -> None:
+    manifest = json.loads((ARTIFACTS_DIR / MANIFEST).read_text())
+    assert manifest["evaluation"]["sha256"] == sha256_of(REPORTS_DIR / REPORT_JSON)
