@@ -82,7 +82,7 @@ bench: store  ## HTTP benchmark vs the FastAPI baseline and BentoML's ceiling; m
 reliability: store  ## fuzzing (2000+ cases), 5-minute soak, runner kill, SIGTERM under load
 	$(PY) -m reliability
 
-MODEL ?= credit_risk:latest
+MODEL ?= credit_risk:best
 score: store  ## score a file: make score IN=applicants.csv OUT=scored.csv [MODEL=credit_risk:<version>]
 	@test -n "$(IN)" -a -n "$(OUT)" || { echo "usage: make score IN=in.csv OUT=out.csv"; exit 2; }
 	$(PY) -m batch_scoring score "$(IN)" "$(OUT)" --model "$(MODEL)"

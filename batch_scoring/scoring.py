@@ -60,10 +60,11 @@ def load_model(tag: str, threads: int = 1) -> Model:
     """
     import bentoml  # imported here: Spark executors load models without the store
 
+    from credit_risk.served import resolve
     from model_store import load_scorer
 
     torch.set_num_threads(1)
-    stored = bentoml.models.get(tag)
+    stored = bentoml.models.get(resolve(tag))
     return Model(str(stored.tag), load_scorer(stored), threads)
 
 

@@ -43,10 +43,12 @@ class ShippedModel:
 
     @classmethod
     def from_store(cls, tag: str) -> ShippedModel:
-        """Resolve `tag` (e.g. credit_risk:latest) to one version and read its files."""
+        """Resolve `tag` (e.g. credit_risk:best) to one version and read its files."""
         import bentoml  # on the driver only: executors never touch the store
 
-        stored = bentoml.models.get(tag)
+        from credit_risk.served import resolve
+
+        stored = bentoml.models.get(resolve(tag))
         sha256 = dict(stored.info.metadata["artifacts_sha256"])
         return cls(
             tag=str(stored.tag),

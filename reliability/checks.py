@@ -84,7 +84,7 @@ class KillResult:
     ready_s: float  # from the kill until /readyz says ready again
     requests: int
     failed: int
-    answers: set[float]  # distinct P(good) for the one body: exactly one if none is wrong
+    answers: set[float]  # P(good)s for the one body: equal up to float32 rounding
 
 
 def kill_runner_under_load(

@@ -28,7 +28,8 @@ def test_killed_runner_recovers_without_wrong_answers(own_server: ServerProcess)
     # for a busy CI machine, and `make reliability` reports the figure against the target.
     assert result.answering_s < 20
     assert result.ready_s < 20
-    assert len(result.answers) == 1, "some answer differed from the others"
+    # One body, one answer: up to float32 rounding of the batch it was computed in.
+    assert max(result.answers) - min(result.answers) < 1e-6, result.answers
     assert result.requests > result.failed
 
 
