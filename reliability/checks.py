@@ -23,6 +23,7 @@ class Traffic:
     body: dict
     clients: int
     outcomes: list[tuple[float, float, int | str, float | None]] = field(default_factory=list)
+    error_bodies: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -34,6 +35,8 @@ class Traffic:
                 response = session.post(self.url + PREDICT, json=self.body, timeout=15)
                 status: int | str = response.status_code
                 p_good = response.json().get("probability") if status == 200 else None
+                if status != 200:
+                    self.error_bodies.append(response.text[:2000])
             except requests.RequestException as exc:
                 status, p_good = type(exc).__name__, None
                 time.sleep(0.05)
@@ -85,6 +88,8 @@ class KillResult:
     requests: int
     failed: int
     answers: set[float]  # P(good)s for the one body: equal up to float32 rounding
+    failure_statuses: set[int | str]
+    error_bodies: list[str]
 
 
 def kill_runner_under_load(
@@ -120,6 +125,8 @@ def kill_runner_under_load(
         requests=len(traffic.outcomes),
         failed=len(traffic.failures()),
         answers=traffic.answers(),
+        failure_statuses={outcome[2] for outcome in traffic.failures()},
+        error_bodies=traffic.error_bodies,
     )
 
 

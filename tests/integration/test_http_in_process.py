@@ -5,6 +5,7 @@ The runner is a local instance here (no batching); tests/e2e use a real `bentoml
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -142,3 +143,22 @@ def test_batch_names_the_index_and_field_of_each_bad_record(client: TestClient) 
 def test_batch_size_is_limited(client: TestClient, size: int) -> None:
     response = client.post("/credit_score_prediction/batch", json={"applicants": [EXAMPLE] * size})
     assert response.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"Age": ' + b"[" * 10_000 + b"]" * 10_000 + b"}",  # deeply nested
+        json.dumps({**EXAMPLE, "Purpose": "x" * 500_000}).encode(),  # very long string
+        json.dumps(EXAMPLE).replace("male", "m\\u00e4le").encode(),  # unknown non-ASCII value
+        json.dumps(EXAMPLE).encode().replace(b"free", b"fr\xff\xfe"),  # not UTF-8
+        json.dumps(EXAMPLE).encode().replace(b"35", b"1e309"),  # infinite
+        json.dumps(EXAMPLE).encode().replace(b"9055", b"NaN"),
+    ],
+)
+def test_hostile_bodies_are_4xx_never_5xx(client: TestClient, body: bytes) -> None:
+    response = client.post(
+        "/credit_score_prediction", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422, response.text[:300]
+    assert "Traceback" not in response.text
