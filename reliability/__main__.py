@@ -15,9 +15,10 @@ from tools.server_process import ServerProcess, bentoml_serve, free_port
 EXAMPLE = Applicant.model_config["json_schema_extra"]["example"]
 
 
-def server(logs: Path, name: str) -> ServerProcess:
+def server(logs: Path, name: str, env: dict[str, str] | None = None) -> ServerProcess:
     port = free_port()
-    return ServerProcess(bentoml_serve("service:CreditScoring", port), port, logs / f"{name}.log")
+    command = bentoml_serve("service:CreditScoring", port)
+    return ServerProcess(command, port, logs / f"{name}.log", env=env)
 
 
 def main() -> None:
@@ -65,6 +66,16 @@ def main() -> None:
                     max(kill.answering_s, kill.ready_s) <= 10
                     and kill.not_ready_seen
                     and max(kill.answers) - min(kill.answers) < 1e-6,
+                )
+            )
+        with server(logs, "stuck", {"CREDIT_RISK_REQUEST_TIMEOUT_S": "2"}) as s:
+            stuck = checks.stuck_runner(s, EXAMPLE)
+            rows.append(
+                (
+                    "runner frozen (SIGSTOP), timeout 2 s",
+                    "504 in about the timeout, then serving again",
+                    f"{stuck.status} after {stuck.seconds:.1f} s; then {stuck.status_after}",
+                    stuck.status == 504 and stuck.seconds < 10 and stuck.status_after == 200,
                 )
             )
         with server(logs, "stop") as s:

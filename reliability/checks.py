@@ -205,3 +205,29 @@ def fuzz(url: str, examples: int, seed: int = 1) -> FuzzResult:
         capture_output=True, text=True, timeout=1800,
     )  # fmt: skip
     return FuzzResult(run.returncode == 0, "\n".join(run.stdout.splitlines()[-40:]))
+
+
+@dataclass(frozen=True)
+class StuckResult:
+    status: int | str  # the answer while the runner is frozen
+    seconds: float  # how long that answer took
+    status_after: int  # the answer once the runner runs again
+
+
+def stuck_runner(server: ServerProcess, body: dict) -> StuckResult:
+    """Freeze the runner (SIGSTOP): a request must time out with 504, not hang."""
+    (runner,) = runner_processes(server)
+    runner.suspend()
+    try:
+        started = time.monotonic()
+        try:
+            status: int | str = requests.post(
+                server.url + PREDICT, json=body, timeout=60
+            ).status_code
+        except requests.RequestException as exc:
+            status = type(exc).__name__
+        seconds = time.monotonic() - started
+    finally:
+        runner.resume()
+    after = requests.post(server.url + PREDICT, json=body, timeout=60).status_code
+    return StuckResult(status, seconds, after)

@@ -49,3 +49,14 @@ def test_sigterm_under_load_finishes_accepted_requests(own_server: ServerProcess
     assert result.exit_code == 0
     assert result.stop_s < 30
     assert result.in_flight_failed == 0
+
+
+def test_stuck_inference_times_out_with_504(stored_model, tmp_path) -> None:
+    port = free_port()
+    env = {"CREDIT_RISK_REQUEST_TIMEOUT_S": "2"}
+    command = bentoml_serve("service:CreditScoring", port)
+    with ServerProcess(command, port, tmp_path / "log", env=env) as server:
+        result = checks.stuck_runner(server, EXAMPLE)
+    assert result.status == 504
+    assert 1.5 < result.seconds < 10
+    assert result.status_after == 200
