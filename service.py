@@ -101,6 +101,14 @@ class CreditScoring:
         )
         self.threshold = decision_threshold(MODEL.stored)
 
+    def __metrics__(self, content: str) -> str:
+        """/metrics, plus which model version this process serves."""
+        return (
+            f"{content}# HELP credit_risk_model_info The model version served.\n"
+            "# TYPE credit_risk_model_info gauge\n"
+            f'credit_risk_model_info{{model="{self.model_tag}"}} 1.0\n'
+        )
+
     @web.get("/health", response_model=Health)
     def health(self) -> Health:
         """The served model version (readiness of the runner: /readyz)."""

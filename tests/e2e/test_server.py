@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -105,3 +106,21 @@ def test_fuzzing_the_openapi_schema_finds_no_5xx_and_only_documented_answers(ser
 
     result = fuzz(server, examples=150)
     assert result.passed, result.summary
+
+
+def test_metrics_count_requests_by_endpoint_and_status_and_name_the_model(
+    server: str, stored_model
+) -> None:
+    requests.post(f"{server}/credit_score_prediction", json=EXAMPLE)
+    requests.post(f"{server}/credit_score_prediction", json={**EXAMPLE, "Age": 0})
+    text = requests.get(f"{server}/metrics").text
+    for status in (200, 422):
+        assert re.search(
+            rf'^bentoml_service_request_total\{{endpoint="/credit_score_prediction",'
+            rf'http_response_code="{status}".*\}} [1-9]',
+            text,
+            re.M,
+        ), status
+    assert "bentoml_service_request_duration_seconds_bucket" in text
+    assert "bentoml_service_adaptive_batch_size_count" in text
+    assert f'credit_risk_model_info{{model="{stored_model.tag}"}} 1.0' in text
