@@ -37,9 +37,6 @@ class Decision(BaseModel):
         z = self.platt_slope * np.asarray(logits, dtype=np.float64) + self.platt_intercept
         return 1.0 / (1.0 + np.exp(-z))
 
-    def is_good(self, p_good: np.ndarray) -> np.ndarray:
-        return np.asarray(p_good) > self.threshold
-
     @classmethod
     def fit(cls, logits: np.ndarray, y_good: np.ndarray) -> Decision:
         """Platt parameters, then the cost-minimising threshold, both on the same rows."""

@@ -59,7 +59,6 @@ def test_platt_recovers_a_known_calibration() -> None:
     assert decision.platt_intercept == pytest.approx(1.0, abs=0.05)
     p = decision.calibrate(logits)
     assert decision.threshold == cost_minimising_threshold(y, p)
-    np.testing.assert_array_equal(decision.is_good(p), p > decision.threshold)
 
 
 def test_decision_round_trips_and_refuses_nonsense(tmp_path: Path) -> None:
