@@ -127,11 +127,7 @@ class CreditScoring:
             list[Applicant], Field(min_length=1, max_length=settings.max_batch_records)
         ],
     ) -> CreditScores:
-        """Score many applicants in one request: one decision per applicant, in order.
-
-        Body: {"applicants": [{...}, ...]}. Any invalid record makes the whole request a
-        422 whose `detail` names each bad record's index and field.
-        """
+        """Many applicants in one request: one decision each, in order; 422 names bad records."""
         p_good = await self.score(encode_applicants(applicants))
         return CreditScores(
             predictions=[
