@@ -87,6 +87,20 @@ def _choice(name: str) -> Any:
     return Literal[CATEGORIES[name]]  # type: ignore[valid-type]
 
 
+# The API documentation's example request: the schema's example, and the tests' fixture.
+EXAMPLE: dict[str, Any] = {
+    "Age": 35,
+    "Sex": "male",
+    "Job": "unskilled and resident",
+    "Housing": "free",
+    "Saving accounts": "NA",
+    "Checking account": "NA",
+    "Credit amount": 9055,
+    "Duration": 36,
+    "Purpose": "education",
+}
+
+
 class Applicant(BaseModel):
     """One credit applicant, exactly as the documented API receives it."""
 
@@ -94,19 +108,7 @@ class Applicant(BaseModel):
         populate_by_name=True,  # BentoML passes models between services by field name
         extra="forbid",
         frozen=True,
-        json_schema_extra={
-            "example": {
-                "Age": 35,
-                "Sex": "male",
-                "Job": "unskilled and resident",
-                "Housing": "free",
-                "Saving accounts": "NA",
-                "Checking account": "NA",
-                "Credit amount": 9055,
-                "Duration": 36,
-                "Purpose": "education",
-            }
-        },
+        json_schema_extra={"example": EXAMPLE},
     )
 
     age: Annotated[int, Field(alias="Age", gt=0, le=MAX_AGE, description="Years"), _NUMBER]

@@ -7,12 +7,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from credit_risk.contract import Applicant
+from credit_risk.contract import EXAMPLE
 from credit_risk.paths import REPO_ROOT
 from reliability import checks
 from tools.server_process import ServerProcess, bentoml_serve, free_port
-
-EXAMPLE = Applicant.model_config["json_schema_extra"]["example"]
 
 
 def server(logs: Path, name: str, env: dict[str, str] | None = None) -> ServerProcess:

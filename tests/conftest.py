@@ -69,10 +69,10 @@ def served_decision(served_scorer):
 @pytest.fixture(scope="session")
 def example_answer(stored_model, served_decision) -> tuple[dict, dict]:
     """The API doc's example body and the answer the stored model gives it, in process."""
-    from credit_risk.contract import Applicant, CreditScore, encode_applicants
+    from credit_risk.contract import EXAMPLE, Applicant, CreditScore, encode_applicants
     from model_store import load_scorer
 
-    example = Applicant.model_config["json_schema_extra"]["example"]
+    example = EXAMPLE
     p_good = load_scorer(stored_model).predict_proba(encode_applicants([Applicant(**example)]))
     answer = CreditScore.from_probability(
         float(p_good[0]), served_decision.threshold, str(stored_model.tag)

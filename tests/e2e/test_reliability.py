@@ -6,11 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from credit_risk.contract import Applicant
+from credit_risk.contract import EXAMPLE
 from reliability import checks
 from tools.server_process import ServerProcess, bentoml_serve, free_port
-
-EXAMPLE = Applicant.model_config["json_schema_extra"]["example"]
 
 
 @pytest.fixture

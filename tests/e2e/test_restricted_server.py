@@ -9,10 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from credit_risk.contract import Applicant
+from credit_risk.contract import EXAMPLE
 from tools.server_process import ServerProcess, bentoml_serve, free_port
 
-EXAMPLE = Applicant.model_config["json_schema_extra"]["example"]
 KEY = "s3cret-key"
 ORIGIN = "https://loans.bank.example"
 PREDICT = "/credit_score_prediction"

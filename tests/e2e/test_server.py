@@ -11,9 +11,7 @@ import time
 import bentoml
 import requests
 
-from credit_risk.contract import Applicant
-
-EXAMPLE = Applicant.model_config["json_schema_extra"]["example"]
+from credit_risk.contract import EXAMPLE
 
 # The Python client example of the API documentation, verbatim but for the base URL.
 DOC_CLIENT_EXAMPLE = """

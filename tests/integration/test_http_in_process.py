@@ -11,10 +11,8 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
-from credit_risk.contract import CATEGORIES, FIELDS, Applicant
+from credit_risk.contract import CATEGORIES, EXAMPLE, FIELDS
 from credit_risk.web import DESCRIPTION, TITLE, VERSION
-
-EXAMPLE = Applicant.model_config["json_schema_extra"]["example"]
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from batch_scoring.validation import MissingColumns, check
-from credit_risk.contract import CATEGORIES, FIELDS, NUMERIC_FIELDS, Applicant, encode
-
-EXAMPLE = Applicant.model_config["json_schema_extra"]["example"]
+from credit_risk.contract import CATEGORIES, EXAMPLE, FIELDS, NUMERIC_FIELDS, Applicant, encode
 
 
 def text_batch(rows: list[dict]) -> pa.RecordBatch:

@@ -13,6 +13,7 @@ from credit_risk.contract import (
     CATEGORICAL_FIELDS,
     CATEGORIES,
     ENCODED_COLUMNS,
+    EXAMPLE,
     FIELDS,
     NUMERIC_FIELDS,
     Applicant,
@@ -21,8 +22,6 @@ from credit_risk.contract import (
     encode,
     encode_applicants,
 )
-
-EXAMPLE = Applicant.model_config["json_schema_extra"]["example"]
 
 
 def test_documented_fields_and_categories() -> None:
