@@ -16,9 +16,16 @@ from bentoml.models import BentoModel
 from pydantic import Field
 
 from credit_risk.coalescer import Coalescer
-from credit_risk.contract import Applicant, CreditScore, CreditScores, encode_applicants
+from credit_risk.contract import (
+    Applicant,
+    CreditScore,
+    CreditScores,
+    Options,
+    Reasons,
+    encode_applicants,
+)
 from credit_risk.gateway import ClientErrorFilter, Gateway
-from credit_risk.served import decision_threshold, resolve
+from credit_risk.served import decision_threshold, resolve, training_profile
 from credit_risk.settings import settings
 from credit_risk.web import Health, docs_app, documented_openapi
 
@@ -65,9 +72,22 @@ class CreditRiskModel:
         """
         return self.scorer.predict_proba(encoded)
 
+    @bentoml.api(
+        batchable=True,
+        batch_dim=0,
+        max_batch_size=settings.max_batch_size,
+        max_latency_ms=settings.max_latency_ms,
+    )
+    async def explain(self, encoded: np.ndarray) -> np.ndarray:
+        """P(good) and per-field contributions, one row each (`Scorer.explain`): ten times
+        the network's work of `predict`, so only for requests that ask for reasons."""
+        return self.scorer.explain(encoded)
+
 
 def _openapi() -> dict[str, Any]:
-    return documented_openapi(CreditScoring.openapi_spec.asdict(), [PREDICTION_ROUTE, BATCH_ROUTE])
+    return documented_openapi(
+        CreditScoring.openapi_spec.asdict(), [PREDICTION_ROUTE, BATCH_ROUTE], Options
+    )
 
 
 web = docs_app(_openapi)
@@ -96,10 +116,37 @@ class CreditScoring:
     def __init__(self) -> None:
         self.model_tag = str(MODEL.stored.tag)
         # The runner client's methods exist only once the server has started: look up late.
-        self.score = Coalescer(
+        self.predict = Coalescer(
             lambda rows: self.runner.to_async.predict(rows), max_rows=settings.max_batch_size
         )
+        self.explain = Coalescer(
+            lambda rows: self.runner.to_async.explain(rows), max_rows=settings.max_batch_size
+        )
         self.threshold = decision_threshold(MODEL.stored)
+        self.reference = training_profile(MODEL.stored).reference_record()
+
+    async def decisions(
+        self, applicants: list[Applicant], ctx: bentoml.Context
+    ) -> list[CreditScore]:
+        """Score applicants together with concurrent requests and decide; with reasons
+        when the request asks for them (`?reasons=true`)."""
+        # An invalid parameter raises pydantic's ValidationError: a 422 like a bad body.
+        options = Options.model_validate(dict(ctx.request.query_params))
+        encoded = encode_applicants(applicants)
+        if not options.reasons:
+            return [
+                CreditScore.from_probability(float(p), self.threshold, self.model_tag)
+                for p in await self.predict(encoded)
+            ]
+        return [
+            CreditScore.from_probability(
+                float(row[0]),
+                self.threshold,
+                self.model_tag,
+                Reasons.rank(applicant.record(), self.reference, row[1:].tolist()),
+            )
+            for applicant, row in zip(applicants, await self.explain(encoded), strict=True)
+        ]
 
     def __metrics__(self, content: str) -> str:
         """/metrics, plus which model version this process serves."""
@@ -115,10 +162,13 @@ class CreditScoring:
         return Health(status="ok", model=self.model_tag)
 
     @bentoml.api(route=PREDICTION_ROUTE)
-    async def credit_score_prediction(self, applicant: Applicant, /) -> CreditScore:
-        """Predict whether the applicant's credit risk is good or bad."""
-        p_good = await self.score(encode_applicants([applicant]))
-        return CreditScore.from_probability(float(p_good[0]), self.threshold, self.model_tag)
+    async def credit_score_prediction(
+        self, applicant: Applicant, /, ctx: bentoml.Context
+    ) -> CreditScore:
+        """Predict whether the applicant's credit risk is good or bad (and why, with
+        `?reasons=true`)."""
+        (decision,) = await self.decisions([applicant], ctx)
+        return decision
 
     @bentoml.api(route=BATCH_ROUTE)
     async def batch_credit_score_prediction(
@@ -126,15 +176,10 @@ class CreditScoring:
         applicants: Annotated[
             list[Applicant], Field(min_length=1, max_length=settings.max_batch_records)
         ],
+        ctx: bentoml.Context,
     ) -> CreditScores:
         """Many applicants in one request: one decision each, in order; 422 names bad records."""
-        p_good = await self.score(encode_applicants(applicants))
-        return CreditScores(
-            predictions=[
-                CreditScore.from_probability(float(p), self.threshold, self.model_tag)
-                for p in p_good
-            ]
-        )
+        return CreditScores(predictions=await self.decisions(applicants, ctx))
 
 
 CreditScoring.add_asgi_middleware(

@@ -1,7 +1,8 @@
 """The exported model artifacts: their names, and loading them with every check.
 
-A model version is four files (weights, architecture config, fitted preprocessor shared
-by the versions, decision file with calibration and threshold); the manifest holds their
+A model version is five files (weights, architecture config, decision file with
+calibration and threshold, and the fitted preprocessor and training profile that the
+versions share); the manifest holds their
 sha256 and the metrics of every version. Loading refuses any file
 whose hash differs from the expected one before unpickling it (a joblib file from
 anywhere else is code execution), then checks that the parts fit together.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import joblib
@@ -21,11 +22,14 @@ import torch
 from sklearn.compose import ColumnTransformer
 from torch import nn
 
+from credit_risk.contract import encode
 from credit_risk.decision import Decision
 from credit_risk.features import FeatureEncoder, PreprocessorMismatch
 from credit_risk.network import ModelConfig, build_network, fuse_for_inference
+from credit_risk.profile import TrainingProfile
 
 PREPROCESSOR = "preprocessor.joblib"
+PROFILE = "training_profile.json"
 MANIFEST = "manifest.json"
 
 
@@ -41,9 +45,15 @@ def decision_file(config_id: str) -> str:
     return f"decision_{config_id}.json"
 
 
-def model_files(config_id: str) -> tuple[str, str, str, str]:
-    """The four files that make up one model version."""
-    return weights_file(config_id), config_file(config_id), PREPROCESSOR, decision_file(config_id)
+def model_files(config_id: str) -> tuple[str, ...]:
+    """The files that make up one model version."""
+    return (
+        weights_file(config_id),
+        config_file(config_id),
+        PREPROCESSOR,
+        decision_file(config_id),
+        PROFILE,
+    )
 
 
 class ArtifactError(ValueError):
@@ -78,20 +88,43 @@ class Scorer:
     network: nn.Sequential  # as trained
     config: ModelConfig
     decision: Decision
+    profile: TrainingProfile
+    reference: np.ndarray = field(init=False, repr=False)  # the profile's applicant, encoded
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_fused", fuse_for_inference(self.network))
+        object.__setattr__(self, "reference", encode([self.profile.reference_record()])[0])
+
+    def logits(self, encoded: np.ndarray) -> np.ndarray:
+        """The network's logit for "good" of each row encoded by `contract.encode`."""
+        with torch.inference_mode():
+            return self._fused(torch.from_numpy(self.features.transform(encoded))).numpy()[:, 0]
 
     def predict_proba(self, encoded: np.ndarray) -> np.ndarray:
         """Calibrated P(good) for each row encoded by `contract.encode`."""
-        with torch.inference_mode():
-            logits = self._fused(torch.from_numpy(self.features.transform(encoded)))
-        return self.decision.calibrate(logits.numpy()[:, 0])
+        return self.decision.calibrate(self.logits(encoded))
+
+    def explain(self, encoded: np.ndarray) -> np.ndarray:
+        """Calibrated P(good) and each field's contribution to it, shape (n, 1 + fields).
+
+        Column 0 is P(good); column 1 + j is the change in calibrated log-odds of "good"
+        that the row's value of field `ENCODED_COLUMNS[j]` causes, against the training
+        profile's reference value of that field with every other value kept. A value equal
+        to the reference contributes exactly 0. All variants go through the network in one
+        matrix product.
+        """
+        n, k = encoded.shape
+        variants = np.repeat(encoded[:, None, :], k + 1, axis=1)
+        variants[:, np.arange(1, k + 1), np.arange(k)] = self.reference
+        logits = self.logits(variants.reshape(-1, k)).reshape(n, k + 1).astype(np.float64)
+        contributions = self.decision.platt_slope * (logits[:, :1] - logits[:, 1:])
+        contributions[encoded == self.reference] = 0.0
+        return np.column_stack([self.decision.calibrate(logits[:, 0]), contributions])
 
 
 def load_scorer(directory: Path, config_id: str, expected_sha256: Mapping[str, str]) -> Scorer:
     """Load and cross-check one model version's files after verifying their hashes."""
-    weights_path, config_path, preprocessor_path, _ = (
+    weights_path, config_path, preprocessor_path, _, profile_path = (
         directory / name for name in model_files(config_id)
     )
     missing = set(model_files(config_id)) - set(expected_sha256)
@@ -103,6 +136,10 @@ def load_scorer(directory: Path, config_id: str, expected_sha256: Mapping[str, s
     except Exception as exc:  # yaml or validation error: report which file
         raise ArtifactError(config_path, f"invalid model config: {exc}") from exc
     decision = load_decision(directory, config_id, expected_sha256)
+    try:
+        profile = TrainingProfile.from_json(profile_path)
+    except Exception as exc:  # json or validation error: report which file
+        raise ArtifactError(profile_path, f"invalid training profile: {exc}") from exc
     try:
         preprocessor = joblib.load(preprocessor_path)
         features = FeatureEncoder(preprocessor)
@@ -123,7 +160,7 @@ def load_scorer(directory: Path, config_id: str, expected_sha256: Mapping[str, s
             f"does not fit the architecture of {config_path.name} with "
             f"{features.width} inputs from {preprocessor_path.name}: {exc}",
         ) from exc
-    return Scorer(preprocessor, features, network.eval(), config, decision)
+    return Scorer(preprocessor, features, network.eval(), config, decision, profile)
 
 
 def read_manifest(directory: Path) -> dict:

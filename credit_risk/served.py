@@ -5,6 +5,7 @@ from __future__ import annotations
 import bentoml
 from bentoml.exceptions import NotFound
 
+from credit_risk.profile import TrainingProfile
 from credit_risk.settings import BEST
 
 
@@ -30,3 +31,8 @@ def decision_threshold(model: bentoml.Model) -> float:
     """The version's decision threshold, as recorded at import from its hash-checked
     decision file (the runner re-checks that file's hash when it loads the model)."""
     return float(model.info.metadata["decision"]["threshold"])
+
+
+def training_profile(model: bentoml.Model) -> TrainingProfile:
+    """The version's training profile, as recorded at import from its hash-checked file."""
+    return TrainingProfile.model_validate(model.info.metadata["profile"])

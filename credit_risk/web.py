@@ -32,8 +32,21 @@ def _assets_dir() -> Path:
     return Path(spec.submodule_search_locations[0]) / "static" / "drf_spectacular_sidecar"
 
 
-def documented_openapi(spec: dict[str, Any], api_routes: list[str]) -> dict[str, Any]:
-    """BentoML's OpenAPI document with the documented info and 422 for invalid input."""
+def documented_openapi(
+    spec: dict[str, Any], api_routes: list[str], query: type[BaseModel]
+) -> dict[str, Any]:
+    """BentoML's OpenAPI document with the documented info, 422 for invalid input and the
+    query parameters of `query` (which BentoML does not see)."""
+    parameters = [
+        {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "description": schema.get("description", ""),
+            "schema": {k: v for k, v in schema.items() if k not in ("title", "description")},
+        }
+        for name, schema in query.model_json_schema()["properties"].items()
+    ]
     # The schemas are pydantic's JSON Schema 2020-12 (e.g. numeric exclusiveMinimum), which
     # is OpenAPI 3.1, not the 3.0.2 that BentoML labels them with.
     spec["openapi"] = "3.1.0"
@@ -49,6 +62,7 @@ def documented_openapi(spec: dict[str, Any], api_routes: list[str]) -> dict[str,
             },
         }
         responses.pop(400)  # BentoML documents its own status; ours is 422
+        operation["parameters"] = parameters
     spec.setdefault("components", {}).setdefault("schemas", {})["ValidationErrorBody"] = {
         "type": "object",
         "properties": {

@@ -69,6 +69,7 @@ def _import_version(
             "input_features": scorer.features.width,
             "config": scorer.config.model_dump(),
             "decision": scorer.decision.model_dump(),
+            "profile": scorer.profile.model_dump(),
             **{key: entry[key] for key in ("metrics", "cv", "training")},
             **{
                 key: manifest[key]

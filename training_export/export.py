@@ -14,6 +14,7 @@ import torch
 from credit_risk.artifacts import (
     MANIFEST,
     PREPROCESSOR,
+    PROFILE,
     config_file,
     decision_file,
     model_files,
@@ -23,6 +24,7 @@ from credit_risk.artifacts import (
 from credit_risk.contract import CATEGORIES, FIELDS, NUMERIC_FIELDS, TARGET
 from credit_risk.decision import Decision
 from credit_risk.paths import ARTIFACTS_DIR, DATASET_CSV, REPORTS_DIR
+from credit_risk.profile import TrainingProfile
 from training_export import dataset
 from training_export.configs import CONFIGS
 from training_export.evaluate import LOGISTIC, REPORT_JSON, mlp_name
@@ -53,13 +55,13 @@ def library_versions() -> dict[str, str]:
 
 
 def export(directory: Path, evaluation: Path = REPORTS_DIR / REPORT_JSON) -> dict:
-    """Train every config, write its four files and one manifest into `directory`.
+    """Train every config, write its files and one manifest into `directory`.
 
     All configs use the same split; the preprocessor, fitted on the same training rows for
-    each, is one shared file. Each version's decision file holds the Platt calibration and
-    the cost-minimising threshold, both fitted on the validation rows. The manifest records
-    the sha256 of every file, test metrics and the cross-validated metrics of
-    `evaluation` (written by `python -m training_export.evaluate`).
+    each, and the profile of those rows are shared files. Each version's decision file
+    holds the Platt calibration and the cost-minimising threshold, both fitted on the
+    validation rows. The manifest records the sha256 of every file, test metrics and the
+    cross-validated metrics of `evaluation` (written by `python -m training_export.evaluate`).
     """
     torch.set_num_threads(1)  # the same arithmetic on every machine: reproducible weights
     torch.use_deterministic_algorithms(True)
@@ -70,6 +72,7 @@ def export(directory: Path, evaluation: Path = REPORTS_DIR / REPORT_JSON) -> dic
     baseline_decision = Decision.fit(baseline.logits(parts.validation), y_val)
 
     directory.mkdir(parents=True, exist_ok=True)
+    TrainingProfile.fit(parts.train).to_json(directory / PROFILE)
     models = {}
     for config_id, config in CONFIGS.items():
         model = train_network(config, parts.train, parts.validation)

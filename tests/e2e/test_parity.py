@@ -6,7 +6,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
+import pytest
 import requests
+
+from credit_risk.contract import Reasons, encode
 
 CLIENTS = 16
 
@@ -40,3 +43,25 @@ def test_all_rows_in_one_batch_request_score_as_offline(
     assert response.status_code == 200, response.text
     served = np.array([p["probability"] for p in response.json()["predictions"]])
     np.testing.assert_allclose(served, reference_proba.to_numpy(), rtol=0, atol=1e-6)
+
+
+def test_reasons_of_all_rows_over_http_are_the_offline_contributions(
+    server: str, records: list[dict], served_scorer
+) -> None:
+    response = requests.post(
+        f"{server}/credit_score_prediction/batch?reasons=true",
+        json={"applicants": records},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    offline = served_scorer.explain(encode(records))[:, 1:]
+    reference = served_scorer.profile.reference_record()
+    for record, answer, row in zip(records, response.json()["predictions"], offline, strict=True):
+        expected = Reasons.rank(record, reference, row.tolist())
+        served = Reasons.model_validate(answer["reasons"])
+        for direction in ("towards_bad", "towards_good"):
+            got, want = getattr(served, direction), getattr(expected, direction)
+            assert [r.text for r in got] == [r.text for r in want]
+            assert [r.contribution for r in got] == pytest.approx(
+                [r.contribution for r in want], abs=1e-5
+            )

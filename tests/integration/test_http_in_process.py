@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
-from credit_risk.contract import CATEGORIES, EXAMPLE, FIELDS
+from credit_risk.contract import CATEGORIES, EXAMPLE, FIELDS, Reasons, encode
 from credit_risk.web import DESCRIPTION, TITLE, VERSION
 
 
@@ -160,3 +160,44 @@ def test_hostile_bodies_are_4xx_never_5xx(client: TestClient, body: bytes) -> No
     )
     assert response.status_code == 422, response.text[:300]
     assert "Traceback" not in response.text
+
+
+def test_reasons_only_when_asked_and_as_computed_offline(
+    client: TestClient, stored_model, served_scorer
+) -> None:
+    assert client.post("/credit_score_prediction", json=EXAMPLE).json()["reasons"] is None
+    body = client.post("/credit_score_prediction?reasons=true", json=EXAMPLE).json()
+    row = served_scorer.explain(encode([EXAMPLE]))[0]
+    expected = Reasons.rank(EXAMPLE, served_scorer.profile.reference_record(), row[1:].tolist())
+    reasons = Reasons.model_validate(body["reasons"])
+    assert [r.text for r in reasons.towards_bad] == [r.text for r in expected.towards_bad]
+    assert [r.text for r in reasons.towards_good] == [r.text for r in expected.towards_good]
+    assert reasons.towards_bad or reasons.towards_good
+    served = [r.contribution for r in reasons.towards_bad + reasons.towards_good]
+    offline = [r.contribution for r in expected.towards_bad + expected.towards_good]
+    assert served == pytest.approx(offline, abs=1e-6)
+
+
+def test_batch_gives_reasons_for_every_record_when_asked(client: TestClient, records) -> None:
+    batch = records[:20]
+    response = client.post("/credit_score_prediction/batch?reasons=1", json={"applicants": batch})
+    assert response.status_code == 200
+    for record, answer in zip(batch, response.json()["predictions"], strict=True):
+        for reason in answer["reasons"]["towards_bad"] + answer["reasons"]["towards_good"]:
+            assert reason["value"] == record[reason["field"]]
+
+
+@pytest.mark.parametrize("route", ["/credit_score_prediction", "/credit_score_prediction/batch"])
+def test_an_invalid_reasons_parameter_is_422_naming_it(client: TestClient, route: str) -> None:
+    body = EXAMPLE if route == "/credit_score_prediction" else {"applicants": [EXAMPLE]}
+    response = client.post(f"{route}?reasons=maybe", json=body)
+    assert response.status_code == 422
+    assert [error["loc"] for error in response.json()["detail"]] == [["reasons"]]
+
+
+def test_openapi_documents_the_reasons_parameter(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    for route in ("/credit_score_prediction", "/credit_score_prediction/batch"):
+        (parameter,) = spec["paths"][route]["post"]["parameters"]
+        assert parameter["name"] == "reasons" and parameter["in"] == "query"
+        assert parameter["schema"] == {"type": "boolean", "default": False}
