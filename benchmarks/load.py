@@ -21,7 +21,7 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 request = function()
   i = i %% #bodies + 1
-  return wrk.format(nil, "/credit_score_prediction", nil, bodies[i])
+  return wrk.format(nil, "%s", nil, bodies[i])
 end
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -46,11 +46,11 @@ class LoadResult:
         return (self.requests - self.errors) / self.seconds
 
 
-def write_script(path: Path) -> Path:
-    """A wrk Lua script cycling through every dataset row as a request body."""
+def write_script(path: Path, target: str = "/credit_score_prediction") -> Path:
+    """A wrk Lua script posting every dataset row in turn as a request body to `target`."""
     records = dataset.load().drop(columns="Risk").to_dict("records")
     bodies = ",".join(f"[[{json.dumps(r)}]]" for r in records)
-    path.write_text(LUA_TEMPLATE % bodies)
+    path.write_text(LUA_TEMPLATE % (bodies, target))
     return path
 
 

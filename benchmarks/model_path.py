@@ -2,6 +2,7 @@
 
 ours: numpy features from the fitted preprocessor's parameters + torch forward (what the
 runner does per batch). scikit-learn: DataFrame -> ColumnTransformer -> torch forward.
+with reasons: ours plus the per-field contributions (`Scorer.explain`, ?reasons=true).
 """
 
 from __future__ import annotations
@@ -38,12 +39,14 @@ def main() -> None:
     torch.set_num_threads(1)  # as in the runner
     scorer = load_exported(ARTIFACTS_DIR)
     frame = dataset.load()[list(FIELDS)]
-    print("| batch | ours rows/s | scikit-learn rows/s | ratio |")
-    print("|---:|---:|---:|---:|")
+    print("| batch | ours rows/s | scikit-learn rows/s | ours / scikit-learn | with reasons rows/s "
+          "| reasons cost (ours / with reasons) |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|")
     for size in BATCH_SIZES:
         sample = pd.concat([frame] * (size // len(frame) + 1)).iloc[:size]
         encoded = encode(sample.to_dict("records"))
         ours = rows_per_second(lambda e=encoded: scorer.predict_proba(e), size)
+        explained = rows_per_second(lambda e=encoded: scorer.explain(e), size)
         slow = rows_per_second(
             lambda s=sample: reference_proba(
                 scorer.preprocessor, scorer.network, scorer.decision, s
@@ -55,7 +58,8 @@ def main() -> None:
             reference_proba(scorer.preprocessor, scorer.network, scorer.decision, sample),
             atol=1e-6,
         )
-        print(f"| {size} | {ours:,.0f} | {slow:,.0f} | {ours / slow:.1f} |")
+        print(f"| {size} | {ours:,.0f} | {slow:,.0f} | {ours / slow:.1f} | {explained:,.0f} "
+              f"| {ours / explained:.1f} |")  # fmt: skip
 
 
 if __name__ == "__main__":

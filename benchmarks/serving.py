@@ -1,8 +1,9 @@
 """HTTP benchmark: baseline vs our Bento vs BentoML's constant-answer ceiling, one run.
 
-The three servers run one after the other on this machine (never two at once), each
-driven by wrk at several client counts; the whole round is repeated and medians are
-reported, with the ratios ours/baseline and ours/ceiling. Writes reports/benchmark.{md,json,png}.
+The servers run one after the other on this machine (never two at once), each driven by
+wrk at several client counts; the whole round is repeated and medians are reported, with
+the ratios ours/baseline and ours/ceiling, and the cost of reason codes: our Bento again,
+every request asking for reasons. Writes reports/benchmark.{md,json,png}.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from credit_risk.paths import REPO_ROOT
 from tools.server_process import BIN, ServerProcess, bentoml_serve, free_port
 
 REPORTS = REPO_ROOT / "reports"
-TARGETS = ("baseline", "ours", "ceiling")
+TARGETS = ("baseline", "ours", "ours+reasons", "ceiling")
+ROUTE = "/credit_score_prediction"
+ROUTES = {target: ROUTE for target in TARGETS} | {"ours+reasons": f"{ROUTE}?reasons=true"}
 
 
 def command(target: str, port: int) -> tuple[list[str], str]:
@@ -29,16 +32,15 @@ def command(target: str, port: int) -> tuple[list[str], str]:
         uvicorn = [str(BIN / "uvicorn"), "benchmarks.baseline_app:app", "--workers", "1"]
         return [*uvicorn, "--host", "127.0.0.1", "--port", str(port), "--no-access-log"], "/health"
     service = (
-        "service:CreditScoring"
-        if target == "ours"
-        else "benchmarks.constant_service:ConstantScoring"
+        "benchmarks.constant_service:ConstantScoring"
+        if target == "ceiling"
+        else "service:CreditScoring"
     )
     return bentoml_serve(service, port), "/readyz"
 
 
-def measure(
-    target: str, clients: list[int], seconds: float, script: Path, logs: Path
-) -> list[dict]:
+def measure(target: str, clients: list[int], seconds: float, logs: Path) -> list[dict]:
+    script = write_script(logs / f"{target}.lua", ROUTES[target])
     port = free_port()
     cmd, ready = command(target, port)
     rows = []
@@ -74,7 +76,7 @@ def report(runs: list[dict], clients: list[int], seconds: int, repeats: int) -> 
         "# HTTP benchmark",
         "",
         f"`make bench` on {time.strftime('%Y-%m-%d')}: wrk on the same 2-core machine,",
-        f"{seconds} s per point, {repeats} rounds (baseline, ours, ceiling back to back);",
+        f"{seconds} s per point, {repeats} rounds ({', '.join(TARGETS)} back to back);",
         "medians over rounds. Errors: connection errors, timeouts and non-2xx answers.",
         "",
         "| server | clients | req/s | p50 ms | p99 ms | errors | CPU s | RSS MB before, after |",
@@ -88,11 +90,17 @@ def report(runs: list[dict], clients: list[int], seconds: int, repeats: int) -> 
                 f"{m['errors']:.0f} | {m['server_cpu_s']:.1f} | "
                 f"{m['rss_mb_before']:.0f}, {m['rss_mb_after']:.0f} |"
             )
-    lines += ["", "| clients | ours / baseline | ours / ceiling |", "|---:|---:|---:|"]
+    lines += [
+        "",
+        "| clients | ours / baseline | ours / ceiling | ours+reasons / ours |",
+        "|---:|---:|---:|---:|",
+    ]
     for n in clients:
         ours = med[("ours", n)]["rps"]
         vs_baseline = ours / med[("baseline", n)]["rps"]
-        lines.append(f"| {n} | {vs_baseline:.2f} | {ours / med[('ceiling', n)]['rps']:.2f} |")
+        vs_ceiling = ours / med[("ceiling", n)]["rps"]
+        reasons = med[("ours+reasons", n)]["rps"] / ours
+        lines.append(f"| {n} | {vs_baseline:.2f} | {vs_ceiling:.2f} | {reasons:.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -125,10 +133,9 @@ def main() -> None:
     args = parser.parse_args()
     runs: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
-        script = write_script(Path(tmp) / "rows.lua")
         for _ in range(args.repeats):
             for target in TARGETS:
-                runs += measure(target, args.clients, args.seconds, script, Path(tmp))
+                runs += measure(target, args.clients, args.seconds, Path(tmp))
     REPORTS.mkdir(exist_ok=True)
     text = report(runs, args.clients, args.seconds, args.repeats)
     (REPORTS / "benchmark.md").write_text(text)

@@ -228,7 +228,8 @@ class CreditScore(BaseModel):
     model: str = Field(description="Tag of the model version that scored the request")
     reasons: Reasons | None = Field(
         default=None,
-        description="The fields that pushed the decision most, when asked with ?reasons=true",
+        exclude_if=lambda reasons: reasons is None,  # absent unless asked for
+        description="The fields that pushed the decision most; only with ?reasons=true",
     )
 
     @classmethod
