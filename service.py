@@ -18,6 +18,7 @@ from pydantic import Field
 from credit_risk.coalescer import Coalescer
 from credit_risk.contract import Applicant, CreditScore, CreditScores, encode_applicants
 from credit_risk.gateway import ClientErrorFilter, Gateway
+from credit_risk.loan_form import add_loan_form
 from credit_risk.served import decision_threshold, resolve
 from credit_risk.settings import settings
 from credit_risk.web import Health, docs_app, documented_openapi
@@ -71,6 +72,7 @@ def _openapi() -> dict[str, Any]:
 
 
 web = docs_app(_openapi)
+add_loan_form(web, PREDICTION_ROUTE)
 
 
 @bentoml.service(
