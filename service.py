@@ -25,6 +25,7 @@ from credit_risk.contract import (
     encode_applicants,
 )
 from credit_risk.gateway import ClientErrorFilter, Gateway
+from credit_risk.loan_form import add_loan_form
 from credit_risk.served import decision_threshold, resolve, training_profile
 from credit_risk.settings import settings
 from credit_risk.web import Health, docs_app, documented_openapi
@@ -91,6 +92,7 @@ def _openapi() -> dict[str, Any]:
 
 
 web = docs_app(_openapi)
+add_loan_form(web, f"{PREDICTION_ROUTE}?reasons=true")  # the officer sees why
 
 
 @bentoml.service(

@@ -47,8 +47,10 @@ class Settings(BaseSettings):
         "one in the X-API-Key header, else 401",
     )
     open_paths: list[str] = Field(
-        default=["/livez", "/readyz", "/healthz", "/health", "/metrics"],
-        description="Paths that need no API key (probes and metrics)",
+        default=["/livez", "/readyz", "/healthz", "/health", "/metrics", "/ui"],
+        description="Paths that need no API key (probes, metrics, and the loan officer's "
+        "form: a browser cannot send a key when it opens a page; the form sends the "
+        "officer's key with each prediction)",
     )
 
 

@@ -55,8 +55,8 @@ def test_the_bento_holds_only_the_services_code(bento: bentoml.Bento) -> None:
     shipped = {p.relative_to(src).as_posix() for p in src.rglob("*") if p.is_file()}
     expected = {"service.py", "bentofile.yaml"} | {
         p.relative_to(REPO_ROOT).as_posix()
-        for package in ("credit_risk", "model_store")
-        for p in (REPO_ROOT / package).glob("*.py")
+        for pattern in ("credit_risk/*.py", "credit_risk/ui/*", "model_store/*.py")
+        for p in REPO_ROOT.glob(pattern)
     }
     assert shipped == expected
 
@@ -151,3 +151,5 @@ def test_the_imported_bento_serves_the_documented_answer_from_its_own_venv(
         assert response.status_code == 200, response.text
         assert response.json() == answer
         assert requests.get(f"{server.url}/livez", timeout=5).status_code == 200
+        form = requests.get(f"{server.url}/ui", timeout=5)  # its page files are in the Bento
+        assert form.status_code == 200 and 'name="Purpose"' in form.text

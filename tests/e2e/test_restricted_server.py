@@ -40,6 +40,8 @@ def test_api_key_is_required_except_on_probes(restricted: str) -> None:
     for path in ("/livez", "/readyz", "/health", "/metrics"):
         assert requests.get(restricted + path).status_code == 200, path
     assert requests.get(restricted + "/docs").status_code == 401
+    # The form's page opens without a key (a browser cannot send one); its calls need one.
+    assert requests.get(restricted + "/ui").status_code == 200
 
 
 def test_only_the_configured_origin_is_allowed(restricted: str) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from html import escape
 
 import pytest
 from starlette.testclient import TestClient
@@ -201,3 +202,19 @@ def test_openapi_documents_the_reasons_parameter(client: TestClient) -> None:
         (parameter,) = spec["paths"][route]["post"]["parameters"]
         assert parameter["name"] == "reasons" and parameter["in"] == "query"
         assert parameter["schema"] == {"type": "boolean", "default": False}
+
+
+def test_loan_form_has_every_field_with_its_choices_and_nothing_remote(
+    client: TestClient,
+) -> None:
+    response = client.get("/ui")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    page = response.text
+    for name in FIELDS:
+        assert f'name="{name}"' in page, name
+    for labels in CATEGORIES.values():
+        for label in labels:
+            assert f'<option value="{escape(label)}"' in page, label
+    assert "http://" not in page and "https://" not in page  # no CDN, no remote fonts
+    assert "/ui" not in client.get("/openapi.json").json()["paths"]

@@ -1,0 +1,237 @@
+"""The loan officer's form at /ui in a real headless Chromium, against a real `bentoml serve`.
+
+Needs Debian's `chromium` and `chromium-driver` (.ci/run installs them): without them the
+tests fail instead of skipping. States a healthy server does not produce on demand (reason
+codes, 401, 5xx, no network) are shown by replacing the page's `fetch` with a stub.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from credit_risk.contract import CATEGORIES, EXAMPLE, FIELDS
+from credit_risk.loan_form import UI_PATH
+from credit_risk.paths import REPO_ROOT
+
+PREDICT = "/credit_score_prediction?reasons=true"  # where the form posts
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-dev-shm-usage",
+    "--window-size=1000,1500",
+)
+SCREENSHOT_COPY = REPO_ROOT / "build" / "ui-screenshot.png"  # build/ is git-ignored
+# Every field differs from the prefilled example, so every control is exercised.
+APPLICANT = {
+    "Age": 52,
+    "Sex": "female",
+    "Job": "highly skilled",
+    "Housing": "own",
+    "Saving accounts": "little",
+    "Checking account": "moderate",
+    "Credit amount": 2500.5,
+    "Duration": 12,
+    "Purpose": "car",
+}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[WebDriver]:
+    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and chromedriver):
+        pytest.fail(
+            "the browser tests need Debian's chromium and chromedriver on PATH: "
+            "apt-get install -y chromium chromium-driver",
+            pytrace=False,
+        )
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(chromedriver))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def open_form(browser: WebDriver, server: str) -> None:
+    browser.get(server + UI_PATH)
+    assert browser.find_element(By.ID, "output").get_attribute("data-state") == "idle"
+
+
+def fill(browser: WebDriver, applicant: dict) -> None:
+    for name, value in applicant.items():
+        control = browser.find_element(By.NAME, name)
+        if control.tag_name == "select":
+            Select(control).select_by_value(value)
+        else:
+            control.clear()
+            control.send_keys(str(value))
+
+
+def submit(browser: WebDriver) -> str:
+    """Submit the form and wait for the answer; the state shown ("result" or "error")."""
+    browser.find_element(By.ID, "submit").click()
+    output = browser.find_element(By.ID, "output")
+    WebDriverWait(browser, 30).until(
+        lambda _: output.get_attribute("data-state") in ("result", "error")
+    )
+    return output.get_attribute("data-state")
+
+
+def texts(browser: WebDriver, selector: str) -> list[str]:
+    return [element.text for element in browser.find_elements(By.CSS_SELECTOR, selector)]
+
+
+def test_every_documented_field_has_a_control_with_the_contracts_choices(
+    browser: WebDriver, server: str
+) -> None:
+    open_form(browser, server)
+    assert len(browser.find_elements(By.CSS_SELECTOR, "[data-field]")) == len(FIELDS)
+    for name in FIELDS:
+        control = browser.find_element(By.NAME, name)
+        label = browser.find_element(By.CSS_SELECTOR, f'label[for="{control.get_attribute("id")}"]')
+        assert label.text == name
+        if name in CATEGORIES:
+            select = Select(control)
+            assert [o.get_attribute("value") for o in select.options] == list(CATEGORIES[name])
+            assert select.first_selected_option.get_attribute("value") == EXAMPLE[name]
+        else:
+            assert control.get_attribute("type") == "number"
+            assert float(control.get_attribute("value")) == EXAMPLE[name]
+
+
+def test_a_submitted_applicant_shows_the_apis_answer(
+    browser: WebDriver, server: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert all(APPLICANT[name] != EXAMPLE[name] for name in FIELDS)
+    open_form(browser, server)
+    fill(browser, APPLICANT)
+    assert submit(browser) == "result", browser.find_element(By.ID, "message").text
+    answer = requests.post(server + PREDICT, json=APPLICANT, timeout=30).json()
+    assert browser.find_element(By.ID, "decision").text == answer["prediction"]
+    shown = browser.find_element(By.ID, "probability").text
+    assert shown.endswith(" %")
+    # Batches round P(good) differently in the 8th decimal: compare at the shown precision.
+    assert float(shown.removesuffix(" %")) == pytest.approx(100 * answer["probability"], abs=0.051)
+    assert browser.find_element(By.ID, "model").text == answer["model"]
+    assert not browser.find_element(By.ID, "message").is_displayed()
+    for direction in ("towards_bad", "towards_good"):
+        items = texts(browser, f"#{direction.replace('_', '-')} li")
+        shown_reasons = [item.rsplit(" (", 1)[0] for item in items]
+        assert shown_reasons == ([r["text"] for r in answer["reasons"][direction]] or ["none"])
+    assert answer["reasons"]["towards_bad"], "the test applicant should have reasons for bad"
+
+    screenshot = tmp_path / "ui-screenshot.png"
+    assert browser.save_screenshot(str(screenshot))
+    SCREENSHOT_COPY.parent.mkdir(exist_ok=True)
+    shutil.copyfile(screenshot, SCREENSHOT_COPY)
+    with capsys.disabled():
+        print(f"\nscreenshot of the scored form: {screenshot} (copy: {SCREENSHOT_COPY})")
+
+
+def test_invalid_values_are_reported_next_to_their_fields(browser: WebDriver, server: str) -> None:
+    open_form(browser, server)
+    fill(browser, {"Age": 0, "Duration": ""})
+    assert submit(browser) == "error"
+    assert texts(browser, "#message-list li") == [
+        "Age: must be greater than 0",
+        "Duration: a value is required",
+    ]
+    age, duration = browser.find_element(By.NAME, "Age"), browser.find_element(By.NAME, "Duration")
+    assert age.get_attribute("aria-invalid") == "true"
+    assert browser.find_element(By.ID, "error-age").text == "must be greater than 0"
+    assert duration.get_attribute("aria-invalid") == "true"
+    assert browser.find_element(By.NAME, "Sex").get_attribute("aria-invalid") is None
+    assert not browser.find_element(By.ID, "result").is_displayed()
+
+    fill(browser, {"Age": 40, "Duration": 24})  # corrected: the errors go away
+    assert submit(browser) == "result"
+    assert age.get_attribute("aria-invalid") is None
+    assert browser.find_element(By.ID, "error-age").text == ""
+
+
+def stub_fetch(browser: WebDriver, status: int | None, body: object) -> None:
+    """Replace the page's fetch: answer `status` with `body`, or fail as a network error
+    (status None); the request it got is kept in window.sentRequest."""
+    browser.execute_script(
+        """
+        const [status, body] = arguments;
+        window.fetch = async (url, init) => {
+          window.sentRequest = {url, headers: init.headers, body: init.body};
+          if (status === null) throw new TypeError("Failed to fetch");
+          return new Response(JSON.stringify(body), {
+            status, headers: {"Content-Type": "application/json", "X-Request-ID": "req-42"},
+          });
+        };
+        """,
+        status,
+        body,
+    )
+
+
+def test_reasons_are_listed_and_the_api_key_is_sent(browser: WebDriver, server: str) -> None:
+    open_form(browser, server)
+    reason = {"field": "Checking account", "value": "little", "reference": "NA"}
+    answer = {
+        "prediction": "bad",
+        "probability": 0.61234,
+        "probability_bad": 0.38766,
+        "model": "credit_risk:test",
+        "reasons": {
+            "towards_bad": [
+                {**reason, "contribution": -0.42, "text": "Checking account = little"},
+                {**reason, "field": "Duration", "contribution": -0.171, "text": "Duration = 48"},
+            ],
+            "towards_good": [],
+        },
+    }
+    stub_fetch(browser, 200, answer)
+    browser.find_element(By.ID, "api-key").send_keys("officer-key")
+    assert submit(browser) == "result"
+    assert texts(browser, "#towards-bad li") == [
+        "Checking account = little (-0.42)",
+        "Duration = 48 (-0.17)",
+    ]
+    assert texts(browser, "#towards-good li") == ["none"]
+    assert browser.find_element(By.ID, "probability").text == "61.2 %"
+    sent = browser.execute_script("return window.sentRequest")
+    assert sent["url"] == PREDICT
+    assert sent["headers"]["X-API-Key"] == "officer-key"
+    assert json.loads(sent["body"]) == EXAMPLE  # the untouched form is the documented example
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (401, "The service requires an API key"),
+        (429, "The service is busy"),
+        (500, "The service could not score this applicant (error 500)"),
+        (503, "The service could not score this applicant (error 503)"),
+        (None, "The scoring service could not be reached"),
+    ],
+)
+def test_server_and_network_errors_are_readable(
+    browser: WebDriver, server: str, status: int | None, expected: str
+) -> None:
+    open_form(browser, server)
+    stub_fetch(browser, status, {"error": "a valid X-API-Key header is required"})
+    assert submit(browser) == "error"
+    assert browser.find_element(By.ID, "message-text").text.startswith(expected)
+    if status is not None:  # the request id, for support
+        assert texts(browser, "#message-list li") == ["Reference: req-42"]
+    assert not browser.find_element(By.ID, "result").is_displayed()
