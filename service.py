@@ -24,6 +24,7 @@ from credit_risk.contract import (
     Reasons,
     encode_applicants,
 )
+from credit_risk.drift import DriftReport, DriftWindow
 from credit_risk.gateway import ClientErrorFilter, Gateway
 from credit_risk.loan_form import add_loan_form
 from credit_risk.served import decision_threshold, resolve, training_profile
@@ -125,7 +126,9 @@ class CreditScoring:
             lambda rows: self.runner.to_async.explain(rows), max_rows=settings.max_batch_size
         )
         self.threshold = decision_threshold(MODEL.stored)
-        self.reference = training_profile(MODEL.stored).reference_record()
+        profile = training_profile(MODEL.stored)
+        self.reference = profile.reference_record()
+        self.drift = DriftWindow(profile, settings.drift_window)
 
     async def decisions(
         self, applicants: list[Applicant], ctx: bentoml.Context
@@ -135,6 +138,7 @@ class CreditScoring:
         # An invalid parameter raises pydantic's ValidationError: a 422 like a bad body.
         options = Options.model_validate(dict(ctx.request.query_params))
         encoded = encode_applicants(applicants)
+        self.drift.add(encoded)
         if not options.reasons:
             return [
                 CreditScore.from_probability(float(p), self.threshold, self.model_tag)
@@ -156,12 +160,18 @@ class CreditScoring:
             f"{content}# HELP credit_risk_model_info The model version served.\n"
             "# TYPE credit_risk_model_info gauge\n"
             f'credit_risk_model_info{{model="{self.model_tag}"}} 1.0\n'
+            f"{self.drift.report().prometheus()}"
         )
 
     @web.get("/health", response_model=Health)
     def health(self) -> Health:
         """The served model version (readiness of the runner: /readyz)."""
         return Health(status="ok", model=self.model_tag)
+
+    @web.get("/drift", response_model=DriftReport)
+    def drift_report(self) -> DriftReport:
+        """Each field's PSI over this worker's recent applicants against the training data."""
+        return self.drift.report()
 
     @bentoml.api(route=PREDICTION_ROUTE)
     async def credit_score_prediction(

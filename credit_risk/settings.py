@@ -47,10 +47,15 @@ class Settings(BaseSettings):
         "one in the X-API-Key header, else 401",
     )
     open_paths: list[str] = Field(
-        default=["/livez", "/readyz", "/healthz", "/health", "/metrics", "/ui"],
-        description="Paths that need no API key (probes, metrics, and the loan officer's "
+        default=["/livez", "/readyz", "/healthz", "/health", "/metrics", "/ui", "/drift"],
+        description="Paths that need no API key (probes, metrics, drift, and the loan officer's "
         "form: a browser cannot send a key when it opens a page; the form sends the "
         "officer's key with each prediction)",
+    )
+    drift_window: int = Field(
+        default=1000,
+        gt=0,
+        description="Most recent applicants per worker over which drift (PSI) is measured",
     )
 
 

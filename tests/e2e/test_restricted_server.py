@@ -37,7 +37,7 @@ def test_api_key_is_required_except_on_probes(restricted: str) -> None:
     assert "Traceback" not in wrong.text
     right = requests.post(restricted + PREDICT, json=EXAMPLE, headers={"X-API-Key": KEY})
     assert right.status_code == 200
-    for path in ("/livez", "/readyz", "/health", "/metrics"):
+    for path in ("/livez", "/readyz", "/health", "/metrics", "/drift"):
         assert requests.get(restricted + path).status_code == 200, path
     assert requests.get(restricted + "/docs").status_code == 401
     # The form's page opens without a key (a browser cannot send one); its calls need one.

@@ -1,0 +1,121 @@
+"""Drift monitoring: each field's population stability index (PSI) over recent applicants.
+
+The window holds the last N applicants a worker was asked to score, as their bins of the
+training profile (numeric fields: the training deciles; categorical fields: the contract's
+categories), with running counts per bin, so adding an applicant costs the same whatever N.
+PSI compares a field's shares in the window (a) with its training shares (e):
+
+    PSI = Σ over bins (a - e) · ln(a / e),  each share floored at SHARE_FLOOR
+
+Rules of thumb: below 0.1 stable, 0.1 to 0.25 a moderate shift, above 0.25 a significant one.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from credit_risk.contract import CATEGORICAL_FIELDS, ENCODED_COLUMNS, NUMERIC_FIELDS
+from credit_risk.profile import TrainingProfile
+
+MODERATE_PSI = 0.1
+SIGNIFICANT_PSI = 0.25
+# An empty bin counts as this share, so that ln(a / e) stays finite; it is well below one
+# row in any sensible window (1 / 1000), so only empty bins are affected.
+SHARE_FLOOR = 1e-4
+
+
+def psi(actual: np.ndarray, expected: np.ndarray) -> float:
+    """PSI of the shares `actual` against `expected` (same bins), both floored."""
+    a = np.maximum(np.asarray(actual, dtype=np.float64), SHARE_FLOOR)
+    e = np.maximum(np.asarray(expected, dtype=np.float64), SHARE_FLOOR)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+class DriftReport(BaseModel):
+    """The drift of one worker's window of recent applicants (GET /drift)."""
+
+    window: int = Field(description="Most recent applicants the window keeps")
+    rows: int = Field(description="Applicants in the window now (at most `window`)")
+    threshold: float = Field(description="PSI above which a field has shifted significantly")
+    psi: dict[str, float] = Field(
+        description="PSI of each input field in the window against the training data; "
+        "empty while the window is empty"
+    )
+    drifted: list[str] = Field(description="The fields whose PSI exceeds the threshold")
+
+    def prometheus(self) -> str:
+        """The report as Prometheus text: one PSI gauge per field and the window's rows."""
+        lines = [
+            "# HELP credit_risk_feature_psi Population stability index of the field over this "
+            "worker's recent applicants against the training data.",
+            "# TYPE credit_risk_feature_psi gauge",
+            *(f'credit_risk_feature_psi{{field="{f}"}} {v!r}' for f, v in self.psi.items()),
+            "# HELP credit_risk_drift_window_rows Applicants in this worker's drift window.",
+            "# TYPE credit_risk_drift_window_rows gauge",
+            f"credit_risk_drift_window_rows {float(self.rows)!r}",
+        ]
+        return "\n".join(lines) + "\n"
+
+
+class DriftWindow:
+    """The last `size` encoded applicants (rows in `ENCODED_COLUMNS` order), as bin counts.
+
+    A ring buffer keeps each row's bin per field; adding rows moves the counts of the rows
+    they replace. Thread-safe: requests and /metrics may run in different threads.
+    """
+
+    def __init__(self, profile: TrainingProfile, size: int) -> None:
+        if size <= 0:
+            raise ValueError(f"window size must be positive, not {size}")
+        self.size = size
+        self._numeric = [profile.numeric[name] for name in NUMERIC_FIELDS]
+        expected = [np.asarray(p.shares) for p in self._numeric] + [
+            np.asarray(profile.categorical[name].shares) for name in CATEGORICAL_FIELDS
+        ]
+        # Every field's bins in one flat count array: field i's bins start at offsets[i].
+        widths = [len(shares) for shares in expected]
+        self._offsets = np.cumsum([0, *widths[:-1]])
+        self._expected = expected
+        self._counts = np.zeros(sum(widths), dtype=np.int64)
+        self._ring = np.zeros((size, len(ENCODED_COLUMNS)), dtype=np.intp)
+        self._next = 0  # the ring slot the next row goes to
+        self._rows = 0
+        self._lock = threading.Lock()
+
+    def _flat_bins(self, encoded: np.ndarray) -> np.ndarray:
+        """Each value's index in the flat count array, one row per applicant."""
+        numeric = [p.bins(encoded[:, i]) for i, p in enumerate(self._numeric)]
+        codes = encoded[:, len(self._numeric) :].astype(np.intp)
+        return np.column_stack([*numeric, codes]) + self._offsets
+
+    def add(self, encoded: np.ndarray) -> None:
+        """Add applicants (rows of `credit_risk.contract.encode`), evicting the oldest."""
+        rows = self._flat_bins(encoded)[-self.size :]
+        with self._lock:
+            slots = (self._next + np.arange(len(rows))) % self.size
+            # Slots below the row count are occupied: the ring fills from slot 0.
+            np.subtract.at(self._counts, self._ring[slots[slots < self._rows]].ravel(), 1)
+            np.add.at(self._counts, rows.ravel(), 1)
+            self._ring[slots] = rows
+            self._next = (self._next + len(rows)) % self.size
+            self._rows = min(self.size, self._rows + len(rows))
+
+    def report(self) -> DriftReport:
+        with self._lock:
+            counts, rows = self._counts.copy(), self._rows
+        values = {}
+        if rows:
+            for name, start, expected in zip(
+                ENCODED_COLUMNS, self._offsets, self._expected, strict=True
+            ):
+                values[name] = psi(counts[start : start + len(expected)] / rows, expected)
+        return DriftReport(
+            window=self.size,
+            rows=rows,
+            threshold=SIGNIFICANT_PSI,
+            psi=values,
+            drifted=[name for name, value in values.items() if value > SIGNIFICANT_PSI],
+        )

@@ -1,0 +1,73 @@
+"""Drift monitoring on a real server of its own (a small window no other test sends to)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from credit_risk.drift import MODERATE_PSI, SIGNIFICANT_PSI
+from tools.server_process import ServerProcess, bentoml_serve, free_port
+
+WINDOW = 400
+
+
+@pytest.fixture(scope="module")
+def drift_server(stored_model, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    env = {"CREDIT_RISK_DRIFT_WINDOW": str(WINDOW)}
+    log = tmp_path_factory.mktemp("drift") / "serve.log"
+    with ServerProcess(bentoml_serve("service:CreditScoring", port), port, log, env=env) as server:
+        yield server.url
+
+
+def score(url: str, applicants: list[dict]) -> None:
+    response = requests.post(
+        f"{url}/credit_score_prediction/batch", json={"applicants": applicants}, timeout=30
+    )
+    assert response.status_code == 200, response.text
+
+
+def drift(url: str) -> dict:
+    """GET /drift, checked against the drift series of /metrics."""
+    report = requests.get(f"{url}/drift").json()
+    text = requests.get(f"{url}/metrics").text
+    families = {f.name: f for f in text_string_to_metric_families(text)}  # valid text format
+    psi = {s.labels["field"]: s.value for s in families["credit_risk_feature_psi"].samples}
+    assert psi == pytest.approx(report["psi"])
+    assert [s.value for s in families["credit_risk_drift_window_rows"].samples] == [report["rows"]]
+    assert text.count("# TYPE credit_risk_feature_psi gauge") == 1
+    return report
+
+
+def test_long_durations_raise_the_psi_of_duration_only(drift_server: str, records) -> None:
+    assert drift(drift_server) == {
+        "window": WINDOW,
+        "rows": 0,
+        "threshold": SIGNIFICANT_PSI,
+        "psi": {},
+        "drifted": [],
+    }
+
+    # Dataset rows, through both endpoints: the window fills with an unshifted population.
+    score(drift_server, records[:350])
+    for record in records[350:WINDOW]:
+        response = requests.post(f"{drift_server}/credit_score_prediction", json=record)
+        assert response.status_code == 200
+    report = drift(drift_server)
+    assert report["rows"] == WINDOW
+    assert report["drifted"] == []
+    assert max(report["psi"].values()) < MODERATE_PSI
+
+    # The same rows with long durations until they have replaced every earlier row.
+    shifted = [{**record, "Duration": 60} for record in records[:WINDOW]]
+    score(drift_server, shifted[: WINDOW // 2])
+    assert drift(drift_server)["drifted"] == ["Duration"]  # half the window suffices
+    score(drift_server, shifted[WINDOW // 2 :])
+    report = drift(drift_server)
+    assert report["rows"] == WINDOW
+    assert report["drifted"] == ["Duration"]
+    assert report["psi"]["Duration"] > SIGNIFICANT_PSI
+    assert max(v for f, v in report["psi"].items() if f != "Duration") < MODERATE_PSI

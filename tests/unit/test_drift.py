@@ -1,0 +1,132 @@
+"""Drift monitoring: PSI arithmetic, the sliding window and its Prometheus text."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from credit_risk.artifacts import PROFILE
+from credit_risk.contract import ENCODED_COLUMNS, FIELDS, encode
+from credit_risk.drift import (
+    MODERATE_PSI,
+    SHARE_FLOOR,
+    SIGNIFICANT_PSI,
+    DriftWindow,
+    psi,
+)
+from credit_risk.paths import ARTIFACTS_DIR
+from credit_risk.profile import TrainingProfile
+from training_export.train import split
+
+
+@pytest.fixture(scope="module")
+def profile() -> TrainingProfile:
+    return TrainingProfile.from_json(ARTIFACTS_DIR / PROFILE)
+
+
+@pytest.fixture(scope="module")
+def rows(dataset: pd.DataFrame) -> np.ndarray:
+    """The 1000 dataset rows, encoded as the service encodes requests."""
+    return encode(dataset[list(FIELDS)].to_dict("records"))
+
+
+def long_durations(rows: np.ndarray) -> np.ndarray:
+    shifted = rows.copy()
+    shifted[:, ENCODED_COLUMNS.index("Duration")] = 60
+    return shifted
+
+
+def test_psi_of_identical_shares_is_zero() -> None:
+    assert psi([0.2, 0.3, 0.5], [0.2, 0.3, 0.5]) == 0
+
+
+def test_psi_of_a_hand_computed_example() -> None:
+    # (0.5 - 0.25) ln(0.5 / 0.25) + (0.5 - 0.75) ln(0.5 / 0.75) = 0.25 ln 2 + 0.25 ln 1.5
+    assert psi([0.5, 0.5], [0.25, 0.75]) == pytest.approx(0.25 * math.log(3), abs=1e-12)
+    assert psi([0.25, 0.75], [0.5, 0.5]) == pytest.approx(0.25 * math.log(3), abs=1e-12)
+
+
+def test_an_empty_bin_counts_as_the_floor_share() -> None:
+    expected = (SHARE_FLOOR - 0.5) * math.log(SHARE_FLOOR / 0.5) + 0.5 * math.log(2)
+    assert psi([0.0, 1.0], [0.5, 0.5]) == pytest.approx(expected)
+
+
+def test_the_training_rows_themselves_do_not_drift(dataset: pd.DataFrame, profile) -> None:
+    training = split(dataset).train
+    window = DriftWindow(profile, len(training))
+    window.add(encode(training[list(FIELDS)].to_dict("records")))
+    report = window.report()
+    assert report.rows == len(training)
+    assert list(report.psi) == list(ENCODED_COLUMNS)
+    assert max(report.psi.values()) == pytest.approx(0, abs=1e-12)
+
+
+def test_long_durations_drift_duration_only_until_they_leave_the_window(profile, rows) -> None:
+    window = DriftWindow(profile, 500)
+    window.add(rows[:500])
+    assert max(window.report().psi.values()) < MODERATE_PSI
+    assert window.report().drifted == []
+
+    window.add(long_durations(rows[:500]))
+    report = window.report()
+    assert report.drifted == ["Duration"]
+    assert report.psi["Duration"] > SIGNIFICANT_PSI
+    assert max(v for f, v in report.psi.items() if f != "Duration") < MODERATE_PSI
+
+    window.add(rows[500:])  # evicts every shifted row
+    assert window.report().drifted == []
+
+
+@pytest.mark.parametrize("size", [1, 7, 300])
+def test_the_window_holds_exactly_the_last_rows_whatever_the_batches(
+    profile, rows, size: int
+) -> None:
+    window = DriftWindow(profile, size)
+    start = 0
+    for n in [1, 2, size - 1, size, size + 3, 1, 50, 5]:
+        window.add(rows[start : start + n])
+        start += n
+        assert start <= len(rows)
+        fresh = DriftWindow(profile, size)
+        fresh.add(rows[max(0, start - size) : start])
+        assert window.report().rows == min(start, size)
+        assert window.report().psi == pytest.approx(fresh.report().psi, abs=1e-12)
+
+
+def test_an_update_costs_the_same_whatever_the_window_size(profile, rows) -> None:
+    def median_add_seconds(size: int) -> float:
+        window = DriftWindow(profile, size)
+        window.add(rows)
+        timings = []
+        for row in rows[:500]:
+            started = time.perf_counter()
+            window.add(row[None, :])
+            timings.append(time.perf_counter() - started)
+        return float(np.median(timings))
+
+    # A recount of the window would take ~1000 times longer in the large one.
+    assert median_add_seconds(100_000) < 3 * median_add_seconds(100)
+
+
+def test_an_empty_window_reports_no_psi(profile) -> None:
+    report = DriftWindow(profile, 10).report()
+    assert (report.window, report.rows, report.psi, report.drifted) == (10, 0, {}, [])
+    assert report.threshold == SIGNIFICANT_PSI
+
+
+def test_prometheus_text_has_a_psi_gauge_per_field_and_the_rows(profile, rows) -> None:
+    window = DriftWindow(profile, 100)
+    window.add(long_durations(rows[:100]))
+    text = window.report().prometheus()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert set(families) == {"credit_risk_feature_psi", "credit_risk_drift_window_rows"}
+    assert all(f.type == "gauge" for f in families.values())
+    psi_by_field = {s.labels["field"]: s.value for s in families["credit_risk_feature_psi"].samples}
+    assert psi_by_field == window.report().psi
+    assert [s.value for s in families["credit_risk_drift_window_rows"].samples] == [100]
+    assert text.count("# HELP") == text.count("# TYPE") == 2
