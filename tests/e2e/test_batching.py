@@ -1,4 +1,9 @@
-"""Concurrent requests are batched by BentoML's adaptive batcher, without errors."""
+"""Concurrent requests reach the model in batches, without errors.
+
+Two layers batch: the public service's coalescer merges concurrent requests into one runner
+call (credit_risk/coalescer.py), and BentoML's adaptive batcher merges concurrent calls. The
+batcher's histogram counts calls, so a batch of one call may hold many requests.
+"""
 
 from __future__ import annotations
 
@@ -14,19 +19,15 @@ REQUESTS = 600
 METRIC = "bentoml_service_adaptive_batch_size"
 
 
-def metric_sum(text: str, series: str, labels: str) -> float:
-    pattern = rf"^{METRIC}_{series}\{{{labels}.*method_name=\"predict\".*\}} (\S+)$"
+def batches_dispatched(server: str) -> float:
+    """Batches the runner's adaptive batcher has dispatched, from the server's /metrics."""
+    text = requests.get(f"{server}/metrics", timeout=10).text
+    pattern = rf"^{METRIC}_count\{{.*method_name=\"predict\".*\}} (\S+)$"
     return sum(float(value) for value in re.findall(pattern, text, re.M))
 
 
-def batch_histogram(server: str) -> tuple[float, float]:
-    """(batches dispatched, batches of exactly one request) from the server's /metrics."""
-    text = requests.get(f"{server}/metrics", timeout=10).text
-    return metric_sum(text, "count", ""), metric_sum(text, "bucket", 'le="1\\.0",')
-
-
 def test_concurrent_requests_are_batched(server: str, records: list[dict]) -> None:
-    batches_before, singles_before = batch_histogram(server)
+    batches_before = batches_dispatched(server)
     session = requests.Session()
     session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=CLIENTS))
 
@@ -38,7 +39,6 @@ def test_concurrent_requests_are_batched(server: str, records: list[dict]) -> No
     with ThreadPoolExecutor(CLIENTS) as pool:
         statuses = list(pool.map(post, range(REQUESTS)))
     assert statuses == [200] * REQUESTS
-    batches, singles = batch_histogram(server)
-    dispatched = batches - batches_before
-    assert 0 < dispatched < REQUESTS, "every request went alone to the model"
-    assert dispatched - (singles - singles_before) > 0, "no batch held more than one request"
+    dispatched = batches_dispatched(server) - batches_before
+    assert dispatched > 0
+    assert dispatched <= REQUESTS / 2, f"{dispatched} batches for {REQUESTS} requests"
