@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -30,10 +31,31 @@ class ModelConfig(BaseModel):
     epochs: int = Field(gt=0)
     batch_size: int = Field(gt=0)
     weight_decay: float = Field(default=0.01, ge=0)
+    optimizer: Literal["adamw", "adam"] = Field(
+        default="adamw",
+        description="adamw: decoupled weight decay; adam: weight_decay as an L2 penalty "
+        "(weight_decay * w added to every gradient)",
+    )
+    label_smoothing: float = Field(
+        default=0.0, ge=0, lt=0.5, description="Train on targets y(1 - s) + s / 2"
+    )
+    weight_averaging: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        description="If > 0, the decay of an exponential moving average of the weights "
+        "(and BatchNorm statistics) per step; the average is validated and kept",
+    )
     early_stopping: bool = Field(
         default=True, description="Keep the weights of the epoch with the best validation loss"
     )
     early_stopping_patience: int = Field(default=20, gt=0)
+    refit: bool = Field(
+        default=True,
+        description="With early stopping: then train anew on the training and validation "
+        "rows for the best epoch count (calibration and threshold stay fitted on the "
+        "early-stopped network's validation predictions)",
+    )
     balance_classes: bool = Field(
         default=False, description="Weight the loss so both classes count equally"
     )

@@ -32,7 +32,7 @@ from credit_risk.decision import BAYES_THRESHOLD, Decision, expected_cost
 from credit_risk.network import ModelConfig
 from credit_risk.paths import DATASET_CSV, REPORTS_DIR
 from training_export import dataset
-from training_export.configs import CONFIGS, ORIGINAL_TRAINING
+from training_export.configs import CONFIGS, EARLY_STOPPING_ONLY, ORIGINAL_TRAINING
 from training_export.train import SEED, scores, target, train_baseline, train_network
 
 REPORT_JSON = "evaluation.json"
@@ -87,7 +87,9 @@ def _evaluate_fold(job: Job) -> tuple[int, int, np.ndarray, dict[str, dict[str, 
             if config is None
             else train_network(config, inner_train, validation)
         )
-        decision = Decision.fit(model.logits(validation), y_val)
+        decision = Decision.fit(
+            model.logits(validation) if config is None else model.validation_logits, y_val
+        )
         logits = model.logits(test)
         p_raw, p_good = sigmoid(logits), decision.calibrate(logits)
         results[name] = {
@@ -296,13 +298,39 @@ def evaluate(
     return report
 
 
-FINAL_TRAINING = "early stopping on inner validation (final)"
+FINAL_TRAINING = "final: early stopping, coupled L2 0.03, refit on training + validation"
 ABLATION: dict[str, dict[str, Any]] = {
     "original: fixed epochs, last weights": ORIGINAL_TRAINING,
+    "early stopping on inner validation (AdamW, weight decay 0.01)": EARLY_STOPPING_ONLY,
+    "early stopping, then refit on training + validation (AdamW 0.01)": {
+        **EARLY_STOPPING_ONLY,
+        "refit": True,
+    },
     FINAL_TRAINING: {},
-    "final + weight decay 0.1 (not 0.01)": {"weight_decay": 0.1},
+    "final without refit": {"refit": False},
     "final + class weighting": {"balance_classes": True},
+    "final + label smoothing 0.1": {"label_smoothing": 0.1},
+    "final + weight averaging (EMA 0.99 per step)": {"weight_averaging": 0.99},
 }
+# Tried on the folds of repeat 1 while choosing the training, not in the table (see markdown).
+NOT_IN_TABLE = (
+    "How the training was chosen: on the folds of repeat 1, each variant's mean "
+    "inner-validation log loss (the early-stopping criterion; the outer test folds play no "
+    "part in it) over the three configs. Compared without refit: AdamW weight decay 0.01 "
+    "(before) 0.522, 1 0.522, 5 0.534 (0.1: the test folds' metrics as with 0.01, not scored "
+    "on validation); Adam with coupled L2 0.01 0.520, **0.03 0.519 (chosen)**, 0.1 0.521, "
+    "0.3 0.532, 1 0.569; EMA of the weights 0.99 0.523, 0.999 0.565; patience 50 with 400 "
+    "epochs: the same best epochs, no change; label smoothing: its loss is not comparable. "
+    "The differences are small (0.003), weak evidence on 5 x 160 validation rows. Log of "
+    "Credit amount and Duration before scaling (only worth the serving encoder's change if "
+    "it clearly helped): inner-validation AUC lower for all three MLPs, test AUC -0.002 to "
+    "+0.004 (logistic regression +0.007), so left out. The refit cannot be judged on the "
+    "validation rows it trains on: it was adopted for the 25 % more rows it gives the "
+    "network, after a check on the test folds of repeat 1 (+0.004 to +0.009 AUC for the "
+    "three configs), so those folds are not clean for it; an earlier run of this table "
+    "(with coupled L2 0.03 as a variant) was also seen before the L2 was adopted. Repeats "
+    "2-5 were not looked at before the final run: the line below is the cleaner estimate."
+)
 
 
 def run_ablation(
@@ -397,6 +425,16 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {config} | {variant} | {fmt(m['auc'])} | {fmt(m['brier'])} | "
             f"{fmt(m['log_loss'])} | {fmt(m['cost'])} |"
         )
+    lines += ["", NOT_IN_TABLE]
+    held_out = [f["metrics"][report["best"]] for f in report["folds"] if f["repeat"] > 0]
+    if held_out:
+        lines += [
+            "",
+            f"{report['best']} on the folds of repeats 2-{p['n_repeats']} only (not used to "
+            f"choose the training): AUC "
+            f"{fmt(summary([m['auc'] for m in held_out]))}, Brier "
+            f"{fmt(summary([m['brier'] for m in held_out]))}.",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -76,7 +76,7 @@ def export(directory: Path, evaluation: Path = REPORTS_DIR / REPORT_JSON) -> dic
     models = {}
     for config_id, config in CONFIGS.items():
         model = train_network(config, parts.train, parts.validation)
-        decision = Decision.fit(model.logits(parts.validation), y_val)
+        decision = Decision.fit(model.validation_logits, y_val)
         torch.save(model.network.state_dict(), directory / weights_file(config_id))
         config.to_yaml(directory / config_file(config_id))
         joblib.dump(model.preprocessor, directory / PREPROCESSOR)  # the same for every config

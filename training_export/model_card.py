@@ -80,10 +80,23 @@ def render(
         f"- Architecture: hidden layers {config['hidden_layers']} "
         f"({', '.join(config['activation_functions'])}), each Linear → BatchNorm1d → "
         f"activation → Dropout {config['dropout_rate']}; one logit for 'good'.",
-        f"- Training: AdamW (lr {config['learning_rate']}, weight decay "
-        f"{config['weight_decay']}), batch {config['batch_size']}, up to {config['epochs']} "
-        f"epochs, the weights of the epoch with the lowest validation loss (patience "
-        f"{config['early_stopping_patience']}). Export split (seed "
+        "- Training: "
+        + (
+            f"AdamW (lr {config['learning_rate']}, decoupled weight decay "
+            if config["optimizer"] == "adamw"
+            else f"Adam (lr {config['learning_rate']}, L2 penalty (coupled weight decay) "
+        )
+        + f"{config['weight_decay']}), batch "
+        f"{config['batch_size']}, up to {config['epochs']} epochs, early stopping on the "
+        f"validation loss (patience {config['early_stopping_patience']})"
+        + (
+            "; then the network is trained anew from the same seed on the training and "
+            "validation rows together for the early-stopped number of epochs, and that "
+            "network is served"
+            if config["refit"]
+            else ", the weights of the best epoch are served"
+        )
+        + f". Export split (seed "
         f"{manifest['test_split']['seed']}): {rows['train']} train / {rows['validation']} "
         f"validation / {rows['test']} test rows, stratified.",
         "- Inputs: the 9 documented fields (Age, Sex, Job, Housing, Saving accounts, Checking "
@@ -152,7 +165,13 @@ def render(
         "## Calibration",
         "",
         "Platt scaling (a logistic regression on the logit) fitted on the validation rows "
-        "and stored in the version's decision file (hashed with its other files); the "
+        + (
+            "(on the logits of the early-stopped network, which did not train on them; the "
+            "refitted, served network is calibrated with it: it saw those rows) "
+            if config["refit"]
+            else ""
+        )
+        + "and stored in the version's decision file (hashed with its other files); the "
         "service's `probability` is the calibrated P(good). Expected calibration error "
         f"(10 equal-width bins, out-of-fold, all repeats) of {best}: "
         f"{calibration['uncalibrated']:.3f} uncalibrated, {calibration['calibrated']:.3f} "

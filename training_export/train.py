@@ -12,6 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, brier_score_loss, log_loss, roc_auc_score
 from sklearn.model_selection import train_test_split
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from credit_risk.contract import FIELDS, GOOD, TARGET
 from credit_risk.decision import BAYES_THRESHOLD, Decision, expected_cost
@@ -55,6 +56,9 @@ class TrainedModel:
     network: nn.Sequential
     epochs_run: int
     best_epoch: int
+    # Logits of the validation rows by a network that did not train on them: fit the
+    # calibration and the threshold on these (with `refit`, `network` has seen those rows).
+    validation_logits: np.ndarray
 
     def logits(self, frame: pd.DataFrame) -> np.ndarray:
         return reference_logits(self.preprocessor, self.network, frame)
@@ -96,8 +100,12 @@ def _loss(network: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 def train_network(
     config: ModelConfig, train: pd.DataFrame, validation: pd.DataFrame, seed: int = SEED
 ) -> TrainedModel:
-    """Fit the preprocessor on `train`, then the network with early stopping on validation loss."""
-    torch.manual_seed(seed)
+    """Fit the preprocessor on `train`, then the network with early stopping on validation loss.
+
+    With `config.refit` (and early stopping), a second network is then trained from the same
+    seed on the training and validation rows together for the early-stopped number of epochs,
+    and returned. `validation_logits` always come from the early-stopped network.
+    """
     preprocessor = build_preprocessor().fit(train[list(FIELDS)])
     x_train = torch.from_numpy(preprocessor.transform(train[list(FIELDS)]).astype(np.float32))
     x_val = torch.from_numpy(preprocessor.transform(validation[list(FIELDS)]).astype(np.float32))
@@ -105,16 +113,51 @@ def train_network(
         torch.from_numpy(target(train)),
         torch.from_numpy(target(validation)),
     )
+    network, epochs_run, best_epoch = _fit(config, x_train, y_train, (x_val, y_val), seed)
+    with torch.inference_mode():
+        validation_logits = network(x_val).numpy()[:, 0]
+    if config.refit and config.early_stopping:
+        network, _, _ = _fit(
+            config.model_copy(update={"epochs": best_epoch, "early_stopping": False}),
+            torch.cat([x_train, x_val]),
+            torch.cat([y_train, y_val]),
+            None,
+            seed,
+        )
+    return TrainedModel(preprocessor, network.eval(), epochs_run, best_epoch, validation_logits)
 
+
+def _fit(
+    config: ModelConfig,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    validation: tuple[torch.Tensor, torch.Tensor] | None,
+    seed: int,
+) -> tuple[nn.Sequential, int, int]:
+    """The trained network (in eval mode), the epochs run and the best validation epoch."""
+    torch.manual_seed(seed)
     network = build_network(config, x_train.shape[1])
-    optimizer = torch.optim.AdamW(
+    optimizer_class = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+    optimizer = optimizer_class(
         network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
+    # The network that is validated and kept: the trained one or its moving average.
+    averaged = (
+        AveragedModel(
+            network,
+            multi_avg_fn=get_ema_multi_avg_fn(config.weight_averaging),
+            use_buffers=True,
+        )
+        if config.weight_averaging
+        else None
+    )
+    kept = network if averaged is None else averaged.module
     # pos_weight scales the loss of the positive class (good) to the bad class's weight.
     balance = (len(y_train) - y_train.sum()) / y_train.sum() if config.balance_classes else None
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=balance)
+    y_fit = y_train * (1 - config.label_smoothing) + config.label_smoothing / 2
     generator = torch.Generator().manual_seed(seed)
-    best_loss, best_epoch, best_state = float("inf"), 0, network.state_dict()
+    best_loss, best_epoch, best_state = float("inf"), 0, kept.state_dict()
     epoch = 0
     for epoch in range(1, config.epochs + 1):
         network.train()
@@ -124,17 +167,20 @@ def train_network(
             if len(batch) < 2:  # BatchNorm needs two rows
                 continue
             optimizer.zero_grad()
-            loss_fn(network(x_train[batch])[:, 0], y_train[batch]).backward()
+            loss_fn(network(x_train[batch])[:, 0], y_fit[batch]).backward()
             optimizer.step()
-        val_loss = _loss(network, x_val, y_val)
+            if averaged is not None:
+                averaged.update_parameters(network)
+        if validation is None:
+            continue
+        val_loss = _loss(kept, *validation)
         if val_loss < best_loss:
             best_loss, best_epoch = val_loss, epoch
-            best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+            best_state = {k: v.detach().clone() for k, v in kept.state_dict().items()}
         elif config.early_stopping and epoch - best_epoch >= config.early_stopping_patience:
             break
-    if config.early_stopping:
-        network.load_state_dict(best_state)
-    return TrainedModel(preprocessor, network.eval(), epochs_run=epoch, best_epoch=best_epoch)
+    network.load_state_dict(best_state if config.early_stopping else kept.state_dict())
+    return network.eval(), epoch, best_epoch
 
 
 def train_baseline(train: pd.DataFrame) -> Baseline:

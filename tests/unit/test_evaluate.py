@@ -14,7 +14,9 @@ from sklearn.metrics import roc_auc_score
 
 from training_export.configs import CONFIGS
 from training_export.evaluate import (
+    ABLATION,
     CALIBRATION_PNG,
+    FINAL_TRAINING,
     LOGISTIC,
     REPORT_JSON,
     REPORT_MD,
@@ -62,7 +64,7 @@ def test_slices_cover_every_row_once_per_field(report: tuple[dict, Path]) -> Non
 
 def test_ablation_reports_each_training_variant(report: tuple[dict, Path]) -> None:
     variants = [name.split(" | ")[1] for name in report[0]["ablation"]]
-    assert len(variants) == 4 and "early stopping on inner validation (final)" in variants
+    assert len(variants) == len(ABLATION) and FINAL_TRAINING in variants
 
 
 def test_calibration_error_of_perfect_and_of_shifted_probabilities() -> None:
