@@ -81,8 +81,9 @@ class CreditRiskModel:
         max_latency_ms=settings.max_latency_ms,
     )
     async def explain(self, encoded: np.ndarray) -> np.ndarray:
-        """P(good) and per-field contributions, one row each (`Scorer.explain`): ten times
-        the network's work of `predict`, so only for requests that ask for reasons."""
+        """P(good) and per-field contributions, one row each (`Scorer.explain`): 2**d
+        forward passes for an applicant that differs from the reference in d fields (64 on
+        average, at most 512), so only for requests that ask for reasons."""
         return self.scorer.explain(encoded)
 
 

@@ -24,6 +24,7 @@ from torch import nn
 
 from credit_risk.contract import encode
 from credit_risk.decision import Decision
+from credit_risk.explain import shapley_values
 from credit_risk.features import FeatureEncoder, PreprocessorMismatch
 from credit_risk.network import ModelConfig, build_network, fuse_for_inference
 from credit_risk.profile import TrainingProfile
@@ -107,19 +108,15 @@ class Scorer:
     def explain(self, encoded: np.ndarray) -> np.ndarray:
         """Calibrated P(good) and each field's contribution to it, shape (n, 1 + fields).
 
-        Column 0 is P(good); column 1 + j is the change in calibrated log-odds of "good"
-        that the row's value of field `ENCODED_COLUMNS[j]` causes, against the training
-        profile's reference value of that field with every other value kept. A value equal
-        to the reference contributes exactly 0. All variants go through the network in one
-        matrix product.
+        Column 0 is P(good); column 1 + j is the share of field `ENCODED_COLUMNS[j]` in the
+        row's calibrated log-odds of "good" minus the training profile's reference
+        applicant's: exact Shapley values (`credit_risk.explain`), so a row's contributions
+        add up to that difference, and a value equal to the reference contributes 0.
         """
-        n, k = encoded.shape
-        variants = np.repeat(encoded[:, None, :], k + 1, axis=1)
-        variants[:, np.arange(1, k + 1), np.arange(k)] = self.reference
-        logits = self.logits(variants.reshape(-1, k)).reshape(n, k + 1).astype(np.float64)
-        contributions = self.decision.platt_slope * (logits[:, :1] - logits[:, 1:])
-        contributions[encoded == self.reference] = 0.0
-        return np.column_stack([self.decision.calibrate(logits[:, 0]), contributions])
+        contributions = shapley_values(
+            encoded, self.reference, lambda rows: self.decision.platt_slope * self.logits(rows)
+        )
+        return np.column_stack([self.predict_proba(encoded), contributions])
 
 
 def load_scorer(directory: Path, config_id: str, expected_sha256: Mapping[str, str]) -> Scorer:

@@ -165,8 +165,8 @@ class Reason(BaseModel):
         description="The reference applicant's value: the training median or most frequent value"
     )
     contribution: float = Field(
-        description="Change in the log-odds of good caused by the value instead of the reference, "
-        "all other fields kept: negative pushes towards bad"
+        description="The field's share (Shapley value) of the applicant's log-odds of good "
+        "minus the reference applicant's: negative pushes towards bad"
     )
     text: str = Field(description='The reason in words, e.g. "Checking account = little"')
 
@@ -211,7 +211,7 @@ class Options(BaseModel):
     reasons: bool = Field(
         default=False,
         description="Also answer the fields that pushed each decision most (reason codes); "
-        "they cost ten forward passes of the network per applicant",
+        "they cost 64 forward passes of the network per applicant on average",
     )
 
 
