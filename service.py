@@ -26,6 +26,7 @@ from credit_risk.contract import (
 )
 from credit_risk.drift import DriftReport, DriftWindow
 from credit_risk.gateway import ClientErrorFilter, Gateway
+from credit_risk.gc_tuning import freeze_startup_objects
 from credit_risk.loan_form import add_loan_form
 from credit_risk.request_timeout import install as install_request_timeout
 from credit_risk.served import decision_threshold, resolve, training_profile
@@ -61,6 +62,7 @@ class CreditRiskModel:
 
         torch.set_num_threads(1)  # one core per worker; batches are small
         self.scorer = load_scorer(self.model)
+        freeze_startup_objects()
 
     @bentoml.api(
         batchable=True,
@@ -131,6 +133,7 @@ class CreditScoring:
         profile = training_profile(MODEL.stored)
         self.reference = profile.reference_record()
         self.drift = DriftWindow(profile, settings.drift_window)
+        freeze_startup_objects()
 
     async def decisions(
         self, applicants: list[Applicant], ctx: bentoml.Context
