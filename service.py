@@ -26,7 +26,9 @@ from credit_risk.contract import (
 )
 from credit_risk.drift import DriftReport, DriftWindow
 from credit_risk.gateway import ClientErrorFilter, Gateway
+from credit_risk.gc_tuning import freeze_startup_objects
 from credit_risk.loan_form import add_loan_form
+from credit_risk.request_timeout import install as install_request_timeout
 from credit_risk.served import decision_threshold, resolve, training_profile
 from credit_risk.settings import settings
 from credit_risk.web import Health, docs_app, documented_openapi
@@ -34,6 +36,7 @@ from credit_risk.web import Health, docs_app, documented_openapi
 PREDICTION_ROUTE = "/credit_score_prediction"
 BATCH_ROUTE = "/credit_score_prediction/batch"
 MODEL = BentoModel(resolve(settings.served_model))
+install_request_timeout()  # before BentoML builds the apps: see credit_risk/request_timeout.py
 
 
 @bentoml.service(
@@ -59,6 +62,7 @@ class CreditRiskModel:
 
         torch.set_num_threads(1)  # one core per worker; batches are small
         self.scorer = load_scorer(self.model)
+        freeze_startup_objects()
 
     @bentoml.api(
         batchable=True,
@@ -130,6 +134,7 @@ class CreditScoring:
         profile = training_profile(MODEL.stored)
         self.reference = profile.reference_record()
         self.drift = DriftWindow(profile, settings.drift_window)
+        freeze_startup_objects()
 
     async def decisions(
         self, applicants: list[Applicant], ctx: bentoml.Context
