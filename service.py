@@ -48,6 +48,7 @@ install_request_timeout()  # before BentoML builds the apps: see credit_risk/req
     # requests and fails requests in flight; the caller reads these limits from the callee.
     runner_connection={"max_requests": 10**9, "max_age": 1e9},
     logging={"access": {"enabled": False}},
+    tracing=settings.tracing,
 )
 class CreditRiskModel:
     """Scores batches of encoded applicants on the CPU."""
@@ -105,6 +106,7 @@ add_loan_form(web, f"{PREDICTION_ROUTE}?reasons=true")  # the officer sees why
     name="credit_scoring",
     traffic={"timeout": settings.request_timeout_s, "max_concurrency": settings.max_concurrency},
     logging={"access": {"enabled": False}},  # credit_risk.gateway writes the access log
+    tracing=settings.tracing,
     http={
         "cors": {
             "enabled": True,

@@ -2,8 +2,9 @@
 
 What BentoML itself costs per request on this machine, with no model behind it, served
 as our service is: the same work-arounds of BentoML defects (the per-request timeout
-timer, credit_risk/request_timeout.py; startup objects frozen, credit_risk/gc_tuning.py)
-and no BentoML access log, so that ours / ceiling measures what our own work costs.
+timer, credit_risk/request_timeout.py; startup objects frozen, credit_risk/gc_tuning.py),
+no BentoML access log and the same tracing setting, so that ours / ceiling measures what our
+own work costs.
 Run: bentoml serve benchmarks.constant_service:ConstantScoring
 """
 
@@ -14,12 +15,15 @@ import bentoml
 from credit_risk.contract import Applicant, CreditScore
 from credit_risk.gc_tuning import freeze_startup_objects
 from credit_risk.request_timeout import install as install_request_timeout
+from credit_risk.settings import settings
 
 ANSWER = CreditScore.from_probability(0.5, 0.5, "constant")
 install_request_timeout()
 
 
-@bentoml.service(name="constant_scoring", logging={"access": {"enabled": False}})
+@bentoml.service(
+    name="constant_scoring", logging={"access": {"enabled": False}}, tracing=settings.tracing
+)
 class ConstantScoring:
     def __init__(self) -> None:
         freeze_startup_objects()
