@@ -37,6 +37,13 @@ PREDICTION_ROUTE = "/credit_score_prediction"
 BATCH_ROUTE = "/credit_score_prediction/batch"
 MODEL = BentoModel(resolve(settings.served_model))
 install_request_timeout()  # before BentoML builds the apps: see credit_risk/request_timeout.py
+# The runner's APIs: adaptive batches of encoded rows along the first axis.
+BATCHED: dict[str, Any] = {
+    "batchable": True,
+    "batch_dim": 0,
+    "max_batch_size": settings.max_batch_size,
+    "max_latency_ms": settings.max_latency_ms,
+}
 
 
 @bentoml.service(
@@ -65,12 +72,7 @@ class CreditRiskModel:
         self.scorer = load_scorer(self.model)
         freeze_startup_objects()
 
-    @bentoml.api(
-        batchable=True,
-        batch_dim=0,
-        max_batch_size=settings.max_batch_size,
-        max_latency_ms=settings.max_latency_ms,
-    )
+    @bentoml.api(**BATCHED)
     async def predict(self, encoded: np.ndarray) -> np.ndarray:
         """P(good) for each row encoded by `credit_risk.contract.encode`.
 
@@ -79,12 +81,7 @@ class CreditRiskModel:
         """
         return self.scorer.predict_proba(encoded)
 
-    @bentoml.api(
-        batchable=True,
-        batch_dim=0,
-        max_batch_size=settings.max_batch_size,
-        max_latency_ms=settings.max_latency_ms,
-    )
+    @bentoml.api(**BATCHED)
     async def explain(self, encoded: np.ndarray) -> np.ndarray:
         """P(good) and per-field contributions, one row each (`Scorer.explain`): 2**d
         forward passes for an applicant that differs from the reference in d fields (64 on

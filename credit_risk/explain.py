@@ -30,10 +30,10 @@ def _game(d: int) -> tuple[np.ndarray, np.ndarray]:
     coalitions = np.arange(2**d)
     members = (coalitions[:, None] >> np.arange(d)) & 1 == 1
     sizes = members.sum(axis=1)
+    share = np.array([factorial(s) * factorial(d - s - 1) / factorial(d) for s in range(d)])
     weights = np.zeros((d, 2**d))
     for j in range(d):
         without = ~members[:, j]
-        share = np.array([factorial(s) * factorial(d - s - 1) / factorial(d) for s in range(d)])
         w = share[sizes[without]]
         weights[j, coalitions[without] | (1 << j)] += w  # v(S + j)
         weights[j, coalitions[without]] -= w  # v(S)
