@@ -26,7 +26,7 @@ from pyspark.sql.types import StructType
 from batch_scoring.scoring import RESULT_SCHEMA, Model, check_no_result_columns, score_batch
 from batch_scoring.validation import check_columns
 from credit_risk.artifacts import load_scorer
-from credit_risk.paths import REPO_ROOT
+from training_export.paths import REPO_ROOT
 from credit_risk.settings import settings
 
 ARROW_BATCH_ROWS = 65536

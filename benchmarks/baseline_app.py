@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from credit_risk.artifacts import load_exported
 from credit_risk.contract import Applicant, CreditScore
-from credit_risk.paths import ARTIFACTS_DIR
+from training_export.paths import ARTIFACTS_DIR
 
 scorer = load_exported(ARTIFACTS_DIR)
 preprocessor, network, decision = scorer.preprocessor, scorer.network, scorer.decision

@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from benchmarks.load import run_wrk, write_script
-from credit_risk.paths import REPO_ROOT
+from training_export.paths import REPO_ROOT
 from tools.server_process import BIN, ServerProcess, bentoml_serve, free_port
 
 REPORTS = REPO_ROOT / "reports"

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from credit_risk.artifacts import ArtifactError
-from credit_risk.paths import ARTIFACTS_DIR
+from training_export.paths import ARTIFACTS_DIR
 from model_store.store import import_artifacts
 
 parser = argparse.ArgumentParser(description=__doc__)

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from credit_risk.contract import EXAMPLE
-from credit_risk.paths import REPO_ROOT
+from training_export.paths import REPO_ROOT
 from reliability import checks
 from tools.server_process import ServerProcess, bentoml_serve, free_port
 

@@ -42,7 +42,7 @@ def stored_model():
     the version the service serves by default."""
     import bentoml
 
-    from credit_risk.paths import ARTIFACTS_DIR
+    from training_export.paths import ARTIFACTS_DIR
     from credit_risk.served import resolve
     from credit_risk.settings import settings
     from model_store import import_artifacts
@@ -55,7 +55,7 @@ def stored_model():
 def served_scorer(stored_model):
     """The served version, loaded from the committed artifacts (not from the store)."""
     from credit_risk.artifacts import load_exported
-    from credit_risk.paths import ARTIFACTS_DIR
+    from training_export.paths import ARTIFACTS_DIR
 
     return load_exported(ARTIFACTS_DIR, stored_model.info.labels["config_id"])
 
@@ -98,6 +98,6 @@ def artifact_copy(tmp_path: Path) -> Path:
     """A writable copy of the committed artifacts."""
     import shutil
 
-    from credit_risk.paths import ARTIFACTS_DIR
+    from training_export.paths import ARTIFACTS_DIR
 
     return Path(shutil.copytree(ARTIFACTS_DIR, tmp_path / "artifacts"))

@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import requests
 
-from credit_risk.paths import REPO_ROOT
+from training_export.paths import REPO_ROOT
 
 BIN = Path(sys.executable).parent
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from credit_risk.artifacts import sha256_of
 from credit_risk.contract import BAD, CATEGORIES, FIELDS, GOOD, TARGET
-from credit_risk.paths import DATASET_CSV, DATASET_PROVENANCE
+from training_export.paths import DATASET_CSV, DATASET_PROVENANCE
 
 # Raw UCI german.data: 21 space-separated columns; positions (0-based) of the ones we use.
 UCI_COLUMNS = {

@@ -15,7 +15,7 @@ from typing import Any
 from credit_risk.artifacts import MANIFEST, load_scorer
 from credit_risk.contract import FIELDS
 from credit_risk.decision import BAYES_THRESHOLD, Decision
-from credit_risk.paths import ARTIFACTS_DIR, DATASET_PROVENANCE, REPORTS_DIR
+from training_export.paths import ARTIFACTS_DIR, DATASET_PROVENANCE, REPORTS_DIR
 from training_export import behaviour, dataset
 from training_export.evaluate import (
     CALIBRATION_PNG,

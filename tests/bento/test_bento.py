@@ -20,7 +20,7 @@ import pytest
 import requests
 import yaml
 
-from credit_risk.paths import REPO_ROOT
+from training_export.paths import REPO_ROOT
 from tools.server_process import ServerProcess, free_port
 
 pytestmark = pytest.mark.bento

@@ -6,7 +6,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from credit_risk.paths import REPO_ROOT
+from training_export.paths import REPO_ROOT
 
 MANIFESTS = sorted((REPO_ROOT / "deploy" / "kubernetes").glob("*.yaml"))
 BY_KIND = {doc["kind"]: doc for path in MANIFESTS for doc in yaml.safe_load_all(path.read_text())}

@@ -22,7 +22,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from credit_risk.contract import CATEGORIES, EXAMPLE, FIELDS
 from credit_risk.loan_form import UI_PATH
-from credit_risk.paths import REPO_ROOT
+from training_export.paths import REPO_ROOT
 
 PREDICT = "/credit_score_prediction?reasons=true"  # where the form posts
 CHROMIUM_FLAGS = (

@@ -19,7 +19,7 @@ from credit_risk.artifacts import (
 )
 from credit_risk.contract import CATEGORIES, FIELDS
 from credit_risk.decision import Decision
-from credit_risk.paths import ARTIFACTS_DIR
+from training_export.paths import ARTIFACTS_DIR
 from credit_risk.served import decision_threshold, resolve
 from credit_risk.settings import MODEL_NAME, Settings
 from model_store import import_artifacts, load_scorer

@@ -6,7 +6,7 @@ import re
 
 import yaml
 
-from credit_risk.paths import REPO_ROOT
+from training_export.paths import REPO_ROOT
 from credit_risk.settings import Settings
 
 BENTOFILE_TEXT = (REPO_ROOT / "bentofile.yaml").read_text()

@@ -9,7 +9,7 @@ import pytest
 
 from credit_risk.artifacts import sha256_of
 from credit_risk.contract import CATEGORIES, FIELDS, TARGET
-from credit_risk.paths import DATASET_CSV, DATASET_PROVENANCE
+from training_export.paths import DATASET_CSV, DATASET_PROVENANCE
 from training_export import dataset as ds
 
 

@@ -18,7 +18,7 @@ from credit_risk.drift import (
     DriftWindow,
     psi,
 )
-from credit_risk.paths import ARTIFACTS_DIR
+from training_export.paths import ARTIFACTS_DIR
 from credit_risk.profile import TrainingProfile
 from training_export.train import split
 

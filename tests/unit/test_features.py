@@ -18,7 +18,7 @@ from credit_risk.features import (
     check_preprocessor,
     feature_names,
 )
-from credit_risk.paths import ARTIFACTS_DIR
+from training_export.paths import ARTIFACTS_DIR
 
 
 @pytest.fixture(scope="module")

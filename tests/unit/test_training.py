@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from credit_risk.artifacts import MANIFEST, model_files
-from credit_risk.paths import ARTIFACTS_DIR
+from training_export.paths import ARTIFACTS_DIR
 from training_export.configs import CONFIGS
 from training_export.export import export
 from training_export.train import split, train_baseline
