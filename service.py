@@ -1,13 +1,14 @@
 """BentoML services: a batched CPU model runner behind the documented prediction API.
 
-Serve with `bentoml serve service:CreditScoring` (see README). The runner loads the model
-once per process from the BentoML model store, verified against the hashes recorded at
-import, and scores adaptive batches of encoded rows.
+Serve with `bentoml serve service:CreditScoring`. The runner owns the model and its
+decision rule: it loads the version once per process from the BentoML model store,
+verified against the hashes recorded at import, and answers adaptive batches of encoded
+rows with P(good) and the decision. The public service validates, encodes, monitors
+drift and words the answers. The parts live in `credit_risk/` (the model) and `serving/`.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated, Any
 
 import bentoml
@@ -15,28 +16,23 @@ import numpy as np
 from bentoml.models import BentoModel
 from pydantic import Field
 
-from credit_risk.coalescer import Coalescer
-from credit_risk.contract import (
-    Applicant,
-    CreditScore,
-    CreditScores,
-    Options,
-    Reasons,
-    encode_applicants,
-)
-from credit_risk.drift import DriftReport, DriftWindow
-from credit_risk.gateway import ClientErrorFilter, Gateway
-from credit_risk.gc_tuning import freeze_startup_objects
-from credit_risk.loan_form import add_loan_form
-from credit_risk.request_timeout import install as install_request_timeout
-from credit_risk.served import decision_threshold, resolve, training_profile
-from credit_risk.settings import settings
-from credit_risk.web import Health, docs_app, documented_openapi
+from credit_risk.contract import Applicant, encode_applicants
+from credit_risk.explain import Reasons
+from model_store.versions import resolve, training_profile
+from serving import bentoml_fixes, middlewares
+from serving.api_docs import docs_app, documented_openapi
+from serving.coalescer import Coalescer
+from serving.drift import DriftReport, DriftWindow
+from serving.gc_tuning import freeze_startup_objects
+from serving.loan_form import add_loan_form
+from serving.schemas import CreditScore, CreditScores, Health, Options
+from serving.settings import settings
 
 PREDICTION_ROUTE = "/credit_score_prediction"
 BATCH_ROUTE = "/credit_score_prediction/batch"
+# `bentoml build` pins this exact version into the Bento.
 MODEL = BentoModel(resolve(settings.served_model))
-install_request_timeout()  # before BentoML builds the apps: see credit_risk/request_timeout.py
+bentoml_fixes.install()  # before BentoML builds the apps
 # The runner's APIs: adaptive batches of encoded rows along the first axis.
 BATCHED: dict[str, Any] = {
     "batchable": True,
@@ -51,14 +47,12 @@ BATCHED: dict[str, Any] = {
     workers=1,
     resources={"cpu": "1"},
     traffic={"timeout": settings.request_timeout_s},
-    # Work-around for bentoml#5540: the caller's client recycles its connection every 100
-    # requests and fails requests in flight; the caller reads these limits from the callee.
-    runner_connection={"max_requests": 10**9, "max_age": 1e9},
+    runner_connection=bentoml_fixes.RUNNER_CONNECTION,
     logging={"access": {"enabled": False}},
-    tracing=settings.tracing,
+    tracing=bentoml_fixes.tracing(settings.trace_requests),
 )
 class CreditRiskModel:
-    """Scores batches of encoded applicants on the CPU."""
+    """Scores and decides batches of encoded applicants on the CPU."""
 
     model = MODEL
 
@@ -66,27 +60,25 @@ class CreditRiskModel:
         # Imported here: only the runner process needs torch (~250 MB resident).
         import torch
 
-        from model_store import load_scorer
+        from model_store.store import load_scorer
 
         torch.set_num_threads(1)  # one core per worker; batches are small
-        self.scorer = load_scorer(self.model)
+        self.scorer = load_scorer(self.model)  # a bentoml.Model on the instance
         freeze_startup_objects()
 
+    # Both run on the event loop, not in a thread: a batch takes well under a millisecond
+    # of CPU, less than the hand-over to a worker thread would cost.
     @bentoml.api(**BATCHED)
     async def predict(self, encoded: np.ndarray) -> np.ndarray:
-        """P(good) for each row encoded by `credit_risk.contract.encode`.
-
-        Run on the event loop, not in a thread: a batch takes well under a millisecond of
-        CPU, less than the hand-over to a worker thread would cost.
-        """
-        return self.scorer.predict_proba(encoded)
+        """P(good) and the decision of each row (`Scorer.decisions`)."""
+        return self.scorer.decisions(encoded)
 
     @bentoml.api(**BATCHED)
     async def explain(self, encoded: np.ndarray) -> np.ndarray:
-        """P(good) and per-field contributions, one row each (`Scorer.explain`): 2**d
-        forward passes for an applicant that differs from the reference in d fields (64 on
-        average, at most 512), so only for requests that ask for reasons."""
-        return self.scorer.explain(encoded)
+        """The same with each field's contribution: 2**d forward passes for an applicant
+        that differs from the reference in d fields (64 on average, at most 512), so only
+        for requests that ask for reasons."""
+        return self.scorer.decisions(encoded, with_reasons=True)
 
 
 def _openapi() -> dict[str, Any]:
@@ -102,8 +94,8 @@ add_loan_form(web, f"{PREDICTION_ROUTE}?reasons=true")  # the officer sees why
 @bentoml.service(
     name="credit_scoring",
     traffic={"timeout": settings.request_timeout_s, "max_concurrency": settings.max_concurrency},
-    logging={"access": {"enabled": False}},  # credit_risk.gateway writes the access log
-    tracing=settings.tracing,
+    logging={"access": {"enabled": False}},  # serving.middlewares.AccessLog writes it
+    tracing=bentoml_fixes.tracing(settings.trace_requests),
     http={
         "cors": {
             "enabled": True,
@@ -129,32 +121,31 @@ class CreditScoring:
         self.explain = Coalescer(
             lambda rows: self.runner.to_async.explain(rows), max_rows=settings.max_batch_size
         )
-        self.threshold = decision_threshold(MODEL.stored)
         profile = training_profile(MODEL.stored)
-        self.reference = profile.reference_record()
+        self.reference = profile.reference_record()  # shown next to each reason
         self.drift = DriftWindow(profile, settings.drift_window)
         freeze_startup_objects()
 
     async def decisions(
         self, applicants: list[Applicant], ctx: bentoml.Context
     ) -> list[CreditScore]:
-        """Score applicants together with concurrent requests and decide; with reasons
-        when the request asks for them (`?reasons=true`)."""
+        """Score applicants together with concurrent requests; with reasons when the
+        request asks for them (`?reasons=true`)."""
         # An invalid parameter raises pydantic's ValidationError: a 422 like a bad body.
         options = Options.model_validate(dict(ctx.request.query_params))
         encoded = encode_applicants(applicants)
         self.drift.add(encoded)
         if not options.reasons:
             return [
-                CreditScore.from_probability(float(p), self.threshold, self.model_tag)
-                for p in await self.predict(encoded)
+                CreditScore.from_decision(float(p_good), bool(good), self.model_tag)
+                for p_good, good in await self.predict(encoded)
             ]
         return [
-            CreditScore.from_probability(
+            CreditScore.from_decision(
                 float(row[0]),
-                self.threshold,
+                bool(row[1]),
                 self.model_tag,
-                Reasons.rank(applicant.record(), self.reference, row[1:].tolist()),
+                Reasons.rank(applicant.record(), self.reference, row[2:].tolist()),
             )
             for applicant, row in zip(applicants, await self.explain(encoded), strict=True)
         ]
@@ -199,11 +190,14 @@ class CreditScoring:
         return CreditScores(predictions=await self.decisions(applicants, ctx))
 
 
-CreditScoring.add_asgi_middleware(
-    Gateway,
-    api_routes=[PREDICTION_ROUTE, BATCH_ROUTE],
-    max_body_bytes=settings.max_body_bytes,
-    api_keys=[key.get_secret_value() for key in settings.api_keys],
-    open_paths=settings.open_paths,
-)
-logging.getLogger("bentoml._internal.server.http_app").addFilter(ClientErrorFilter())
+_API_ROUTES = [PREDICTION_ROUTE, BATCH_ROUTE]
+for _middleware, _options in [
+    *middlewares.stack(
+        api_routes=_API_ROUTES,
+        max_body_bytes=settings.max_body_bytes,
+        api_keys=[key.get_secret_value() for key in settings.api_keys],
+        open_paths=settings.open_paths,
+    ),
+    (bentoml_fixes.ValidationErrorAs422, {"paths": _API_ROUTES}),
+]:
+    CreditScoring.add_asgi_middleware(_middleware, **_options)

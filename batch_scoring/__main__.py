@@ -9,7 +9,7 @@ from pathlib import Path
 
 from batch_scoring.files import CHUNK_ROWS, file_format, score_file
 from batch_scoring.scoring import load_model
-from credit_risk.settings import settings
+from serving.settings import settings
 
 
 def _score(args: argparse.Namespace) -> int:

@@ -1,7 +1,7 @@
 """Scoring batches of rows with a model version from the BentoML store.
 
 The same `Scorer` as the HTTP service (numpy features, then the torch forward pass) and
-the same decision rule (`credit_risk.contract.decide`), applied to the valid rows of a
+the same decision rule (`Decision.decide`), applied to the valid rows of a
 batch; invalid rows get an error instead.
 """
 
@@ -17,7 +17,6 @@ import torch
 
 from batch_scoring.validation import check
 from credit_risk.artifacts import Scorer
-from credit_risk.contract import decide
 
 # Rows per torch forward pass: small enough for the activations to stay in the CPU cache
 # (measured: 2048 rows score faster than 65536 in one pass).
@@ -60,8 +59,8 @@ def load_model(tag: str, threads: int = 1) -> Model:
     """
     import bentoml  # imported here: Spark executors load models without the store
 
-    from credit_risk.served import resolve
-    from model_store import load_scorer
+    from model_store.store import load_scorer
+    from model_store.versions import resolve
 
     torch.set_num_threads(1)
     stored = bentoml.models.get(resolve(tag))
@@ -89,9 +88,7 @@ def score_batch(
     p_good[checked.valid] = model.predict_proba(checked.encoded[checked.valid])
     return pa.RecordBatch.from_arrays(
         [
-            pa.array(
-                decide(p_good, model.scorer.decision.threshold), mask=invalid, type=pa.string()
-            ),
+            pa.array(model.scorer.decision.decide(p_good), mask=invalid, type=pa.string()),
             pa.array(p_good, mask=invalid),
             pc.if_else(pa.array(checked.valid), model.tag, pa.scalar(None, pa.string())),
             pa.array(checked.errors, type=pa.string()),

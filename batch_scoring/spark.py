@@ -26,8 +26,8 @@ from pyspark.sql.types import StructType
 from batch_scoring.scoring import RESULT_SCHEMA, Model, check_no_result_columns, score_batch
 from batch_scoring.validation import check_columns
 from credit_risk.artifacts import load_scorer
+from serving.settings import settings
 from training_export.paths import REPO_ROOT
-from credit_risk.settings import settings
 
 ARROW_BATCH_ROWS = 65536
 
@@ -46,7 +46,7 @@ class ShippedModel:
         """Resolve `tag` (e.g. credit_risk:best) to one version and read its files."""
         import bentoml  # on the driver only: executors never touch the store
 
-        from credit_risk.served import resolve
+        from model_store.versions import resolve
 
         stored = bentoml.models.get(resolve(tag))
         sha256 = dict(stored.info.metadata["artifacts_sha256"])

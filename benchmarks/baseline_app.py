@@ -11,7 +11,8 @@ import torch
 from fastapi import FastAPI
 
 from credit_risk.artifacts import load_exported
-from credit_risk.contract import Applicant, CreditScore
+from credit_risk.contract import Applicant
+from serving.schemas import CreditScore
 from training_export.paths import ARTIFACTS_DIR
 
 scorer = load_exported(ARTIFACTS_DIR)
@@ -32,4 +33,4 @@ def credit_score_prediction(applicant: Applicant) -> CreditScore:
     with torch.no_grad():
         logit = network(features)[:, 0].numpy()
     p_good = float(decision.calibrate(logit)[0])
-    return CreditScore.from_probability(p_good, decision.threshold, "baseline")
+    return CreditScore.from_decision(p_good, bool(decision.calls_good(p_good)), "baseline")

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from batch_scoring.files import score_file
 from batch_scoring.scoring import load_model, score_batch
 from credit_risk.contract import FIELDS, encode
-from credit_risk.settings import settings
+from serving.settings import settings
 from training_export import dataset
 
 

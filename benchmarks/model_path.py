@@ -17,8 +17,8 @@ import torch
 
 from credit_risk.artifacts import load_exported
 from credit_risk.contract import FIELDS, encode
-from training_export.paths import ARTIFACTS_DIR
 from training_export import dataset
+from training_export.paths import ARTIFACTS_DIR
 from training_export.train import reference_proba
 
 BATCH_SIZES = (1, 64, 512, 4096)

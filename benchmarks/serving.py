@@ -18,8 +18,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from benchmarks.load import run_wrk, write_script
-from training_export.paths import REPO_ROOT
 from tools.server_process import BIN, ServerProcess, bentoml_serve, free_port
+from training_export.paths import REPO_ROOT
 
 REPORTS = REPO_ROOT / "reports"
 TARGETS = ("baseline", "ours", "ours+reasons", "ceiling", "stock ceiling")

@@ -118,6 +118,15 @@ class Scorer:
         )
         return np.column_stack([self.predict_proba(encoded), contributions])
 
+    def decisions(self, encoded: np.ndarray, with_reasons: bool = False) -> np.ndarray:
+        """What the service answers for each row: columns P(good), 1.0 where the version's
+        decision rule calls the applicant good (else 0.0), then with reasons the
+        contributions of `explain`. The one place that applies the decision rule."""
+        scored = self.explain(encoded) if with_reasons else self.predict_proba(encoded)[:, None]
+        return np.column_stack(
+            [scored[:, 0], self.decision.calls_good(scored[:, 0]), scored[:, 1:]]
+        )
+
 
 def load_scorer(directory: Path, config_id: str, expected_sha256: Mapping[str, str]) -> Scorer:
     """Load and cross-check one model version's files after verifying their hashes."""

@@ -60,12 +60,6 @@ GOOD, BAD = "good", "bad"
 TARGET_LABELS: tuple[str, str] = (BAD, GOOD)  # index = model target (1 = good)
 
 
-def decide(p_good: float | np.ndarray, threshold: float) -> np.ndarray:
-    """The decision rule, for one P(good) or an array: "good" above the model version's
-    threshold (stored with it, see credit_risk.decision), else "bad"."""
-    return np.where(np.asarray(p_good) > threshold, GOOD, BAD)
-
-
 # Upper limits, far beyond the training data (age 19-75, amount 250-18,424 DM, 4-72
 # months), that keep the arithmetic finite: the documented API gives none.
 MAX_AGE = 120
@@ -142,116 +136,6 @@ class Applicant(BaseModel):
     def record(self) -> dict[str, Any]:
         """The applicant keyed by the documented field names."""
         return self.model_dump(by_alias=True)
-
-
-MAX_REASONS = 3  # per direction
-# Smaller effects (under 1 % of the odds) are no reason to tell an applicant.
-MIN_CONTRIBUTION = 0.01
-
-
-def _shown(value: float | str) -> str:
-    """A field value as a loan officer reads it: 36, 2308.5, "little"."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-class Reason(BaseModel):
-    """How much one field's value moved the decision, against a reference applicant."""
-
-    field: str = Field(description="A documented input field")
-    value: int | float | str = Field(description="The applicant's value")
-    reference: int | float | str = Field(
-        description="The reference applicant's value: the training median or most frequent value"
-    )
-    contribution: float = Field(
-        description="The field's share (Shapley value) of the applicant's log-odds of good "
-        "minus the reference applicant's: negative pushes towards bad"
-    )
-    text: str = Field(description='The reason in words, e.g. "Checking account = little"')
-
-
-class Reasons(BaseModel):
-    """The fields that pushed the decision most, at most three each way, strongest first."""
-
-    towards_bad: list[Reason]
-    towards_good: list[Reason]
-
-    @classmethod
-    def rank(
-        cls,
-        record: Mapping[str, Any],
-        reference: Mapping[str, Any],
-        contributions: Iterable[float],
-    ) -> Reasons:
-        """The strongest reasons of `contributions`, one per field of `ENCODED_COLUMNS`."""
-        reasons = [
-            Reason(
-                field=name,
-                value=record[name],
-                reference=reference[name],
-                contribution=c,
-                text=f"{name} = {_shown(record[name])}",
-            )
-            for name, c in zip(ENCODED_COLUMNS, contributions, strict=True)
-            if abs(c) >= MIN_CONTRIBUTION
-        ]
-        reasons.sort(key=lambda r: r.contribution)
-        return cls(
-            towards_bad=[r for r in reasons[:MAX_REASONS] if r.contribution < 0],
-            towards_good=[r for r in reasons[::-1][:MAX_REASONS] if r.contribution > 0],
-        )
-
-
-class Options(BaseModel):
-    """The query parameters of the prediction endpoints."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    reasons: bool = Field(
-        default=False,
-        description="Also answer the fields that pushed each decision most (reason codes); "
-        "they cost 64 forward passes of the network per applicant on average",
-    )
-
-
-class CreditScore(BaseModel):
-    """The decision for one applicant."""
-
-    prediction: Literal["good", "bad"] = Field(
-        description='"good" when P(good) > the model\'s cost-minimising threshold'
-    )
-    probability: float = Field(
-        ge=0, le=1, description="Calibrated P(good), whatever the prediction"
-    )
-    probability_bad: float = Field(ge=0, le=1, description="P(bad) = 1 - P(good)")
-    model: str = Field(description="Tag of the model version that scored the request")
-    reasons: Reasons | None = Field(
-        default=None,
-        exclude_if=lambda reasons: reasons is None,  # absent unless asked for
-        description="The fields that pushed the decision most; only with ?reasons=true",
-    )
-
-    @classmethod
-    def from_probability(
-        cls, p_good: float, threshold: float, model: str, reasons: Reasons | None = None
-    ) -> CreditScore:
-        """The answer for P(good) under the model version's decision threshold."""
-        if not 0.0 <= p_good <= 1.0:  # NaN too: a server fault, never a client's (422)
-            raise ArithmeticError(f"model returned P(good) = {p_good}")
-        return cls(
-            prediction=str(decide(p_good, threshold)),
-            probability=p_good,
-            probability_bad=1.0 - p_good,
-            model=model,
-            reasons=reasons,
-        )
-
-
-class CreditScores(BaseModel):
-    """The decisions for a batch of applicants, in request order."""
-
-    predictions: list[CreditScore]
 
 
 def _check_contract() -> None:

@@ -16,6 +16,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from sklearn.linear_model import LogisticRegression
 
+from credit_risk.contract import BAD, GOOD
+
 # UCI Statlog cost matrix: calling a bad applicant good costs 5, a good one bad costs 1.
 COST_BAD_CALLED_GOOD = 5.0
 COST_GOOD_CALLED_BAD = 1.0
@@ -36,6 +38,14 @@ class Decision(BaseModel):
         """Calibrated P(good) (float64) from the network's logits for "good"."""
         z = self.platt_slope * np.asarray(logits, dtype=np.float64) + self.platt_intercept
         return 1.0 / (1.0 + np.exp(-z))
+
+    def calls_good(self, p_good: float | np.ndarray) -> np.ndarray:
+        """The decision rule: "good" iff the calibrated P(good) exceeds the threshold."""
+        return np.asarray(p_good) > self.threshold
+
+    def decide(self, p_good: float | np.ndarray) -> np.ndarray:
+        """The decision labels ("good" or "bad") for one P(good) or an array."""
+        return np.where(self.calls_good(p_good), GOOD, BAD)
 
     @classmethod
     def fit(cls, logits: np.ndarray, y_good: np.ndarray) -> Decision:

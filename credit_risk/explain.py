@@ -12,11 +12,15 @@ contribute exactly 0, and an applicant differing in d fields costs 2**d evaluati
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from math import factorial
+from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, Field
+
+from credit_risk.contract import ENCODED_COLUMNS
 
 
 @cache
@@ -65,3 +69,62 @@ def shapley_values(
         contributions[i, players] = weights @ values[start:stop]
         start = stop
     return contributions
+
+
+MAX_REASONS = 3  # per direction
+# Smaller effects (under 1 % of the odds) are no reason to tell an applicant.
+MIN_CONTRIBUTION = 0.01
+
+
+def _shown(value: float | str) -> str:
+    """A field value as a loan officer reads it: 36, 2308.5, "little"."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+class Reason(BaseModel):
+    """How much one field's value moved the decision, against a reference applicant."""
+
+    field: str = Field(description="A documented input field")
+    value: int | float | str = Field(description="The applicant's value")
+    reference: int | float | str = Field(
+        description="The reference applicant's value: the training median or most frequent value"
+    )
+    contribution: float = Field(
+        description="The field's share (Shapley value) of the applicant's log-odds of good "
+        "minus the reference applicant's: negative pushes towards bad"
+    )
+    text: str = Field(description='The reason in words, e.g. "Checking account = little"')
+
+
+class Reasons(BaseModel):
+    """The fields that pushed the decision most, at most three each way, strongest first."""
+
+    towards_bad: list[Reason]
+    towards_good: list[Reason]
+
+    @classmethod
+    def rank(
+        cls,
+        record: Mapping[str, Any],
+        reference: Mapping[str, Any],
+        contributions: Iterable[float],
+    ) -> Reasons:
+        """The strongest reasons of `contributions`, one per field of `ENCODED_COLUMNS`."""
+        reasons = [
+            Reason(
+                field=name,
+                value=record[name],
+                reference=reference[name],
+                contribution=c,
+                text=f"{name} = {_shown(record[name])}",
+            )
+            for name, c in zip(ENCODED_COLUMNS, contributions, strict=True)
+            if abs(c) >= MIN_CONTRIBUTION
+        ]
+        reasons.sort(key=lambda r: r.contribution)
+        return cls(
+            towards_bad=[r for r in reasons[:MAX_REASONS] if r.contribution < 0],
+            towards_good=[r for r in reasons[::-1][:MAX_REASONS] if r.contribution > 0],
+        )

@@ -1,5 +1,2 @@
-"""The BentoML model store side: import checked artifacts, load them back checked."""
-
-from model_store.store import import_artifacts, load_scorer
-
-__all__ = ["import_artifacts", "load_scorer"]
+"""The BentoML model store: `versions` (torch-free: names, "best", metadata) and `store`
+(import of checked artifacts, loading them back checked)."""

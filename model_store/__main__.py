@@ -5,8 +5,8 @@ import sys
 from pathlib import Path
 
 from credit_risk.artifacts import ArtifactError
-from training_export.paths import ARTIFACTS_DIR
 from model_store.store import import_artifacts
+from training_export.paths import ARTIFACTS_DIR
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("directory", nargs="?", type=Path, default=ARTIFACTS_DIR)

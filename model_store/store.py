@@ -1,4 +1,4 @@
-"""Import exported artifacts into the BentoML model store, one version per config.
+"""Import exported artifacts into the BentoML model store, and load them back checked.
 
 A version is named by its files' content, so importing identical files twice returns
 the existing version. Nothing enters the store unless it loads and fits together,
@@ -16,7 +16,7 @@ from bentoml.exceptions import NotFound
 
 from credit_risk import artifacts
 from credit_risk.artifacts import MANIFEST, ArtifactError, Scorer, model_files, read_manifest
-from credit_risk.settings import MODEL_NAME
+from model_store.versions import MODEL_NAME
 
 
 def content_version(artifact_sha256: dict[str, str]) -> str:

@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 from credit_risk.contract import EXAMPLE
-from training_export.paths import REPO_ROOT
 from reliability import checks
 from tools.server_process import ServerProcess, bentoml_serve, free_port
+from training_export.paths import REPO_ROOT
 
 
 def server(logs: Path, name: str, env: dict[str, str] | None = None) -> ServerProcess:

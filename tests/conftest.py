@@ -42,10 +42,10 @@ def stored_model():
     the version the service serves by default."""
     import bentoml
 
+    from model_store.store import import_artifacts
+    from model_store.versions import resolve
+    from serving.settings import settings
     from training_export.paths import ARTIFACTS_DIR
-    from credit_risk.served import resolve
-    from credit_risk.settings import settings
-    from model_store import import_artifacts
 
     import_artifacts(ARTIFACTS_DIR)
     return bentoml.models.get(resolve(settings.served_model))
@@ -69,13 +69,14 @@ def served_decision(served_scorer):
 @pytest.fixture(scope="session")
 def example_answer(stored_model, served_decision) -> tuple[dict, dict]:
     """The API doc's example body and the answer the stored model gives it, in process."""
-    from credit_risk.contract import EXAMPLE, Applicant, CreditScore, encode_applicants
-    from model_store import load_scorer
+    from credit_risk.contract import EXAMPLE, Applicant, encode_applicants
+    from model_store.store import load_scorer
+    from serving.schemas import CreditScore
 
     example = EXAMPLE
     p_good = load_scorer(stored_model).predict_proba(encode_applicants([Applicant(**example)]))
-    answer = CreditScore.from_probability(
-        float(p_good[0]), served_decision.threshold, str(stored_model.tag)
+    answer = CreditScore.from_decision(
+        float(p_good[0]), bool(served_decision.calls_good(p_good[0])), str(stored_model.tag)
     ).model_dump()
     for key in ("probability", "probability_bad"):
         answer[key] = pytest.approx(answer[key], abs=1e-6)

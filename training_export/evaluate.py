@@ -30,9 +30,9 @@ from credit_risk.artifacts import sha256_of
 from credit_risk.contract import TARGET
 from credit_risk.decision import BAYES_THRESHOLD, Decision, expected_cost
 from credit_risk.network import ModelConfig
-from training_export.paths import DATASET_CSV, REPORTS_DIR
 from training_export import dataset
 from training_export.configs import CONFIGS, EARLY_STOPPING_ONLY, ORIGINAL_TRAINING
+from training_export.paths import DATASET_CSV, REPORTS_DIR
 from training_export.train import SEED, scores, target, train_baseline, train_network
 
 REPORT_JSON = "evaluation.json"

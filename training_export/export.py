@@ -23,11 +23,11 @@ from credit_risk.artifacts import (
 )
 from credit_risk.contract import CATEGORIES, FIELDS, NUMERIC_FIELDS, TARGET
 from credit_risk.decision import Decision
-from training_export.paths import ARTIFACTS_DIR, DATASET_CSV, REPORTS_DIR
 from credit_risk.profile import TrainingProfile
 from training_export import dataset
 from training_export.configs import CONFIGS
 from training_export.evaluate import LOGISTIC, REPORT_JSON, mlp_name
+from training_export.paths import ARTIFACTS_DIR, DATASET_CSV, REPORTS_DIR
 from training_export.train import (
     SEED,
     scores,

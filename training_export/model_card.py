@@ -15,7 +15,6 @@ from typing import Any
 from credit_risk.artifacts import MANIFEST, load_scorer
 from credit_risk.contract import FIELDS
 from credit_risk.decision import BAYES_THRESHOLD, Decision
-from training_export.paths import ARTIFACTS_DIR, DATASET_PROVENANCE, REPORTS_DIR
 from training_export import behaviour, dataset
 from training_export.evaluate import (
     CALIBRATION_PNG,
@@ -26,6 +25,7 @@ from training_export.evaluate import (
     mlp_name,
     slice_row,
 )
+from training_export.paths import ARTIFACTS_DIR, DATASET_PROVENANCE, REPORTS_DIR
 
 MODEL_CARD = "model_card.md"
 

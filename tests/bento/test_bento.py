@@ -20,8 +20,8 @@ import pytest
 import requests
 import yaml
 
-from training_export.paths import REPO_ROOT
 from tools.server_process import ServerProcess, free_port
+from training_export.paths import REPO_ROOT
 
 pytestmark = pytest.mark.bento
 
@@ -55,10 +55,20 @@ def test_the_bento_holds_only_the_services_code(bento: bentoml.Bento) -> None:
     shipped = {p.relative_to(src).as_posix() for p in src.rglob("*") if p.is_file()}
     expected = {"service.py", "bentofile.yaml"} | {
         p.relative_to(REPO_ROOT).as_posix()
-        for pattern in ("credit_risk/*.py", "credit_risk/ui/*", "model_store/*.py")
+        for pattern in (
+            "credit_risk/*.py",
+            "serving/*.py",
+            "serving/ui/*",
+            "model_store/__init__.py",
+            "model_store/store.py",
+            "model_store/versions.py",
+        )
         for p in REPO_ROOT.glob(pattern)
     }
     assert shipped == expected
+    # Nothing shipped knows the repository's folders (training_export.paths).
+    code = [(src / name).read_text() for name in shipped if name.endswith(".py")]
+    assert not [text for text in code if "training_export" in text]
 
 
 def test_the_bento_pins_the_model_version_and_carries_its_labels(

@@ -17,8 +17,8 @@ import pytest
 import requests
 import yaml
 
-from training_export.paths import REPO_ROOT
 from tools.server_process import ServerProcess, free_port
+from training_export.paths import REPO_ROOT
 
 pytestmark = pytest.mark.container
 

@@ -1,7 +1,7 @@
 """Concurrent requests reach the model in batches, without errors.
 
 Two layers batch: the public service's coalescer merges concurrent requests into one runner
-call (credit_risk/coalescer.py), and BentoML's adaptive batcher merges concurrent calls. The
+call (serving/coalescer.py), and BentoML's adaptive batcher merges concurrent calls. The
 batcher's histogram counts calls, so a batch of one call may hold many requests.
 """
 

@@ -8,7 +8,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from credit_risk.drift import MODERATE_PSI, SIGNIFICANT_PSI
+from serving.drift import MODERATE_PSI, SIGNIFICANT_PSI
 from tools.server_process import ServerProcess, bentoml_serve, free_port
 
 WINDOW = 400

@@ -21,7 +21,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from credit_risk.contract import CATEGORIES, EXAMPLE, FIELDS
-from credit_risk.loan_form import UI_PATH
+from serving.loan_form import UI_PATH
 from training_export.paths import REPO_ROOT
 
 PREDICT = "/credit_score_prediction?reasons=true"  # where the form posts

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 import requests
 
-from credit_risk.contract import Reasons, encode
+from credit_risk.contract import encode
+from credit_risk.explain import Reasons
 
 CLIENTS = 16
 

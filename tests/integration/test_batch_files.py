@@ -14,7 +14,8 @@ import pytest
 from batch_scoring.__main__ import main
 from batch_scoring.files import score_file
 from batch_scoring.scoring import Model, load_model
-from credit_risk.contract import FIELDS, decide
+from credit_risk.contract import FIELDS
+from credit_risk.decision import Decision
 
 # Row number (1-based) → (field, bad value, start of the expected message).
 BAD_ROWS = {
@@ -53,7 +54,7 @@ def read_output(path: Path) -> pd.DataFrame:
 
 
 def assert_scored(
-    out: pd.DataFrame, source: pd.DataFrame, reference: pd.Series, threshold: float
+    out: pd.DataFrame, source: pd.DataFrame, reference: pd.Series, decision: Decision
 ) -> None:
     """Same rows, same order, input columns kept; bad rows explained, good rows scored."""
     assert out["id"].tolist() == source["id"].tolist()
@@ -65,7 +66,7 @@ def assert_scored(
     assert good["error"].isna().all()
     assert (good["model"] == good["model"].iloc[0]).all()
     np.testing.assert_allclose(good["probability"], reference[~bad], rtol=0, atol=1e-6)
-    assert good["prediction"].tolist() == decide(reference[~bad].to_numpy(), threshold).tolist()
+    assert good["prediction"].tolist() == decision.decide(reference[~bad].to_numpy()).tolist()
 
 
 @pytest.mark.parametrize("output", ["scored.csv", "scored.parquet"])
@@ -88,7 +89,7 @@ def test_csv_with_bad_rows(
     pd.testing.assert_frame_equal(
         out[text_rows.columns].fillna(""), text_rows.reset_index(drop=True), check_dtype=False
     )
-    assert_scored(out, text_rows, reference_proba, model.scorer.decision.threshold)
+    assert_scored(out, text_rows, reference_proba, model.scorer.decision)
     assert set(out["model"].dropna()) == {model.tag}
 
 

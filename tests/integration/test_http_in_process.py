@@ -14,8 +14,9 @@ from html import escape
 import pytest
 from starlette.testclient import TestClient
 
-from credit_risk.contract import CATEGORIES, EXAMPLE, FIELDS, Reasons, encode
-from credit_risk.web import DESCRIPTION, TITLE, VERSION
+from credit_risk.contract import CATEGORIES, EXAMPLE, FIELDS, encode
+from credit_risk.explain import Reasons
+from serving.api_docs import DESCRIPTION, TITLE, VERSION
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def test_documented_example_gets_a_documented_answer(
 def test_answered_requests_leave_no_timeout_timers_behind(client: TestClient) -> None:
     """BentoML's request-timeout timer kept each request's context (with its tracing span)
     alive for the whole timeout after the answer, which made full GCs frequent and slow
-    (issue 5)."""
+    (serving/bentoml_fixes.py)."""
 
     def timers() -> int:
         gc.collect()  # what is left is reachable, not garbage waiting for a collection

@@ -19,11 +19,11 @@ from credit_risk.artifacts import (
 )
 from credit_risk.contract import CATEGORIES, FIELDS
 from credit_risk.decision import Decision
-from training_export.paths import ARTIFACTS_DIR
-from credit_risk.served import decision_threshold, resolve
-from credit_risk.settings import MODEL_NAME, Settings
-from model_store import import_artifacts, load_scorer
+from model_store.store import import_artifacts, load_scorer
+from model_store.versions import MODEL_NAME, resolve
+from serving.settings import Settings
 from training_export.configs import CONFIGS
+from training_export.paths import ARTIFACTS_DIR
 
 
 def versions(name: str) -> list[str]:
@@ -41,7 +41,7 @@ def test_every_config_is_a_version_with_its_metrics(stored_model) -> None:
         assert {"auc", "brier", "cost"} <= set(meta["cv"])
         decision = Decision.from_json(ARTIFACTS_DIR / decision_file(config_id))
         assert meta["decision"] == decision.model_dump()
-        assert decision_threshold(model) == decision.threshold
+        assert meta["decision"]["threshold"] == decision.threshold
         assert meta["contract"]["fields"] == list(FIELDS)
         assert meta["contract"]["categories"] == {k: list(v) for k, v in CATEGORIES.items()}
         assert len(meta["data"]["sha256"]) == 64

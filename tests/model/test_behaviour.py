@@ -10,7 +10,7 @@ import pytest
 
 from credit_risk.artifacts import Scorer
 from credit_risk.contract import encode
-from model_store import load_scorer
+from model_store.store import load_scorer
 from training_export import behaviour
 
 

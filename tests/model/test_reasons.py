@@ -10,8 +10,9 @@ import pytest
 from scipy.special import logit
 
 from credit_risk.artifacts import Scorer
-from credit_risk.contract import ENCODED_COLUMNS, Reasons, encode
-from model_store import load_scorer
+from credit_risk.contract import ENCODED_COLUMNS, encode
+from credit_risk.explain import Reasons
+from model_store.store import load_scorer
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import re
 
 import yaml
 
+from serving.settings import Settings
 from training_export.paths import REPO_ROOT
-from credit_risk.settings import Settings
 
 BENTOFILE_TEXT = (REPO_ROOT / "bentofile.yaml").read_text()
 BENTOFILE = yaml.safe_load(BENTOFILE_TEXT)

@@ -15,13 +15,8 @@ from credit_risk.contract import (
     ENCODED_COLUMNS,
     EXAMPLE,
     FIELDS,
-    MIN_CONTRIBUTION,
     NUMERIC_FIELDS,
     Applicant,
-    CreditScore,
-    Options,
-    Reasons,
-    decide,
     encode,
     encode_applicants,
 )
@@ -140,69 +135,3 @@ def test_encode_refuses_unknown_labels_instead_of_encoding_nothing() -> None:
         encode([{**EXAMPLE, "Job": 2}])
     assert encode([]).shape == (0, len(ENCODED_COLUMNS))
     assert encode([EXAMPLE]).dtype == np.float64
-
-
-@pytest.mark.parametrize("p_good", [math.nan, 1.5, -0.1])
-def test_an_impossible_probability_is_a_server_fault(p_good: float) -> None:
-    with pytest.raises(ArithmeticError):
-        CreditScore.from_probability(p_good, 0.5, "credit_risk:v")
-
-
-@pytest.mark.parametrize(
-    ("p_good", "threshold", "label"),
-    [(0.9, 0.5, "good"), (0.51, 0.5, "good"), (0.5, 0.5, "bad"), (0.1, 0.5, "bad"),
-     (0.8, 0.83, "bad"), (0.84, 0.83, "good"), (0.83, 0.83, "bad")],
-)  # fmt: skip
-def test_credit_score_keeps_probability_as_p_good(
-    p_good: float, threshold: float, label: str
-) -> None:
-    score = CreditScore.from_probability(p_good, threshold, "credit_risk:v")
-    assert score.prediction == label
-    assert score.probability == p_good
-    assert score.probability_bad == pytest.approx(1 - p_good)
-
-
-def test_decide_is_one_rule_for_one_probability_and_for_arrays() -> None:
-    p_good = np.array([0.9, 0.51, 0.5, 0.1])
-    assert decide(p_good, 0.5).tolist() == ["good", "good", "bad", "bad"]
-    answers = [CreditScore.from_probability(p, 0.5, "m").prediction for p in p_good]
-    assert answers == decide(p_good, 0.5).tolist()
-
-
-REFERENCE = EXAMPLE | {"Checking account": "little", "Duration": 18, "Credit amount": 2308.5}
-
-
-def test_reasons_keep_the_strongest_three_each_way_strongest_first() -> None:
-    contributions = dict.fromkeys(ENCODED_COLUMNS, 0.0) | {
-        "Age": -0.2, "Duration": -0.9, "Housing": -0.5, "Job": -0.3,
-        "Credit amount": 0.4, "Purpose": 0.05,
-    }  # fmt: skip
-    reasons = Reasons.rank(EXAMPLE, REFERENCE, [contributions[n] for n in ENCODED_COLUMNS])
-    assert [r.field for r in reasons.towards_bad] == ["Duration", "Housing", "Job"]
-    assert [r.field for r in reasons.towards_good] == ["Credit amount", "Purpose"]
-    duration = reasons.towards_bad[0]
-    assert (duration.text, duration.value, duration.reference) == ("Duration = 36", 36, 18)
-    assert reasons.towards_good[0].text == "Credit amount = 9055"
-
-
-def test_reasons_leave_out_effects_too_small_to_tell() -> None:
-    small = [MIN_CONTRIBUTION / 2, -MIN_CONTRIBUTION / 2] + [0.0] * (len(ENCODED_COLUMNS) - 2)
-    assert Reasons.rank(EXAMPLE, REFERENCE, small) == Reasons(towards_bad=[], towards_good=[])
-
-
-def test_reasons_need_one_contribution_per_field() -> None:
-    with pytest.raises(ValueError):
-        Reasons.rank(EXAMPLE, REFERENCE, [0.5])
-
-
-@pytest.mark.parametrize(
-    ("query", "wanted"),
-    [({}, False), ({"reasons": "true"}, True), ({"reasons": "0"}, False), ({"x": "1"}, False)],
-)
-def test_options_read_the_reasons_query_parameter(query: dict, wanted: bool) -> None:
-    assert Options.model_validate(query).reasons is wanted
-
-
-def test_an_invalid_reasons_parameter_is_a_validation_error() -> None:
-    with pytest.raises(ValidationError, match="reasons"):
-        Options.model_validate({"reasons": "maybe"})

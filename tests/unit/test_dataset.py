@@ -9,8 +9,8 @@ import pytest
 
 from credit_risk.artifacts import sha256_of
 from credit_risk.contract import CATEGORIES, FIELDS, TARGET
-from training_export.paths import DATASET_CSV, DATASET_PROVENANCE
 from training_export import dataset as ds
+from training_export.paths import DATASET_CSV, DATASET_PROVENANCE
 
 
 def test_hash_rows_and_class_balance(dataset: pd.DataFrame) -> None:

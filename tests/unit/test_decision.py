@@ -69,3 +69,12 @@ def test_decision_round_trips_and_refuses_nonsense(tmp_path: Path) -> None:
         Decision(platt_slope=0.0, platt_intercept=0.1, threshold=0.7)  # would flatten the ranking
     with pytest.raises(ValidationError):
         Decision(platt_slope=1.0, platt_intercept=0.1, threshold=1.5)
+
+
+def test_decide_is_one_rule_for_one_probability_and_for_arrays() -> None:
+    p_good = np.array([0.9, 0.51, 0.5, 0.1])
+    decision = Decision(platt_slope=1.0, platt_intercept=0.0, threshold=0.5)
+    assert decision.decide(p_good).tolist() == ["good", "good", "bad", "bad"]
+    answers = [str(decision.decide(p)) for p in p_good]
+    assert answers == decision.decide(p_good).tolist()
+    assert decision.calls_good(p_good).tolist() == [True, True, False, False]

@@ -11,7 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from credit_risk.artifacts import PROFILE
 from credit_risk.contract import ENCODED_COLUMNS, FIELDS, encode
-from credit_risk.drift import (
+from credit_risk.profile import TrainingProfile
+from serving.drift import (
     MODERATE_PSI,
     SHARE_FLOOR,
     SIGNIFICANT_PSI,
@@ -19,7 +20,6 @@ from credit_risk.drift import (
     psi,
 )
 from training_export.paths import ARTIFACTS_DIR
-from credit_risk.profile import TrainingProfile
 from training_export.train import split
 
 

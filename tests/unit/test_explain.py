@@ -1,11 +1,13 @@
-"""Shapley values of simple games whose answer is known by hand."""
+"""Shapley values of simple games whose answer is known by hand, and their ranking into
+reasons."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from credit_risk.explain import shapley_values
+from credit_risk.contract import ENCODED_COLUMNS, EXAMPLE
+from credit_risk.explain import MIN_CONTRIBUTION, Reasons, shapley_values
 
 REFERENCE = np.array([0.0, 0.0, 0.0])
 
@@ -41,3 +43,37 @@ def test_values_add_up_to_the_change_from_the_reference(seed: int) -> None:
     phi = shapley_values(rows, REFERENCE, lambda x: np.tanh(x).prod(axis=1) + x[:, 0] ** 2)
     total = np.tanh(rows).prod(axis=1) + rows[:, 0] ** 2
     np.testing.assert_allclose(phi.sum(axis=1), total, atol=1e-12)
+
+
+REFERENCE_APPLICANT = EXAMPLE | {
+    "Checking account": "little",
+    "Duration": 18,
+    "Credit amount": 2308.5,
+}
+
+
+def test_reasons_keep_the_strongest_three_each_way_strongest_first() -> None:
+    contributions = dict.fromkeys(ENCODED_COLUMNS, 0.0) | {
+        "Age": -0.2, "Duration": -0.9, "Housing": -0.5, "Job": -0.3,
+        "Credit amount": 0.4, "Purpose": 0.05,
+    }  # fmt: skip
+    reasons = Reasons.rank(
+        EXAMPLE, REFERENCE_APPLICANT, [contributions[n] for n in ENCODED_COLUMNS]
+    )
+    assert [r.field for r in reasons.towards_bad] == ["Duration", "Housing", "Job"]
+    assert [r.field for r in reasons.towards_good] == ["Credit amount", "Purpose"]
+    duration = reasons.towards_bad[0]
+    assert (duration.text, duration.value, duration.reference) == ("Duration = 36", 36, 18)
+    assert reasons.towards_good[0].text == "Credit amount = 9055"
+
+
+def test_reasons_leave_out_effects_too_small_to_tell() -> None:
+    small = [MIN_CONTRIBUTION / 2, -MIN_CONTRIBUTION / 2] + [0.0] * (len(ENCODED_COLUMNS) - 2)
+    assert Reasons.rank(EXAMPLE, REFERENCE_APPLICANT, small) == Reasons(
+        towards_bad=[], towards_good=[]
+    )
+
+
+def test_reasons_need_one_contribution_per_field() -> None:
+    with pytest.raises(ValueError):
+        Reasons.rank(EXAMPLE, REFERENCE_APPLICANT, [0.5])

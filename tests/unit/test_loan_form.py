@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from credit_risk.contract import MAX_AGE, MAX_CREDIT_AMOUNT, MAX_DURATION, Applicant
-from credit_risk.loan_form import number_limits
+from serving.loan_form import number_limits
 
 PROPERTIES = Applicant.model_json_schema()["properties"]
 

@@ -10,8 +10,8 @@ import pytest
 
 from credit_risk.artifacts import PROFILE
 from credit_risk.contract import CATEGORICAL_FIELDS, CATEGORIES, FIELDS, NUMERIC_FIELDS
-from training_export.paths import ARTIFACTS_DIR
 from credit_risk.profile import TrainingProfile
+from training_export.paths import ARTIFACTS_DIR
 from training_export.train import split
 
 

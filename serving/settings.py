@@ -5,9 +5,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-MODEL_NAME = "credit_risk"
-# The version "best" stands for the stored version with the best cross-validated mean AUC.
-BEST = "best"
+from model_store.versions import BEST, DEFAULT_TAG
 
 
 class Settings(BaseSettings):
@@ -19,7 +17,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CREDIT_RISK_")
 
     served_model: str = Field(
-        default=f"{MODEL_NAME}:{BEST}",
+        default=DEFAULT_TAG,
         description=f'Tag of the model in the BentoML store; version "{BEST}": the stored '
         "version with the best cross-validated mean AUC",
     )
@@ -60,14 +58,8 @@ class Settings(BaseSettings):
     trace_requests: bool = Field(
         default=False,
         description="Record BentoML's OpenTelemetry spans per request; on only with a tracing "
-        "exporter configured: the spans cost about a third of the throughput (README)",
+        "exporter configured: the spans cost about a third of the throughput",
     )
-
-    @property
-    def tracing(self) -> dict[str, str]:
-        """BentoML's `tracing` service setting: every URL excluded unless spans are wanted
-        (BentoML records them even when no trace is sampled or exported)."""
-        return {} if self.trace_requests else {"excluded_urls": ".*"}
 
 
 settings = Settings()

@@ -5,10 +5,11 @@ startup that is ~120-150k objects (torch, pydantic, BentoML, OpenTelemetry, ...)
 long as the process, so each full collection costs tens of milliseconds with the event loop
 stopped, whatever the request load. `gc.freeze()` moves them to the permanent generation,
 which collections skip; full collections then walk only what was allocated since, a few
-thousand objects, in ~2 ms (issue 5).
+thousand objects, in ~2 ms.
 
 Safe for memory: the frozen objects are the process's startup state, alive until it exits
-anyway; garbage created later is collected as before (RSS stays flat under load, see README).
+anyway; garbage created later is collected as before (RSS stays flat under load:
+docs/performance.md).
 """
 
 from __future__ import annotations

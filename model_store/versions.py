@@ -1,4 +1,8 @@
-"""Which stored model version the service serves (torch-free: the API process uses it)."""
+"""Which stored version is served, and what the API process reads of it (no torch here).
+
+The API process must stay free of torch: it reads a version's metadata, recorded at import
+from the hash-checked files, never the files themselves.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,11 @@ import bentoml
 from bentoml.exceptions import NotFound
 
 from credit_risk.profile import TrainingProfile
-from credit_risk.settings import BEST
+
+MODEL_NAME = "credit_risk"
+# The version "best" stands for the stored version with the best cross-validated mean AUC.
+BEST = "best"
+DEFAULT_TAG = f"{MODEL_NAME}:{BEST}"
 
 
 def resolve(tag: str) -> bentoml.Tag:
@@ -25,12 +33,6 @@ def resolve(tag: str) -> bentoml.Tag:
     return max(
         evaluated, key=lambda m: (m.info.metadata["cv"]["auc"]["mean"], m.info.creation_time)
     ).tag
-
-
-def decision_threshold(model: bentoml.Model) -> float:
-    """The version's decision threshold, as recorded at import from its hash-checked
-    decision file (the runner re-checks that file's hash when it loads the model)."""
-    return float(model.info.metadata["decision"]["threshold"])
 
 
 def training_profile(model: bentoml.Model) -> TrainingProfile:

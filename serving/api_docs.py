@@ -1,16 +1,16 @@
-"""The documented HTTP surface around BentoML: /docs, /redoc, / → /docs, /health, 422s."""
+"""The documented HTTP surface around BentoML: /openapi.json, /docs, /redoc, / → /docs."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import RedirectResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from starlette.staticfiles import StaticFiles
 
 TITLE = "Credit Score Prediction API"
@@ -113,8 +113,3 @@ def docs_app(openapi: Callable[[], dict[str, Any]]) -> FastAPI:
         )
 
     return app
-
-
-class Health(BaseModel):
-    status: Literal["ok"]
-    model: str = Field(description="Tag of the served model version")

@@ -1,15 +1,18 @@
-"""The public service's front door, around a small real Starlette app."""
+"""The public service's middlewares, stacked as the service stacks them, around a small
+real Starlette app."""
 
 from __future__ import annotations
 
 import pytest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from credit_risk.gateway import Gateway
+from serving import middlewares
+from serving.bentoml_fixes import ValidationErrorAs422
 
 
 async def echo(request: Request) -> JSONResponse:
@@ -24,9 +27,16 @@ async def ok(request: Request) -> JSONResponse:
 
 
 def client(**options) -> TestClient:
-    app = Starlette(routes=[Route("/api", echo, methods=["POST"]), Route("/livez", ok)])
-    settings = {"api_routes": ["/api"], "max_body_bytes": 100, **options}
-    return TestClient(Gateway(app, **settings), base_url="http://127.0.0.1")
+    settings = {"api_routes": ["/api"], "max_body_bytes": 100, "api_keys": [], "open_paths": []}
+    stack = [
+        *middlewares.stack(**settings | options),
+        (ValidationErrorAs422, {"paths": ["/api"]}),
+    ]
+    app = Starlette(
+        routes=[Route("/api", echo, methods=["POST"]), Route("/livez", ok)],
+        middleware=[Middleware(cls, **kwargs) for cls, kwargs in stack],
+    )
+    return TestClient(app, base_url="http://127.0.0.1")
 
 
 def test_request_id_is_echoed_or_created() -> None:
@@ -89,7 +99,7 @@ def test_access_log_is_one_json_line_without_the_body() -> None:
     import json
     import logging
 
-    from credit_risk.gateway import access_log
+    from serving.middlewares import access_log
 
     records: list[logging.LogRecord] = []
     handler = logging.Handler()

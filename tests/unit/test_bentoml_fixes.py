@@ -1,0 +1,118 @@
+"""Each BentoML work-around is still needed and still fits the BentoML it patches.
+
+A failure here after a BentoML upgrade means: read the piece's docstring in
+serving/bentoml_fixes.py, then adapt it or delete it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+
+import bentoml
+import pytest
+from _bentoml_impl.client import proxy2
+from _bentoml_impl.server.app import ServiceAppFactory
+from bentoml._internal.server import base_app, http_app
+from bentoml._internal.server.http import traffic
+from pydantic import BaseModel
+from starlette.testclient import TestClient
+
+from serving import bentoml_fixes
+
+STOCK_TIMEOUT = bentoml_fixes.TimeoutMiddleware.__mro__[1]
+
+
+async def _answer(scope, receive, send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def _timers_left(middleware_cls: type) -> int:
+    """Timeout timers still scheduled after one answered request."""
+
+    async def one_request() -> int:
+        scope = {"type": "http", "method": "GET", "path": "/", "headers": []}
+
+        async def receive() -> dict:
+            return {"type": "http.request", "body": b""}
+
+        async def send(message: dict) -> None:
+            pass
+
+        await middleware_cls(_answer, timeout=60)(scope, receive, send)
+        loop = asyncio.get_running_loop()
+        return sum(
+            "_set_timer_out" in repr(handle) and not handle.cancelled()
+            for handle in loop._scheduled  # type: ignore[attr-defined]
+        )
+
+    return asyncio.run(one_request())
+
+
+def test_bentoml_still_leaves_its_timeout_timer_running_and_ours_does_not() -> None:
+    assert STOCK_TIMEOUT.__module__ == traffic.__name__
+    assert _timers_left(STOCK_TIMEOUT) == 1, "BentoML cancels its timer now: drop the fix"
+    assert _timers_left(bentoml_fixes.TimeoutMiddleware) == 0
+
+
+def test_bentoml_still_looks_the_timeout_middleware_up_when_it_builds_an_app() -> None:
+    source = inspect.getsource(base_app.BaseAppFactory.middlewares.fget)
+    assert "from .http.traffic import TimeoutMiddleware" in source
+    bentoml_fixes.install()
+    assert traffic.TimeoutMiddleware is bentoml_fixes.TimeoutMiddleware
+
+
+def test_bentomls_client_still_recycles_its_session_unless_told_otherwise() -> None:
+    defaults = inspect.signature(proxy2.SessionManager.__init__).parameters
+    assert defaults["max_requests"].default == 100, "the recycling changed: see bentoml#5540"
+    assert defaults["max_age"].default == 300.0
+    assert "runner_connection" in inspect.getsource(proxy2)
+    assert isinstance(bentoml_fixes.RUNNER_CONNECTION["max_age"], float)
+
+
+def test_tracing_is_excluded_for_every_url_unless_spans_are_wanted() -> None:
+    assert bentoml_fixes.tracing(False) == {"excluded_urls": ".*"}
+    assert bentoml_fixes.tracing(True) == {}
+
+
+class Item(BaseModel):
+    size: int
+
+
+@bentoml.service(name="stock_service")
+class Stock:
+    @bentoml.api
+    def echo(self, item: Item, /) -> Item:
+        return item
+
+
+@pytest.fixture(scope="module")
+def stock() -> TestClient:
+    with TestClient(Stock.to_asgi()) as client:
+        yield client
+
+
+def test_bentoml_still_answers_invalid_input_with_400(stock: TestClient) -> None:
+    assert stock.post("/echo", json={"size": 1}).status_code == 200
+    assert stock.post("/echo", json={"size": "x"}).status_code == 400, "drop ValidationErrorAs422"
+    assert inspect.getsource(ServiceAppFactory.api_endpoint_wrapper).count("status_code=400") == 1
+
+
+def test_bentoml_still_logs_invalid_input_as_an_error_with_a_traceback(
+    stock: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert http_app.logger.name == bentoml_fixes.BENTOML_HTTP_LOGGER
+    ours = [f for f in http_app.logger.filters if isinstance(f, bentoml_fixes.ClientErrorFilter)]
+    for f in ours:  # installed by another test: see what BentoML logs without it
+        http_app.logger.removeFilter(f)
+    try:
+        with caplog.at_level(logging.ERROR, logger=bentoml_fixes.BENTOML_HTTP_LOGGER):
+            stock.post("/echo", json={"size": "x"})
+    finally:
+        for f in ours:
+            http_app.logger.addFilter(f)
+    (record,) = [r for r in caplog.records if r.name == bentoml_fixes.BENTOML_HTTP_LOGGER]
+    assert record.exc_info is not None
+    assert not bentoml_fixes.ClientErrorFilter().filter(record)

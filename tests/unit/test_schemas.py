@@ -1,0 +1,45 @@
+"""What the public API answers: decisions, and the query options."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from pydantic import ValidationError
+
+from credit_risk.decision import Decision
+from serving.schemas import CreditScore, Options
+
+
+@pytest.mark.parametrize("p_good", [math.nan, 1.5, -0.1])
+def test_an_impossible_probability_is_a_server_fault(p_good: float) -> None:
+    with pytest.raises(ArithmeticError):
+        CreditScore.from_decision(p_good, True, "credit_risk:v")
+
+
+@pytest.mark.parametrize(
+    ("p_good", "threshold", "label"),
+    [(0.9, 0.5, "good"), (0.51, 0.5, "good"), (0.5, 0.5, "bad"), (0.1, 0.5, "bad"),
+     (0.8, 0.83, "bad"), (0.84, 0.83, "good"), (0.83, 0.83, "bad")],
+)  # fmt: skip
+def test_credit_score_keeps_probability_as_p_good(
+    p_good: float, threshold: float, label: str
+) -> None:
+    decision = Decision(platt_slope=1.0, platt_intercept=0.0, threshold=threshold)
+    score = CreditScore.from_decision(p_good, bool(decision.calls_good(p_good)), "credit_risk:v")
+    assert score.prediction == label
+    assert score.probability == p_good
+    assert score.probability_bad == pytest.approx(1 - p_good)
+
+
+@pytest.mark.parametrize(
+    ("query", "wanted"),
+    [({}, False), ({"reasons": "true"}, True), ({"reasons": "0"}, False), ({"x": "1"}, False)],
+)
+def test_options_read_the_reasons_query_parameter(query: dict, wanted: bool) -> None:
+    assert Options.model_validate(query).reasons is wanted
+
+
+def test_an_invalid_reasons_parameter_is_a_validation_error() -> None:
+    with pytest.raises(ValidationError, match="reasons"):
+        Options.model_validate({"reasons": "maybe"})
