@@ -9,7 +9,7 @@ from pathlib import Path
 
 from batch_scoring.files import CHUNK_ROWS, file_format, score_file
 from batch_scoring.scoring import load_model
-from serving.settings import settings
+from model_store.versions import DEFAULT_TAG
 
 
 def _score(args: argparse.Namespace) -> int:
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     for command in (score, spark):
         command.add_argument("input", type=Path, help="applicants (.csv, .parquet)")
         command.add_argument("output", type=Path, help="scored rows (.csv, .parquet)")
-        command.add_argument("--model", default=settings.served_model, help="model tag")
+        command.add_argument("--model", default=DEFAULT_TAG, help="model tag")
     score.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS, help="Parquet rows per chunk")
     score.add_argument(
         "--threads", type=int, default=len(os.sched_getaffinity(0)), help="default: all cores"

@@ -26,7 +26,7 @@ from pyspark.sql.types import StructType
 from batch_scoring.scoring import RESULT_SCHEMA, Model, check_no_result_columns, score_batch
 from batch_scoring.validation import check_columns
 from credit_risk.artifacts import load_scorer
-from serving.settings import settings
+from model_store.versions import DEFAULT_TAG
 from training_export.paths import REPO_ROOT
 
 ARROW_BATCH_ROWS = 65536
@@ -75,7 +75,7 @@ class ShippedModel:
 _LOADED: dict[str, Model] = {}
 
 
-def score_dataframe(frame: DataFrame, model: str = settings.served_model) -> DataFrame:
+def score_dataframe(frame: DataFrame, model: str = DEFAULT_TAG) -> DataFrame:
     """`frame` with the result columns `prediction`, `probability`, `model`, `error`.
 
     `frame` needs a column per contract field (numbers or text; other columns are kept).

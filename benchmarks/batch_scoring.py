@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from batch_scoring.files import score_file
 from batch_scoring.scoring import load_model, score_batch
 from credit_risk.contract import FIELDS, encode
-from serving.settings import settings
+from model_store.versions import DEFAULT_TAG
 from training_export import dataset
 
 
@@ -49,7 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--model", default=settings.served_model)
+    parser.add_argument("--model", default=DEFAULT_TAG)
     parser.add_argument("--spark", action="store_true", help="also time Spark (local[2])")
     args = parser.parse_args()
 
