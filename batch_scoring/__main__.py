@@ -1,4 +1,4 @@
-"""Command line: `python -m batch_scoring score IN OUT` and `... spark IN OUT` (see README)."""
+"""Command line: `python -m batch_scoring score IN OUT` and `... spark IN OUT` (docs/batch-scoring.md)."""
 
 from __future__ import annotations
 
