@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from credit_risk.artifacts import MANIFEST, sha256_of
-from training_export.paths import ARTIFACTS_DIR, REPORTS_DIR
-from training_export.evaluate import REPORT_JSON, REPORT_MD, markdown
+from training_export.evaluation.report import REPORT_JSON, REPORT_MD, markdown
 from training_export.model_card import MODEL_CARD, inputs, render
+from training_export.paths import ARTIFACTS_DIR, REPORTS_DIR
 
 
 def test_committed_model_card_is_generated_from_the_committed_outputs() -> None:
