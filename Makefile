@@ -75,7 +75,7 @@ train: setup  ## retrain and re-export artifacts/ and the model card (then `make
 	$(PY) -m training_export.model_card
 
 evaluate: setup  ## 5x5 cross-validation into reports/, then `make train` (about 5-10 minutes)
-	$(PY) -m training_export.evaluate
+	$(PY) -m training_export.evaluation
 	$(MAKE) train
 
 bench: store  ## HTTP benchmark vs the FastAPI baseline and BentoML's ceiling; model path

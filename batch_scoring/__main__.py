@@ -1,4 +1,5 @@
-"""Command line: `python -m batch_scoring score IN OUT` and `... spark IN OUT` (docs/batch-scoring.md)."""
+"""Command line: `python -m batch_scoring score IN OUT` and `... spark IN OUT`
+(docs/batch-scoring.md)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 from credit_risk.network import ModelConfig
 
-# Training of all three (chosen on inner-validation loss, see evaluate's ablation): Adam with
+# Training of all three (chosen on inner-validation loss, see evaluation/ablation.py): Adam with
 # weight_decay as a coupled L2 penalty, early stopping, then a refit on training + validation.
 TRAINING = {"optimizer": "adam", "weight_decay": 0.03, "refit": True}
 
@@ -35,7 +35,7 @@ CONFIGS: dict[str, ModelConfig] = {
         **TRAINING,
     ),
 }
-# The training of the original service: all epochs, the last weights (see evaluate's ablation).
+# The training of the original service: all epochs, the last weights (see evaluation/ablation.py).
 ORIGINAL_TRAINING: dict[str, object] = {
     "early_stopping": False,
     "optimizer": "adamw",

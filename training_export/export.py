@@ -26,7 +26,8 @@ from credit_risk.decision import Decision
 from credit_risk.profile import TrainingProfile
 from training_export import dataset
 from training_export.configs import CONFIGS
-from training_export.evaluate import LOGISTIC, REPORT_JSON, mlp_name
+from training_export.evaluation.cv import LOGISTIC, mlp_name
+from training_export.evaluation.report import REPORT_JSON
 from training_export.paths import ARTIFACTS_DIR, DATASET_CSV, REPORTS_DIR
 from training_export.train import (
     SEED,
@@ -61,7 +62,7 @@ def export(directory: Path, evaluation: Path = REPORTS_DIR / REPORT_JSON) -> dic
     each, and the profile of those rows are shared files. Each version's decision file
     holds the Platt calibration and the cost-minimising threshold, both fitted on the
     validation rows. The manifest records the sha256 of every file, test metrics and the
-    cross-validated metrics of `evaluation` (written by `python -m training_export.evaluate`).
+    cross-validated metrics of `evaluation` (written by `python -m training_export.evaluation`).
     """
     torch.set_num_threads(1)  # the same arithmetic on every machine: reproducible weights
     torch.use_deterministic_algorithms(True)

@@ -16,13 +16,12 @@ from credit_risk.artifacts import MANIFEST, load_scorer
 from credit_risk.contract import FIELDS
 from credit_risk.decision import BAYES_THRESHOLD, Decision
 from training_export import behaviour, dataset
-from training_export.evaluate import (
+from training_export.evaluation.cv import LOGISTIC, mlp_name
+from training_export.evaluation.report import (
     CALIBRATION_PNG,
-    LOGISTIC,
     REPORT_JSON,
     REPORT_MD,
     fmt,
-    mlp_name,
     slice_row,
 )
 from training_export.paths import ARTIFACTS_DIR, DATASET_PROVENANCE, REPORTS_DIR

@@ -1,4 +1,4 @@
-"""The cross-validated evaluation, on a reduced protocol (2 folds, 1 repeat, one short config).
+"""A whole evaluation run on a reduced protocol (2 folds, 1 repeat, one short config).
 
 The full 5 x 5 run is `make evaluate`; its committed output is checked in test_model_card.
 """
@@ -10,21 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.metrics import roc_auc_score
 
 from training_export.configs import CONFIGS
-from training_export.evaluate import (
-    ABLATION,
-    CALIBRATION_PNG,
-    FINAL_TRAINING,
-    LOGISTIC,
-    REPORT_JSON,
-    REPORT_MD,
-    Protocol,
-    calibration_table,
-    evaluate,
-    fast_auc,
-)
+from training_export.evaluation.ablation import ABLATION, FINAL_TRAINING
+from training_export.evaluation.cv import LOGISTIC, Protocol
+from training_export.evaluation.report import CALIBRATION_PNG, REPORT_JSON, REPORT_MD
+from training_export.evaluation.run import evaluate
 
 SHORT = {"000": CONFIGS["000"].model_copy(update={"epochs": 15})}
 
@@ -65,18 +56,3 @@ def test_slices_cover_every_row_once_per_field(report: tuple[dict, Path]) -> Non
 def test_ablation_reports_each_training_variant(report: tuple[dict, Path]) -> None:
     variants = [name.split(" | ")[1] for name in report[0]["ablation"]]
     assert len(variants) == len(ABLATION) and FINAL_TRAINING in variants
-
-
-def test_calibration_error_of_perfect_and_of_shifted_probabilities() -> None:
-    rng = np.random.default_rng(0)
-    p = rng.uniform(size=100_000)
-    y = (rng.uniform(size=p.size) < p).astype(float)
-    assert calibration_table(y, p)["ece"] < 0.01
-    assert calibration_table(y, np.clip(p + 0.1, 0, 1))["ece"] == pytest.approx(0.1, abs=0.02)
-
-
-def test_fast_auc_equals_scikit_learn_with_ties() -> None:
-    rng = np.random.default_rng(3)
-    y = rng.integers(0, 2, 500).astype(float)
-    p = np.round(rng.uniform(size=500) * 0.5 + 0.3 * y, 2)  # rounded: many ties
-    assert fast_auc(y, p) == pytest.approx(roc_auc_score(y, p), abs=1e-12)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from credit_risk.artifacts import MANIFEST, sha256_of
-from training_export.evaluate import REPORT_JSON, REPORT_MD, markdown
+from training_export.evaluation.report import REPORT_JSON, REPORT_MD, markdown
 from training_export.model_card import MODEL_CARD, inputs, render
 from training_export.paths import ARTIFACTS_DIR, REPORTS_DIR
 

@@ -1,0 +1,116 @@
+"""The cross-validation: the protocol, the folds (the same for every model), one fold's
+training and scoring, and per-model summaries over the folds.
+
+In each outer training fold an inner stratified validation split is held out for early
+stopping, Platt calibration and the threshold; the outer test fold is only scored.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import brier_score_loss, log_loss
+from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
+
+from credit_risk.contract import TARGET
+from credit_risk.decision import Decision
+from credit_risk.network import ModelConfig
+from training_export.evaluation.metrics import sigmoid, summary
+from training_export.train import SEED, scores, target, train_baseline, train_network
+
+LOGISTIC = "logistic_regression"
+INNER_VALIDATION_SHARE = 0.2
+
+Job = tuple[pd.DataFrame, int, int, np.ndarray, np.ndarray, dict[str, ModelConfig | None]]
+# (repeat, fold, test row positions, per model: metrics and predictions)
+Fold = tuple[int, int, np.ndarray, dict[str, dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Protocol:
+    n_splits: int = 5
+    n_repeats: int = 5
+    processes: int = 2
+
+
+def mlp_name(config_id: str) -> str:
+    return f"mlp_{config_id}"
+
+
+def _evaluate_fold(job: Job) -> Fold:
+    frame, repeat, fold, train_index, test_index, models = job
+    torch.set_num_threads(1)
+    outer_train, test = frame.iloc[train_index], frame.iloc[test_index]
+    inner_train, validation = train_test_split(
+        outer_train,
+        test_size=INNER_VALIDATION_SHARE,
+        stratify=outer_train[TARGET],
+        random_state=SEED + 100 * repeat + fold,
+    )
+    y_val, y_test = target(validation), target(test)
+    results: dict[str, dict[str, Any]] = {}
+    for name, config in models.items():
+        model = (
+            train_baseline(inner_train)
+            if config is None
+            else train_network(config, inner_train, validation)
+        )
+        decision = Decision.fit(
+            model.logits(validation) if config is None else model.validation_logits, y_val
+        )
+        logits = model.logits(test)
+        p_raw, p_good = sigmoid(logits), decision.calibrate(logits)
+        results[name] = {
+            "metrics": {
+                **scores(y_test, p_good, decision.threshold),
+                "brier_uncalibrated": float(brier_score_loss(y_test, p_raw)),
+                "log_loss_uncalibrated": float(log_loss(y_test, p_raw, labels=[0, 1])),
+                "threshold": decision.threshold,
+            },
+            "p_good": p_good,
+            "p_uncalibrated": p_raw,
+        }
+    return repeat, fold, test_index, results
+
+
+def cross_validate(
+    frame: pd.DataFrame, models: dict[str, ModelConfig | None], protocol: Protocol
+) -> list[Fold]:
+    """Per fold: (repeat, fold, test row positions, per-model metrics and predictions).
+
+    A model whose config is None is the logistic-regression baseline.
+    """
+    folds = RepeatedStratifiedKFold(
+        n_splits=protocol.n_splits, n_repeats=protocol.n_repeats, random_state=SEED
+    ).split(frame, frame[TARGET])
+    jobs = [
+        (frame, i // protocol.n_splits, i % protocol.n_splits, train, test, models)
+        for i, (train, test) in enumerate(folds)
+    ]
+    if protocol.processes == 1:
+        return [_evaluate_fold(job) for job in jobs]
+    with multiprocessing.get_context("fork").Pool(protocol.processes) as pool:
+        return pool.map(_evaluate_fold, jobs, chunksize=1)
+
+
+def out_of_fold(folds: list[Fold], name: str, key: str, repeat: int, rows: int) -> np.ndarray:
+    """The predictions of one repeat, each row predicted by the fold that held it out."""
+    out = np.full(rows, np.nan)
+    for r, _, test_index, results in folds:
+        if r == repeat:
+            out[test_index] = results[name][key]
+    return out
+
+
+def summarise(folds: list[Fold], models: list[str]) -> dict[str, Any]:
+    """Mean ± sd over folds of every metric, per model."""
+    per_model = {}
+    for name in models:
+        metrics = [results[name]["metrics"] for *_, results in folds]
+        per_model[name] = {key: summary([m[key] for m in metrics]) for key in metrics[0]}
+    return per_model
