@@ -148,7 +148,7 @@ def render(
         )
     lines += [
         "",
-        f"Goals of issue 3 for the served MLP: mean AUC ≥ 0.76 — "
+        f"Quality goals for the served MLP: mean AUC ≥ 0.76 — "
         f"{'met' if goal_auc else 'not met'} ({cv[best]['auc']['mean']:.3f}); not below "
         f"logistic regression — {'met' if goal_lr else 'not met'} "
         f"({cv[LOGISTIC]['auc']['mean']:.3f}); Brier ≤ 0.17 — "

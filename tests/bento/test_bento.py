@@ -102,7 +102,10 @@ def test_models_export_and_import_move_the_model_intact(
 ) -> None:
     run(CLI, "models", "import", archives / "credit_risk.bentomodel", home=tmp_path)
     tag = str(stored_model.tag)
-    load = f"import bentoml, model_store; model_store.load_scorer(bentoml.models.get({tag!r}))"
+    load = (
+        "import bentoml; from model_store.store import load_scorer; "
+        f"load_scorer(bentoml.models.get({tag!r}))"
+    )
     run(sys.executable, "-c", load, home=tmp_path, cwd=REPO_ROOT)  # re-checks every file's hash
 
 
