@@ -103,6 +103,7 @@ add_loan_form(web, f"{PREDICTION_ROUTE}?reasons=true")  # the officer sees why
             "access_control_allow_credentials": True,
             "access_control_allow_methods": ["*"],
             "access_control_allow_headers": ["*"],
+            "access_control_expose_headers": [middlewares.REQUEST_ID_HEADER.decode()],
         }
     },
 )

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import RedirectResponse
+from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel
 from starlette.staticfiles import StaticFiles
 
@@ -17,7 +17,10 @@ TITLE = "Credit Score Prediction API"
 VERSION = "1.0.0"
 DESCRIPTION = "API to predict the credit risk of a customer using a deep learning model"
 OPENAPI_URL = "/openapi.json"
+# BentoML serves its own, different document here; the mounted app's route wins.
+BENTOML_OPENAPI_URL = "/docs.json"
 ASSETS_URL = "/docs-assets"
+FAVICON = "swagger-ui-dist/favicon-32x32.png"  # in the assets directory
 
 
 def _assets_dir() -> Path:
@@ -90,8 +93,14 @@ def docs_app(openapi: Callable[[], dict[str, Any]]) -> FastAPI:
         return RedirectResponse("/docs")
 
     @app.get(OPENAPI_URL, include_in_schema=False)
+    @app.get(BENTOML_OPENAPI_URL, include_in_schema=False)
     def openapi_document() -> dict[str, Any]:
+        """One document at both paths, so no client reads BentoML's undocumented one."""
         return openapi()
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        return FileResponse(_assets_dir() / FAVICON)
 
     @app.get("/docs", include_in_schema=False)
     def swagger_ui() -> Any:
@@ -100,7 +109,7 @@ def docs_app(openapi: Callable[[], dict[str, Any]]) -> FastAPI:
             title=f"{TITLE} - Swagger UI",
             swagger_js_url=f"{ASSETS_URL}/swagger-ui-dist/swagger-ui-bundle.js",
             swagger_css_url=f"{ASSETS_URL}/swagger-ui-dist/swagger-ui.css",
-            swagger_favicon_url=f"{ASSETS_URL}/swagger-ui-dist/favicon-32x32.png",
+            swagger_favicon_url="/favicon.ico",
         )
 
     @app.get("/redoc", include_in_schema=False)
@@ -109,6 +118,7 @@ def docs_app(openapi: Callable[[], dict[str, Any]]) -> FastAPI:
             openapi_url=OPENAPI_URL,
             title=f"{TITLE} - ReDoc",
             redoc_js_url=f"{ASSETS_URL}/redoc/bundles/redoc.standalone.js",
+            redoc_favicon_url="/favicon.ico",
             with_google_fonts=False,
         )
 

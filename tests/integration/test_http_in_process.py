@@ -120,6 +120,25 @@ def test_openapi_document_has_the_documented_info_and_schema(client: TestClient)
         assert schema["properties"][name]["enum"] == list(labels)
 
 
+def test_bentomls_document_path_serves_the_same_document(client: TestClient) -> None:
+    assert client.get("/docs.json").json() == client.get("/openapi.json").json()
+
+
+def test_the_favicon_is_served_locally(client: TestClient) -> None:
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/png"
+    assert 'href="/favicon.ico"' in client.get("/docs").text
+
+
+def test_a_cross_origin_page_can_read_the_request_id(client: TestClient) -> None:
+    response = client.post(
+        "/credit_score_prediction", json=EXAMPLE, headers={"Origin": "https://bank.example"}
+    )
+    exposed = response.headers["access-control-expose-headers"].lower().split(",")
+    assert "x-request-id" in [h.strip() for h in exposed]
+
+
 def test_health_names_the_served_model(client: TestClient, stored_model) -> None:
     assert client.get("/health").json() == {"status": "ok", "model": str(stored_model.tag)}
     assert client.get("/livez").status_code == 200
