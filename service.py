@@ -9,6 +9,7 @@ drift and words the answers. The parts live in `credit_risk/` (the model) and `s
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Annotated, Any
 
 import bentoml
@@ -16,15 +17,16 @@ import numpy as np
 from bentoml.models import BentoModel
 from pydantic import Field
 
-from credit_risk.contract import Applicant, encode_applicants
-from credit_risk.explain import Reasons
-from model_store.versions import resolve, training_profile
+from credit_risk.contract import EXAMPLE, Applicant, encode_applicants
+from model_store.versions import example_decision, resolve, training_profile
 from serving import bentoml_fixes, middlewares
-from serving.api_docs import docs_app, documented_openapi
+from serving.api_docs import docs_app
 from serving.coalescer import Coalescer
 from serving.drift import DriftReport, DriftWindow
+from serving.errors import PlainErrorsAsJson
 from serving.gc_tuning import freeze_startup_objects
 from serving.loan_form import add_loan_form
+from serving.openapi import build_openapi
 from serving.schemas import CreditScore, CreditScores, Health, Options
 from serving.settings import settings
 
@@ -81,10 +83,26 @@ class CreditRiskModel:
         return self.scorer.decisions(encoded, with_reasons=True)
 
 
+@cache
 def _openapi() -> dict[str, Any]:
-    return documented_openapi(
-        CreditScoring.openapi_spec.asdict(), [PREDICTION_ROUTE, BATCH_ROUTE], Options
+    return build_openapi(
+        prediction_route=PREDICTION_ROUTE,
+        batch_route=BATCH_ROUTE,
+        max_batch_records=settings.max_batch_records,
+        example_answers=_example_answers(),
     )
+
+
+def _example_answers() -> dict[str, CreditScore]:
+    """The served version's own answers to the documented example, for the API's examples."""
+    row = example_decision(MODEL.stored)
+    if row is None:
+        return {}
+    tag, reference = str(MODEL.stored.tag), training_profile(MODEL.stored).reference_record()
+    return {
+        "decision": CreditScore.from_row(row[:2], tag),
+        "with_reasons": CreditScore.from_row(row, tag, EXAMPLE, reference),
+    }
 
 
 web = docs_app(_openapi)
@@ -138,16 +156,10 @@ class CreditScoring:
         self.drift.add(encoded)
         if not options.reasons:
             return [
-                CreditScore.from_decision(float(p_good), bool(good), self.model_tag)
-                for p_good, good in await self.predict(encoded)
+                CreditScore.from_row(row, self.model_tag) for row in await self.predict(encoded)
             ]
         return [
-            CreditScore.from_decision(
-                float(row[0]),
-                bool(row[1]),
-                self.model_tag,
-                Reasons.rank(applicant.record(), self.reference, row[2:].tolist()),
-            )
+            CreditScore.from_row(row, self.model_tag, applicant.record(), self.reference)
             for applicant, row in zip(applicants, await self.explain(encoded), strict=True)
         ]
 
@@ -200,5 +212,6 @@ for _middleware, _options in [
         open_paths=settings.open_paths,
     ),
     (bentoml_fixes.ValidationErrorAs422, {"paths": _API_ROUTES}),
+    (PlainErrorsAsJson, {}),
 ]:
     CreditScoring.add_asgi_middleware(_middleware, **_options)

@@ -33,4 +33,4 @@ def credit_score_prediction(applicant: Applicant) -> CreditScore:
     with torch.no_grad():
         logit = network(features)[:, 0].numpy()
     p_good = float(decision.calibrate(logit)[0])
-    return CreditScore.from_decision(p_good, bool(decision.calls_good(p_good)), "baseline")
+    return CreditScore.from_row([p_good, decision.calls_good(p_good)], "baseline")

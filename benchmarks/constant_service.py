@@ -20,7 +20,7 @@ from serving import bentoml_fixes
 from serving.gc_tuning import freeze_startup_objects
 from serving.schemas import CreditScore
 
-ANSWER = CreditScore.from_decision(0.5, False, "constant")
+ANSWER = CreditScore.from_row([0.5, 0.0], "constant")
 TUNED = os.environ.get("CEILING_TUNED") == "1"
 if TUNED:
     bentoml_fixes.install()

@@ -81,7 +81,8 @@ def _choice(name: str) -> Any:
     return Literal[CATEGORIES[name]]  # type: ignore[valid-type]
 
 
-# The API documentation's example request: the schema's example, and the tests' fixture.
+# The API documentation's example request: the OpenAPI document's, the web form's and the
+# tests' example.
 EXAMPLE: dict[str, Any] = {
     "Age": 35,
     "Sex": "male",
@@ -102,7 +103,6 @@ class Applicant(BaseModel):
         populate_by_name=True,  # BentoML passes models between services by field name
         extra="forbid",
         frozen=True,
-        json_schema_extra={"example": EXAMPLE},
     )
 
     age: Annotated[int, Field(alias="Age", gt=0, le=MAX_AGE, description="Years"), _NUMBER]

@@ -16,6 +16,7 @@ from bentoml.exceptions import NotFound
 
 from credit_risk import artifacts
 from credit_risk.artifacts import MANIFEST, ArtifactError, Scorer, model_files, read_manifest
+from credit_risk.contract import EXAMPLE, encode
 from model_store.versions import MODEL_NAME
 
 
@@ -70,6 +71,8 @@ def _import_version(
             "config": scorer.config.model_dump(),
             "decision": scorer.decision.model_dump(),
             "profile": scorer.profile.model_dump(),
+            # The version's own answer to the documented example: the API's examples.
+            "example": scorer.decisions(encode([EXAMPLE]), with_reasons=True)[0].tolist(),
             **{key: entry[key] for key in ("metrics", "cv", "training")},
             **{
                 key: manifest[key]

@@ -38,3 +38,9 @@ def resolve(tag: str) -> bentoml.Tag:
 def training_profile(model: bentoml.Model) -> TrainingProfile:
     """The version's training profile, as recorded at import from its hash-checked file."""
     return TrainingProfile.model_validate(model.info.metadata["profile"])
+
+
+def example_decision(model: bentoml.Model) -> list[float] | None:
+    """The version's answer to `credit_risk.contract.EXAMPLE` as recorded at import
+    (a row of `Scorer.decisions` with reasons); None for versions imported before it was."""
+    return model.info.metadata.get("example")

@@ -10,12 +10,10 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, RedirectResponse
-from pydantic import BaseModel
 from starlette.staticfiles import StaticFiles
 
-TITLE = "Credit Score Prediction API"
-VERSION = "1.0.0"
-DESCRIPTION = "API to predict the credit risk of a customer using a deep learning model"
+from serving.openapi import DESCRIPTION, TITLE, VERSION
+
 OPENAPI_URL = "/openapi.json"
 # BentoML serves its own, different document here; the mounted app's route wins.
 BENTOML_OPENAPI_URL = "/docs.json"
@@ -33,47 +31,6 @@ def _assets_dir() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("drf-spectacular-sidecar is not installed")
     return Path(spec.submodule_search_locations[0]) / "static" / "drf_spectacular_sidecar"
-
-
-def documented_openapi(
-    spec: dict[str, Any], api_routes: list[str], query: type[BaseModel]
-) -> dict[str, Any]:
-    """BentoML's OpenAPI document with the documented info, 422 for invalid input and the
-    query parameters of `query` (which BentoML does not see)."""
-    parameters = [
-        {
-            "name": name,
-            "in": "query",
-            "required": False,
-            "description": schema.get("description", ""),
-            "schema": {k: v for k, v in schema.items() if k not in ("title", "description")},
-        }
-        for name, schema in query.model_json_schema()["properties"].items()
-    ]
-    # The schemas are pydantic's JSON Schema 2020-12 (e.g. numeric exclusiveMinimum), which
-    # is OpenAPI 3.1, not the 3.0.2 that BentoML labels them with.
-    spec["openapi"] = "3.1.0"
-    spec["info"] = {"title": TITLE, "version": VERSION, "description": DESCRIPTION}
-    for route in api_routes:
-        operation = spec["paths"][route]["post"]
-        operation["requestBody"]["required"] = True
-        responses = operation["responses"]
-        responses[422] = {
-            "description": "Validation error: the body does not follow the schema",
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/ValidationErrorBody"}}
-            },
-        }
-        responses.pop(400)  # BentoML documents its own status; ours is 422
-        operation["parameters"] = parameters
-    spec.setdefault("components", {}).setdefault("schemas", {})["ValidationErrorBody"] = {
-        "type": "object",
-        "properties": {
-            "error": {"type": "string"},
-            "detail": {"type": "array", "items": {"type": "object"}},
-        },
-    }
-    return spec
 
 
 def docs_app(openapi: Callable[[], dict[str, Any]]) -> FastAPI:

@@ -10,8 +10,8 @@ service's ASGI app: service.py calls it at import.
 2. `RUNNER_CONNECTION`: the caller's client recycles its session under requests in flight
    (bentoml#5540, bentoml#5544; `_bentoml_impl/client/proxy2.py`, `SessionManager`).
 3. `tracing()`: a span per request even with nothing sampled or exported.
-4. `ValidationErrorAs422`: invalid input is a 400 in BentoML
-   (`_bentoml_impl/server/app.py`, `api_endpoint_wrapper`); the documented API says 422.
+4. `ValidationErrorAs422`: invalid input is a 400 in BentoML, worded with its own class
+   names (`_bentoml_impl/server/app.py`, `api_endpoint_wrapper`); the documented API says 422.
 5. `ClientErrorFilter`: that 400 is logged with a traceback at ERROR level
    (`bentoml/_internal/server/http_app.py`, `log_exception`).
 """
@@ -19,6 +19,7 @@ service's ASGI app: service.py calls it at import.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -27,6 +28,8 @@ from bentoml._internal.server.http import traffic
 from pydantic import ValidationError
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from serving.errors import validation_error_body
 
 # The logger BentoML's `log_exception` writes to (bentoml/_internal/server/http_app.py).
 BENTOML_HTTP_LOGGER = "bentoml._internal.server.http_app"
@@ -82,7 +85,9 @@ class TimeoutMiddleware(traffic.TimeoutMiddleware):
 
 
 class ValidationErrorAs422:
-    """The documented 422 on `paths` where BentoML answers 400 for invalid input."""
+    """The documented 422 on `paths` where BentoML answers 400 for invalid input, its body
+    reworded (`serving.errors.validation_error_body`): BentoML's names its own classes
+    ("9 validation error for ApplicantIODescriptor") and links to pydantic's site."""
 
     def __init__(self, app: ASGIApp, *, paths: Iterable[str]) -> None:
         self.app = app
@@ -91,11 +96,28 @@ class ValidationErrorAs422:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] not in self.paths:
             return await self.app(scope, receive, send)
+        start: Message | None = None
+        chunks: list[bytes] = []
 
         async def send_422(message: Message) -> None:
+            nonlocal start
             if message["type"] == "http.response.start" and message["status"] == 400:
-                message = {**message, "status": 422}
-            await send(message)
+                start = message  # held back until the whole body is known
+                return
+            if start is None or message["type"] != "http.response.body":
+                return await send(message)
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            errors = json.loads(b"".join(chunks)).get("detail") or []
+            body = json.dumps(validation_error_body(errors, len(errors))).encode()
+            headers = [(k, v) for k, v in start["headers"] if k != b"content-length"]
+            await send({
+                **start,
+                "status": 422,
+                "headers": [*headers, (b"content-length", str(len(body)).encode())],
+            })  # fmt: skip
+            await send({"type": "http.response.body", "body": body})
 
         await self.app(scope, receive, send_422)
 

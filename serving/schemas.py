@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from credit_risk.contract import BAD, GOOD
+from credit_risk.contract import BAD, GOOD, Applicant
 from credit_risk.explain import Reasons
 
 
@@ -40,12 +41,24 @@ class CreditScore(BaseModel):
     )
 
     @classmethod
-    def from_decision(
-        cls, p_good: float, good: bool, model: str, reasons: Reasons | None = None
+    def from_row(
+        cls,
+        row: Sequence[float],
+        model: str,
+        record: Mapping[str, Any] | None = None,
+        reference: Mapping[str, Any] | None = None,
     ) -> CreditScore:
-        """The answer for P(good) and the model version's decision (`Decision.calls_good`)."""
+        """The answer for a row of `Scorer.decisions`: P(good), the decision (1.0: good)
+        and, when the row has them, the contributions, ranked into reasons for the
+        applicant `record` against the `reference` applicant."""
+        p_good, good = float(row[0]), bool(row[1])
         if not 0.0 <= p_good <= 1.0:  # NaN too: a server fault, never a client's (422)
             raise ArithmeticError(f"model returned P(good) = {p_good}")
+        reasons = None
+        if len(row) > 2:
+            if record is None or reference is None:
+                raise ValueError("reasons need the applicant and the reference applicant")
+            reasons = Reasons.rank(record, reference, [float(c) for c in row[2:]])
         return cls(
             prediction=GOOD if good else BAD,
             probability=p_good,
@@ -53,6 +66,12 @@ class CreditScore(BaseModel):
             model=model,
             reasons=reasons,
         )
+
+
+class ApplicantBatch(BaseModel):
+    """The body of the batch endpoint (its size limit is a setting)."""
+
+    applicants: list[Applicant] = Field(min_length=1, description="The applicants, in order")
 
 
 class CreditScores(BaseModel):

@@ -75,8 +75,8 @@ def example_answer(stored_model, served_decision) -> tuple[dict, dict]:
 
     example = EXAMPLE
     p_good = load_scorer(stored_model).predict_proba(encode_applicants([Applicant(**example)]))
-    answer = CreditScore.from_decision(
-        float(p_good[0]), bool(served_decision.calls_good(p_good[0])), str(stored_model.tag)
+    answer = CreditScore.from_row(
+        [p_good[0], served_decision.calls_good(p_good[0])], str(stored_model.tag)
     ).model_dump()
     for key in ("probability", "probability_bad"):
         answer[key] = pytest.approx(answer[key], abs=1e-6)

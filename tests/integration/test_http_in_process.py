@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-from collections.abc import Iterator
 from html import escape
 
 import pytest
@@ -16,15 +15,7 @@ from starlette.testclient import TestClient
 
 from credit_risk.contract import CATEGORIES, EXAMPLE, FIELDS, encode
 from credit_risk.explain import Reasons
-from serving.api_docs import DESCRIPTION, TITLE, VERSION
-
-
-@pytest.fixture(scope="module")
-def client(stored_model) -> Iterator[TestClient]:
-    from service import CreditScoring
-
-    with TestClient(CreditScoring.to_asgi(), base_url="http://127.0.0.1") as client:
-        yield client
+from serving.openapi import DESCRIPTION, TITLE, VERSION
 
 
 def test_documented_example_gets_a_documented_answer(

@@ -17,8 +17,12 @@ from serving.bentoml_fixes import ValidationErrorAs422
 
 async def echo(request: Request) -> JSONResponse:
     body = await request.body()
-    if body == b"bad":
-        return JSONResponse({"error": "invalid", "detail": []}, status_code=400)
+    if body == b"bad":  # what BentoML answers invalid input
+        error = {"type": "missing", "loc": ["Sex"], "msg": "Field required", "url": "https://x"}
+        return JSONResponse(
+            {"error": "1 validation error for ApplicantIODescriptor", "detail": [error]},
+            status_code=400,
+        )
     return JSONResponse({"size": len(body)})
 
 
@@ -72,7 +76,11 @@ def test_only_json_bodies_reach_api_routes() -> None:
 def test_invalid_input_on_api_routes_becomes_422() -> None:
     response = client().post("/api", content=b"bad")
     assert response.status_code == 422
-    assert response.json()["error"] == "invalid"
+    assert response.json() == {
+        "error": "invalid input: 1 problem",
+        "detail": [{"loc": ["Sex"], "msg": "Field required", "type": "missing"}],
+    }
+    assert int(response.headers["content-length"]) == len(response.content)
 
 
 @pytest.mark.parametrize(

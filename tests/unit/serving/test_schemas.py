@@ -14,7 +14,7 @@ from serving.schemas import CreditScore, Options
 @pytest.mark.parametrize("p_good", [math.nan, 1.5, -0.1])
 def test_an_impossible_probability_is_a_server_fault(p_good: float) -> None:
     with pytest.raises(ArithmeticError):
-        CreditScore.from_decision(p_good, True, "credit_risk:v")
+        CreditScore.from_row([p_good, 1.0], "credit_risk:v")
 
 
 @pytest.mark.parametrize(
@@ -26,7 +26,7 @@ def test_credit_score_keeps_probability_as_p_good(
     p_good: float, threshold: float, label: str
 ) -> None:
     decision = Decision(platt_slope=1.0, platt_intercept=0.0, threshold=threshold)
-    score = CreditScore.from_decision(p_good, bool(decision.calls_good(p_good)), "credit_risk:v")
+    score = CreditScore.from_row([p_good, decision.calls_good(p_good)], "credit_risk:v")
     assert score.prediction == label
     assert score.probability == p_good
     assert score.probability_bad == pytest.approx(1 - p_good)

@@ -1,0 +1,193 @@
+"""The one OpenAPI 3.1 document of the service, built from the project's own schemas.
+
+Not BentoML's generated document: that one describes each body as an inline descriptor
+class (three copies of the applicant for a client generator), shows placeholder examples
+and declares none of the statuses the middlewares send. Every schema here is a pydantic
+model of `credit_risk.contract`, `serving.schemas` or `serving.errors`, referenced once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import models_json_schema
+
+from credit_risk.contract import EXAMPLE, Applicant
+from serving.drift import DriftReport
+from serving.errors import ErrorBody, validation_error_body
+from serving.schemas import ApplicantBatch, CreditScore, CreditScores, Health, Options
+
+TITLE = "Credit Score Prediction API"
+VERSION = "1.0.0"
+DESCRIPTION = "API to predict the credit risk of a customer using a deep learning model"
+SCORING_TAG = "Credit scoring"
+OPERATIONS_TAG = "Operations"
+
+# Every error status an API route can answer, and when.
+API_ERRORS: dict[int, str] = {
+    401: "No valid X-API-Key header (only when API keys are configured)",
+    413: "The request body is larger than the limit",
+    415: "The body is not application/json",
+    422: "Invalid input: the body or a query parameter does not follow the schema",
+    429: "Too many requests in progress; retry later",
+    500: "A fault of the server",
+    503: "Overloaded; retry later",
+    504: "Not answered within the request timeout",
+}
+# An invalid body, for the 422 example: what the service answers it.
+INVALID_EXAMPLE = {**EXAMPLE, "Age": 0, "Sex": "other"}
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _json(schema: dict[str, Any], examples: dict[str, Any] | None = None) -> dict[str, Any]:
+    media: dict[str, Any] = {"schema": schema}
+    if examples:
+        media["examples"] = {name: {"value": value} for name, value in examples.items()}
+    return {"content": {"application/json": media}}
+
+
+def _invalid_example() -> dict[str, Any]:
+    try:
+        Applicant.model_validate(INVALID_EXAMPLE)
+    except ValidationError as exc:
+        return validation_error_body(exc.errors(), exc.error_count())
+    raise AssertionError("INVALID_EXAMPLE is valid")
+
+
+def _errors() -> dict[str, Any]:
+    return {
+        str(status): {
+            "description": description,
+            **_json(
+                _ref(ErrorBody),
+                {"invalid": _invalid_example()} if status == 422 else None,
+            ),
+        }
+        for status, description in API_ERRORS.items()
+    }
+
+
+def _reasons_parameter() -> list[dict[str, Any]]:
+    properties = Options.model_json_schema()["properties"]
+    return [
+        {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "description": schema.get("description", ""),
+            "schema": {k: v for k, v in schema.items() if k not in ("title", "description")},
+        }
+        for name, schema in properties.items()
+    ]
+
+
+def _scoring(
+    operation_id: str,
+    summary: str,
+    request: type[BaseModel],
+    request_example: Any,
+    response: type[BaseModel],
+    answers: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "post": {
+            "operationId": operation_id,
+            "summary": summary,
+            "tags": [SCORING_TAG],
+            "parameters": _reasons_parameter(),
+            "requestBody": {
+                "required": True,
+                **_json(_ref(request), {"applicant": request_example}),
+            },
+            "responses": {
+                "200": {"description": "The decision", **_json(_ref(response), answers)},
+                **_errors(),
+            },
+        }
+    }
+
+
+def _probe(operation_id: str, summary: str, content_type: str = "text/plain") -> dict[str, Any]:
+    return {
+        "get": {
+            "operationId": operation_id,
+            "summary": summary,
+            "tags": [OPERATIONS_TAG],
+            "responses": {"200": {"description": summary, "content": {content_type: {}}}},
+        }
+    }
+
+
+def build_openapi(
+    *,
+    prediction_route: str,
+    batch_route: str,
+    max_batch_records: int,
+    example_answers: dict[str, CreditScore],
+) -> dict[str, Any]:
+    """The document; `example_answers` are real answers of the served model to EXAMPLE
+    (by example name, e.g. "decision" and "with_reasons"), shown as the 200 examples."""
+    requests = (Applicant, ApplicantBatch)
+    answers = (CreditScore, CreditScores, ErrorBody, Health, DriftReport)
+    _, defs = models_json_schema(
+        [(model, "validation") for model in requests]
+        + [(model, "serialization") for model in answers],
+        ref_template="#/components/schemas/{model}",
+    )
+    schemas = defs["$defs"]
+    batch = schemas[ApplicantBatch.__name__]["properties"]["applicants"]
+    batch["maxItems"] = max_batch_records
+    single = {name: a.model_dump(exclude_none=True) for name, a in example_answers.items()}
+    many = {name: {"predictions": [answer]} for name, answer in single.items()}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": TITLE, "version": VERSION, "description": DESCRIPTION},
+        "tags": [
+            {"name": SCORING_TAG, "description": "Decisions on credit applicants"},
+            {"name": OPERATIONS_TAG, "description": "Probes, metrics and monitoring"},
+        ],
+        "paths": {
+            prediction_route: _scoring(
+                "credit_score_prediction",
+                "Score one applicant",
+                Applicant,
+                EXAMPLE,
+                CreditScore,
+                single,
+            ),
+            batch_route: _scoring(
+                "batch_credit_score_prediction",
+                "Score many applicants, one decision each in request order",
+                ApplicantBatch,
+                {"applicants": [EXAMPLE]},
+                CreditScores,
+                many,
+            ),
+            "/health": {
+                "get": {
+                    "operationId": "health",
+                    "summary": "The served model version",
+                    "tags": [OPERATIONS_TAG],
+                    "responses": {"200": {"description": "Serving", **_json(_ref(Health))}},
+                }
+            },
+            "/drift": {
+                "get": {
+                    "operationId": "drift",
+                    "summary": "Input drift (PSI per field) of this worker's recent applicants",
+                    "tags": [OPERATIONS_TAG],
+                    "responses": {
+                        "200": {"description": "The drift report", **_json(_ref(DriftReport))}
+                    },
+                }
+            },
+            "/livez": _probe("livez", "Alive"),
+            "/readyz": _probe("readyz", "Ready: the model runner answers"),
+            "/metrics": _probe("metrics", "Prometheus metrics"),
+        },
+        "components": {"schemas": schemas},
+    }
