@@ -20,8 +20,9 @@ from pydantic import Field
 from credit_risk.contract import EXAMPLE, Applicant, encode_applicants
 from model_store.versions import example_decision, resolve, training_profile
 from serving import bentoml_fixes, middlewares
-from serving.api_docs import docs_app
+from serving.api_docs import ASSETS_URL, BENTOML_OPENAPI_URL, OPENAPI_URL, docs_app
 from serving.coalescer import Coalescer
+from serving.compression import CompressedOn
 from serving.drift import DriftReport, DriftWindow
 from serving.errors import PlainErrorsAsJson
 from serving.gc_tuning import freeze_startup_objects
@@ -211,6 +212,8 @@ for _middleware, _options in [
         api_keys=[key.get_secret_value() for key in settings.api_keys],
         open_paths=settings.open_paths,
     ),
+    # Outside the two below, which read the bodies they rewrite.
+    (CompressedOn, {"prefixes": [BATCH_ROUTE, OPENAPI_URL, BENTOML_OPENAPI_URL, ASSETS_URL]}),
     (bentoml_fixes.ValidationErrorAs422, {"paths": _API_ROUTES}),
     (PlainErrorsAsJson, {}),
 ]:

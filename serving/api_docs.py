@@ -9,8 +9,9 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.openapi import DESCRIPTION, TITLE, VERSION
 
@@ -19,6 +20,13 @@ OPENAPI_URL = "/openapi.json"
 BENTOML_OPENAPI_URL = "/docs.json"
 ASSETS_URL = "/docs-assets"
 FAVICON = "swagger-ui-dist/favicon-32x32.png"  # in the assets directory
+# The pages may load from this server only: ReDoc's bundle links Redocly's logo from a CDN,
+# which an offline browser would try to fetch. Their own scripts are inline; ReDoc runs
+# its search in a worker made from a blob.
+PAGE_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; worker-src 'self' blob:"
+)
 
 
 def _assets_dir() -> Path:
@@ -43,7 +51,9 @@ def docs_app(openapi: Callable[[], dict[str, Any]]) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
+    app.router.redirect_slashes = False  # "/docs/" is no page: 404, not a redirect
     app.mount(ASSETS_URL, StaticFiles(directory=_assets_dir()), name="docs-assets")
+    app.add_middleware(HeadAsGet)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
@@ -60,23 +70,51 @@ def docs_app(openapi: Callable[[], dict[str, Any]]) -> FastAPI:
         return FileResponse(_assets_dir() / FAVICON)
 
     @app.get("/docs", include_in_schema=False)
-    def swagger_ui() -> Any:
-        return get_swagger_ui_html(
-            openapi_url=OPENAPI_URL,
-            title=f"{TITLE} - Swagger UI",
-            swagger_js_url=f"{ASSETS_URL}/swagger-ui-dist/swagger-ui-bundle.js",
-            swagger_css_url=f"{ASSETS_URL}/swagger-ui-dist/swagger-ui.css",
-            swagger_favicon_url="/favicon.ico",
+    def swagger_ui() -> HTMLResponse:
+        return _local_only(
+            get_swagger_ui_html(
+                openapi_url=OPENAPI_URL,
+                title=f"{TITLE} - Swagger UI",
+                swagger_js_url=f"{ASSETS_URL}/swagger-ui-dist/swagger-ui-bundle.js",
+                swagger_css_url=f"{ASSETS_URL}/swagger-ui-dist/swagger-ui.css",
+                swagger_favicon_url="/favicon.ico",
+            )
         )
 
     @app.get("/redoc", include_in_schema=False)
-    def redoc() -> Any:
-        return get_redoc_html(
-            openapi_url=OPENAPI_URL,
-            title=f"{TITLE} - ReDoc",
-            redoc_js_url=f"{ASSETS_URL}/redoc/bundles/redoc.standalone.js",
-            redoc_favicon_url="/favicon.ico",
-            with_google_fonts=False,
+    def redoc() -> HTMLResponse:
+        return _local_only(
+            get_redoc_html(
+                openapi_url=OPENAPI_URL,
+                title=f"{TITLE} - ReDoc",
+                redoc_js_url=f"{ASSETS_URL}/redoc/bundles/redoc.standalone.js",
+                redoc_favicon_url="/favicon.ico",
+                with_google_fonts=False,
+            )
         )
 
     return app
+
+
+def _local_only(page: HTMLResponse) -> HTMLResponse:
+    page.headers["content-security-policy"] = PAGE_POLICY
+    return page
+
+
+class HeadAsGet:
+    """HEAD on the app's GET routes (FastAPI routes answer GET only): the GET answer's
+    status and headers, without its body."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            return await self.app(scope, receive, send)
+
+        async def send_headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, send_headers_only)

@@ -130,3 +130,25 @@ def test_every_error_is_json_in_the_one_shape_without_internal_names(
     ErrorBody.model_validate(response.json())
     for leak in ("IODescriptor", "for Input", "for Options", "errors.pydantic.dev", "https:"):
         assert leak not in response.text, leak
+
+
+def test_head_works_on_get_routes_and_large_answers_are_compressed(client: TestClient) -> None:
+    for path in ("/health", "/docs", "/openapi.json"):
+        head = client.head(path)
+        assert head.status_code == 200, path
+        assert head.content == b""
+    gzip = {"Accept-Encoding": "gzip"}
+    compressed = client.get("/openapi.json", headers=gzip)
+    assert compressed.headers["content-encoding"] == "gzip"
+    assert compressed.json() == client.get("/openapi.json").json()  # httpx decompresses
+    batch = client.post(BATCH, json={"applicants": [EXAMPLE] * 20}, headers=gzip)
+    assert batch.headers["content-encoding"] == "gzip"
+    assert len(batch.json()["predictions"]) == 20
+    single = client.post(PREDICT, json=EXAMPLE, headers=gzip)
+    assert "content-encoding" not in single.headers  # ~150 bytes: not worth the CPU
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_documentation_pages_may_load_from_this_server_only(client: TestClient, page: str) -> None:
+    policy = client.get(page).headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "https:" not in policy
