@@ -1,7 +1,8 @@
-"""A real `bentoml serve` of the service on a free port, shared by the e2e tests."""
+"""Real `bentoml serve`s of the service on free ports, shared by the e2e tests."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -22,3 +23,20 @@ def served(stored_model, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
 def server(served: ServerProcess) -> str:
     """Base URL of the real server."""
     return served.url
+
+
+KEY = "s3cret-key"
+ORIGIN = "https://loans.bank.example"
+
+
+@pytest.fixture(scope="session")
+def restricted(stored_model, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    env = {
+        "CREDIT_RISK_API_KEYS": json.dumps([KEY, "other-key"]),
+        "CREDIT_RISK_CORS_ORIGINS": json.dumps([ORIGIN]),
+        "CREDIT_RISK_MAX_CONCURRENCY": "4",
+    }
+    log = tmp_path_factory.mktemp("restricted") / "serve.log"
+    with ServerProcess(bentoml_serve("service:CreditScoring", port), port, log, env=env) as server:
+        yield server.url

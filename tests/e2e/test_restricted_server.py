@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 import requests
 
 from credit_risk.contract import EXAMPLE
-from tools.server_process import ServerProcess, bentoml_serve, free_port
+from tests.e2e.conftest import KEY, ORIGIN
 
-KEY = "s3cret-key"
-ORIGIN = "https://loans.bank.example"
 PREDICT = "/credit_score_prediction"
-
-
-@pytest.fixture(scope="module")
-def restricted(stored_model, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    env = {
-        "CREDIT_RISK_API_KEYS": json.dumps([KEY, "other-key"]),
-        "CREDIT_RISK_CORS_ORIGINS": json.dumps([ORIGIN]),
-        "CREDIT_RISK_MAX_CONCURRENCY": "4",
-    }
-    log = tmp_path_factory.mktemp("restricted") / "serve.log"
-    with ServerProcess(bentoml_serve("service:CreditScoring", port), port, log, env=env) as server:
-        yield server.url
 
 
 def test_api_key_is_required_except_on_probes(restricted: str) -> None:

@@ -1,0 +1,98 @@
+"""A client generated from the served /openapi.json with openapi-python-client, as a
+client author would generate it, calling the real servers and parsing every answer into
+its typed model."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import requests
+
+from credit_risk.contract import EXAMPLE
+from tests.e2e.conftest import KEY
+
+BIN = Path(sys.executable).parent
+PACKAGE = "credit_score_client"
+
+
+@pytest.fixture(scope="module")
+def generated(server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
+    """The generated package, imported."""
+    where = tmp_path_factory.mktemp("client")
+    (where / "openapi.json").write_text(requests.get(server + "/openapi.json", timeout=10).text)
+    done = subprocess.run(
+        [
+            *(str(BIN / "openapi-python-client"), "generate", "--path", "openapi.json"),
+            *("--meta", "none", "--output-path", PACKAGE),
+        ],
+        cwd=where,
+        env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Warning" not in done.stdout + done.stderr, done.stdout + done.stderr
+    sys.path.insert(0, str(where))
+    try:
+        yield importlib.import_module(PACKAGE)
+    finally:
+        sys.path.remove(str(where))
+
+
+def api(generated: ModuleType, name: str) -> ModuleType:
+    return importlib.import_module(f"{PACKAGE}.api.credit_scoring.{name}")
+
+
+def models(generated: ModuleType) -> ModuleType:
+    return importlib.import_module(f"{PACKAGE}.models")
+
+
+@pytest.mark.parametrize("reasons", [False, True])
+def test_both_endpoints_answer_typed_decisions(
+    generated: ModuleType, server: str, reasons: bool
+) -> None:
+    m = models(generated)
+    client = generated.Client(base_url=server)
+    applicant = m.Applicant.from_dict(EXAMPLE)
+    one = api(generated, "credit_score_prediction").sync(
+        client=client, body=applicant, reasons=reasons
+    )
+    assert isinstance(one, m.CreditScore)
+    assert one.prediction in ("good", "bad") and 0 <= one.probability <= 1
+    assert isinstance(one.reasons, m.Reasons) if reasons else not isinstance(one.reasons, m.Reasons)
+    batch = api(generated, "batch_credit_score_prediction").sync(
+        client=client, body=m.ApplicantBatch(applicants=[applicant] * 3), reasons=reasons
+    )
+    assert isinstance(batch, m.CreditScores)
+    # Up to float32 rounding of the batch each was computed in.
+    assert [p.probability for p in batch.predictions] == pytest.approx([one.probability] * 3)
+
+
+def test_invalid_input_is_a_typed_error(generated: ModuleType, server: str) -> None:
+    m = models(generated)
+    client = generated.Client(base_url=server)
+    response = api(generated, "credit_score_prediction").sync_detailed(
+        client=client, body=m.Applicant.from_dict({**EXAMPLE, "Age": 0})
+    )
+    assert response.status_code == 422
+    assert isinstance(response.parsed, m.ErrorBody)
+    assert [d.loc for d in response.parsed.detail] == [["Age"]]
+
+
+def test_a_missing_key_is_a_typed_error(generated: ModuleType, restricted: str) -> None:
+    m = models(generated)
+    call = api(generated, "credit_score_prediction")
+    body = m.Applicant.from_dict(EXAMPLE)
+    refused = call.sync_detailed(client=generated.Client(base_url=restricted), body=body)
+    assert refused.status_code == 401
+    assert isinstance(refused.parsed, m.ErrorBody)
+    keyed = generated.Client(base_url=restricted, headers={"X-API-Key": KEY})
+    assert isinstance(call.sync(client=keyed, body=body), m.CreditScore)
