@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -25,14 +22,6 @@ from serving.loan_form import UI_PATH
 from training_export.paths import REPO_ROOT
 
 PREDICT = "/credit_score_prediction?reasons=true"  # where the form posts
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-dev-shm-usage",
-    "--window-size=1000,1500",
-)
 SCREENSHOT_COPY = REPO_ROOT / "build" / "ui-screenshot.png"  # build/ is git-ignored
 # Every field differs from the prefilled example, so every control is exercised.
 APPLICANT = {
@@ -46,26 +35,6 @@ APPLICANT = {
     "Duration": 12,
     "Purpose": "car",
 }
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[WebDriver]:
-    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and chromedriver):
-        pytest.fail(
-            "the browser tests need Debian's chromium and chromedriver on PATH: "
-            "apt-get install -y chromium chromium-driver",
-            pytrace=False,
-        )
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(chromedriver))
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def open_form(browser: WebDriver, server: str) -> None:
