@@ -192,14 +192,16 @@ class FuzzResult:
     summary: str  # schemathesis' closing lines
 
 
-def fuzz(url: str, examples: int, seed: int = 1) -> FuzzResult:
-    """Property-based fuzzing of the prediction endpoint from the served OpenAPI document."""
+def fuzz(url: str, examples: int, seed: int = 1, path: str | None = PREDICT) -> FuzzResult:
+    """Property-based fuzzing (positive and negative cases, every check that applies) of
+    `path`, or of every operation, from the served OpenAPI document."""
     import subprocess
 
     from tools.server_process import BIN
 
+    only = ["--include-path", path] if path else []
     run = subprocess.run(
-        [str(BIN / "schemathesis"), "run", f"{url}/openapi.json", "--include-path", PREDICT,
+        [str(BIN / "schemathesis"), "run", f"{url}/openapi.json", *only,
          "-n", str(examples), "--seed", str(seed), "--checks", "all",
          "--exclude-checks", FUZZ_EXCLUDED],
         capture_output=True, text=True, timeout=1800,
