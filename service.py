@@ -9,16 +9,21 @@ drift and words the answers. The parts live in `credit_risk/` (the model) and `s
 
 from __future__ import annotations
 
+import logging
 from functools import cache
+from itertools import chain
 from typing import Annotated, Any
 
 import bentoml
 import numpy as np
+from bentoml.exceptions import ServiceUnavailable
 from bentoml.models import BentoModel
-from pydantic import Field
+from fastapi import HTTPException
+from pydantic import Field, TypeAdapter
+from sqlalchemy.exc import SQLAlchemyError
 
 from credit_risk.contract import EXAMPLE, Applicant, encode_applicants
-from model_store.versions import example_decision, resolve, training_profile
+from model_store.versions import example_decision, recorded_threshold, resolve, training_profile
 from serving import bentoml_fixes, middlewares
 from serving.api_docs import ASSETS_URL, BENTOML_OPENAPI_URL, OPENAPI_URL, docs_app
 from serving.coalescer import Coalescer
@@ -28,10 +33,24 @@ from serving.errors import PlainErrorsAsJson
 from serving.gc_tuning import freeze_startup_objects
 from serving.loan_form import add_loan_form
 from serving.openapi import build_openapi
+from serving.records import (
+    DecisionRecord,
+    Outcome,
+    OutcomeConflict,
+    Records,
+    caller_of,
+    engine_for,
+    realised_metrics,
+    rows_for,
+)
 from serving.schemas import CreditScore, CreditScores, Health, Options
 from serving.settings import settings
 
+logger = logging.getLogger(__name__)
 PREDICTION_ROUTE = "/credit_score_prediction"
+# The client's own reference of an application, recorded with its decisions.
+CLIENT_REFERENCE_HEADER = "x-application-id"
+CLIENT_REFERENCE = TypeAdapter(Annotated[str, Field(min_length=1, max_length=128)] | None)
 BATCH_ROUTE = "/credit_score_prediction/batch"
 # `bentoml build` pins this exact version into the Bento.
 MODEL = BentoModel(resolve(settings.served_model))
@@ -94,6 +113,10 @@ def _openapi() -> dict[str, Any]:
     )
 
 
+def _joined(parts: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    return list(chain.from_iterable(parts))
+
+
 def _example_answers() -> dict[str, CreditScore]:
     """The served version's own answers to the documented example, for the API's examples."""
     row = example_decision(MODEL.stored)
@@ -144,6 +167,13 @@ class CreditScoring:
         profile = training_profile(MODEL.stored)
         self.reference = profile.reference_record()  # shown next to each reason
         self.drift = DriftWindow(profile, settings.drift_window)
+        self.records = Records(engine_for(settings.records_url)) if settings.records else None
+        if self.records is not None:
+            # Committed together with the records of concurrent requests, one at a time.
+            self.record = Coalescer(
+                self.records.write_async, max_rows=10_000, max_in_flight=1, join=_joined
+            )
+        self.threshold = recorded_threshold(MODEL.stored)  # recorded with each decision
         freeze_startup_objects()
 
     async def decisions(
@@ -156,22 +186,72 @@ class CreditScoring:
         encoded = encode_applicants(applicants)
         self.drift.add(encoded)
         if not options.reasons:
-            return [
-                CreditScore.from_row(row, self.model_tag) for row in await self.predict(encoded)
+            rows = await self.predict(encoded)
+            answers = [CreditScore.from_row(row, self.model_tag) for row in rows]
+        else:
+            answers = [
+                CreditScore.from_row(row, self.model_tag, applicant.record(), self.reference)
+                for applicant, row in zip(applicants, await self.explain(encoded), strict=True)
             ]
-        return [
-            CreditScore.from_row(row, self.model_tag, applicant.record(), self.reference)
-            for applicant, row in zip(applicants, await self.explain(encoded), strict=True)
-        ]
+        if self.records is not None:  # answered only once recorded
+            await self._record(applicants, answers, ctx)
+        return answers
+
+    async def _record(
+        self, applicants: list[Applicant], answers: list[CreditScore], ctx: bentoml.Context
+    ) -> None:
+        headers = ctx.request.headers
+        rows = rows_for(
+            request_id=ctx.request.state.request_id,
+            model=self.model_tag,
+            threshold=self.threshold,
+            applicants=[a.record() for a in applicants],
+            answers=[a.model_dump(exclude_none=True) for a in answers],
+            caller=caller_of(headers.get(middlewares.API_KEY_HEADER.decode())),
+            client_reference=CLIENT_REFERENCE.validate_python(headers.get(CLIENT_REFERENCE_HEADER)),
+        )
+        try:
+            await self.record(rows)
+        except SQLAlchemyError as exc:  # no decision without its record
+            logger.warning("decision records unavailable: %s", exc.__class__.__name__)
+            raise ServiceUnavailable("decision records are unavailable; retry later") from exc
 
     def __metrics__(self, content: str) -> str:
-        """/metrics, plus which model version this process serves."""
+        """/metrics, plus which model version this process serves, and how the recorded
+        decisions with an outcome turned out."""
+        realised = realised_metrics(self.records.labelled()) if self.records else ""
         return (
             f"{content}# HELP credit_risk_model_info The model version served.\n"
             "# TYPE credit_risk_model_info gauge\n"
             f'credit_risk_model_info{{model="{self.model_tag}"}} 1.0\n'
-            f"{self.drift.report().prometheus()}"
+            f"{self.drift.report().prometheus()}{realised}"
         )
+
+    def _records_or_refuse(self) -> Records:
+        """Records hold personal data: readable only where API keys are configured."""
+        if self.records is None:
+            raise HTTPException(404, "decision records are off (CREDIT_RISK_RECORDS)")
+        if not settings.api_keys:
+            raise HTTPException(403, "decision records need API keys (CREDIT_RISK_API_KEYS)")
+        return self.records
+
+    @web.get("/decisions/{request_id}", response_model=list[DecisionRecord])
+    def decision_records(self, request_id: str) -> list[dict[str, Any]]:
+        """The recorded decisions of one request, in request order."""
+        found = self._records_or_refuse().of_request(request_id)
+        if not found:
+            raise HTTPException(404, "no decision with that request id")
+        return found
+
+    @web.post("/outcomes", response_model=DecisionRecord)
+    def outcome(self, outcome: Outcome) -> dict[str, Any]:
+        """Whether a decided applicant repaid; the same outcome again changes nothing."""
+        try:
+            return self._records_or_refuse().record_outcome(outcome)
+        except LookupError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        except OutcomeConflict as exc:
+            raise HTTPException(409, str(exc)) from exc
 
     @web.get("/health", response_model=Health)
     def health(self) -> Health:

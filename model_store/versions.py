@@ -44,3 +44,9 @@ def example_decision(model: bentoml.Model) -> list[float] | None:
     """The version's answer to `credit_risk.contract.EXAMPLE` as recorded at import
     (a row of `Scorer.decisions` with reasons); None for versions imported before it was."""
     return model.info.metadata.get("example")
+
+
+def recorded_threshold(model: bentoml.Model) -> float:
+    """The version's decision threshold as recorded at import from its hash-checked decision
+    file: only written into decision records (the runner applies the rule)."""
+    return float(model.info.metadata["decision"]["threshold"])

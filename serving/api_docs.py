@@ -7,12 +7,15 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from serving.errors import validation_error_body
 from serving.openapi import DESCRIPTION, TITLE, VERSION
 
 OPENAPI_URL = "/openapi.json"
@@ -52,6 +55,9 @@ def docs_app(openapi: Callable[[], dict[str, Any]]) -> FastAPI:
         openapi_url=None,
     )
     app.router.redirect_slashes = False  # "/docs/" is no page: 404, not a redirect
+    # Errors of this app's routes in the service's one error shape.
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.mount(ASSETS_URL, StaticFiles(directory=_assets_dir()), name="docs-assets")
     app.add_middleware(HeadAsGet)
 
@@ -94,6 +100,17 @@ def docs_app(openapi: Callable[[], dict[str, Any]]) -> FastAPI:
         )
 
     return app
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    return JSONResponse(validation_error_body(errors, len(errors)), status_code=422)
 
 
 def _local_only(page: HTMLResponse) -> HTMLResponse:

@@ -1,4 +1,6 @@
-"""Merge concurrent one-row calls of the public service into few multi-row runner calls.
+"""Merge concurrent calls of the public service into few multi-row calls.
+
+Used for the runner (numpy rows, below) and for committing decision records together.
 
 Each call to the runner costs a full HTTP round trip on both sides (~1-2 ms of CPU),
 whatever its number of rows. The coalescer keeps at most `max_in_flight` runner calls
@@ -11,28 +13,36 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
+Rows = TypeVar("Rows", bound=Sequence[Any] | np.ndarray)
 
-class Coalescer:
+
+class Coalescer(Generic[Rows]):
+    """`call` on the rows of concurrent callers joined by `join`; its result, one item per
+    row, is split back to them in order."""
+
     def __init__(
         self,
-        call: Callable[[np.ndarray], Awaitable[np.ndarray]],
+        call: Callable[[Rows], Awaitable[Rows]],
         *,
         max_rows: int,
         max_in_flight: int = 2,
+        join: Callable[[list[Rows]], Rows] = np.concatenate,
     ) -> None:
         self._call = call
         self._max_rows = max_rows
         self._max_in_flight = max_in_flight
-        self._waiting: deque[tuple[np.ndarray, asyncio.Future[np.ndarray]]] = deque()
+        self._join = join
+        self._waiting: deque[tuple[Rows, asyncio.Future[Rows]]] = deque()
         self._in_flight = 0
 
-    async def __call__(self, rows: np.ndarray) -> np.ndarray:
+    async def __call__(self, rows: Rows) -> Rows:
         """The call's result for `rows`, computed together with other waiting rows."""
-        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Rows] = asyncio.get_running_loop().create_future()
         self._waiting.append((rows, future))
         self._dispatch()
         return await future
@@ -49,9 +59,9 @@ class Coalescer:
                 self._in_flight += 1
                 asyncio.get_running_loop().create_task(self._run(jobs))
 
-    async def _run(self, jobs: list[tuple[np.ndarray, asyncio.Future[np.ndarray]]]) -> None:
+    async def _run(self, jobs: list[tuple[Rows, asyncio.Future[Rows]]]) -> None:
         try:
-            result = await self._call(np.concatenate([rows for rows, _ in jobs]))
+            result = await self._call(self._join([rows for rows, _ in jobs]))
         except Exception as exc:  # every caller of the batch gets the error
             for _, future in jobs:
                 if not future.done():

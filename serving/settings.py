@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -55,11 +58,31 @@ class Settings(BaseSettings):
         gt=0,
         description="Most recent applicants per worker over which drift (PSI) is measured",
     )
+    records: bool = Field(
+        default=True,
+        description="Keep a decision record of every scored applicant (GET /decisions/{id}, "
+        "POST /outcomes); off is for benchmarks only, never for production",
+    )
+    records_url: str = Field(
+        default_factory=lambda: f"sqlite:///{_bentoml_home() / 'records' / 'decisions.db'}",
+        description="SQLAlchemy URL of the records database; default SQLite (WAL) next to "
+        "the model store, e.g. postgresql+psycopg://user:password@host/db in production",
+    )
+    records_retention_days: int = Field(
+        default=1825,
+        gt=0,
+        description="Records decided longer ago are deleted by `make records-purge`",
+    )
     trace_requests: bool = Field(
         default=False,
         description="Record BentoML's OpenTelemetry spans per request; on only with a tracing "
         "exporter configured: the spans cost about a third of the throughput",
     )
+
+
+def _bentoml_home() -> Path:
+    """BentoML's own data directory (BENTOML_HOME, default ~/bentoml)."""
+    return Path(os.environ.get("BENTOML_HOME", Path.home() / "bentoml"))
 
 
 settings = Settings()

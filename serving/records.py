@@ -1,0 +1,300 @@
+"""Decision records: every scored applicant kept in a database, and outcomes joined to them.
+
+One row per applicant decision: the request id and the applicant's position in the
+request, the UTC time, the model version and its threshold, the nine inputs, P(good), the
+decision, the reasons when they were computed (the inputs and the model version are enough
+to compute them again for any record), the caller (a hash of its API key, never the key)
+and the client's own reference (X-Application-ID). Outcomes (repaid or not) are added later.
+
+SQLite in WAL mode by default, or any database SQLAlchemy reaches by URL (PostgreSQL in
+production). Records of concurrent requests are committed in one transaction
+(`serving.coalescer.Coalescer`), and a request is answered only once its records are
+committed. With WAL and synchronous=NORMAL a killed process loses no committed transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from credit_risk.contract import FIELDS, GOOD
+
+metadata = sa.MetaData()
+decisions = sa.Table(
+    "decisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.String(64), nullable=False, index=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("threshold", sa.Float, nullable=False),
+    sa.Column("applicant", sa.JSON, nullable=False),
+    sa.Column("p_good", sa.Float, nullable=False),
+    sa.Column("decision", sa.String(8), nullable=False),
+    sa.Column("reasons", sa.JSON, nullable=True),
+    sa.Column("caller", sa.String(16), nullable=True),
+    sa.Column("client_reference", sa.String(128), nullable=True, index=True),
+    sa.Column("repaid", sa.Boolean, nullable=True),
+    sa.Column("outcome_at", sa.DateTime(timezone=True), nullable=True),
+)
+COLUMNS = tuple(c.name for c in decisions.columns if c.name != "id")
+
+
+def caller_of(api_key: str | None) -> str | None:
+    """Who called, without the key: the first 16 hex digits of its sha256."""
+    return hashlib.sha256(api_key.encode()).hexdigest()[:16] if api_key else None
+
+
+def engine_for(url: str) -> sa.Engine:
+    """The database at `url`, its table created if missing; SQLite in WAL mode.
+
+    Raises RecordsUnavailable, naming the URL without its password, if it cannot be reached.
+    """
+    engine = sa.create_engine(url, pool_pre_ping=True)
+    shown = engine.url.render_as_string(hide_password=True)
+    if engine.dialect.name == "sqlite":
+        if engine.url.database and engine.url.database != ":memory:":
+            try:
+                Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise RecordsUnavailable(f"decision records database {shown}: {exc}") from exc
+
+        @sa.event.listens_for(engine, "connect")
+        def _wal(connection: Any, _: Any) -> None:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=10000")  # other workers write too
+            cursor.close()
+
+    try:
+        metadata.create_all(engine)
+    except sa.exc.SQLAlchemyError as exc:
+        raise RecordsUnavailable(f"decision records database {shown}: {exc.orig or exc}") from exc
+    return engine
+
+
+class RecordsUnavailable(RuntimeError):
+    """The records database cannot be reached: no decision may be answered without it."""
+
+
+@dataclass(frozen=True)
+class Records:
+    """The decision records of one database."""
+
+    engine: sa.Engine
+
+    def write(self, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Insert `rows` in one transaction; their ids."""
+        if not rows:
+            return []
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                decisions.insert().returning(decisions.c.id), [dict(r) for r in rows]
+            )
+            return [row.id for row in result]
+
+    async def write_async(self, rows: list[Mapping[str, Any]]) -> list[int]:
+        return await asyncio.to_thread(self.write, rows)
+
+    def of_request(self, request_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as connection:
+            found = connection.execute(
+                sa.select(decisions)
+                .where(decisions.c.request_id == request_id)
+                .order_by(decisions.c.position, decisions.c.id)
+            )
+            return [dict(row._mapping) for row in found]
+
+    def record_outcome(self, outcome: Outcome) -> dict[str, Any]:
+        """Set the outcome of the one decision `outcome` names. Raises LookupError when no
+        decision matches, OutcomeConflict when several do or it already has another one."""
+        if outcome.request_id is not None:
+            match = (decisions.c.request_id == outcome.request_id) & (
+                decisions.c.position == outcome.position
+            )
+        else:
+            match = decisions.c.client_reference == outcome.client_reference
+        with self.engine.begin() as connection:
+            found = connection.execute(sa.select(decisions).where(match)).all()
+            if not found:
+                raise LookupError("no decision with that request id or client reference")
+            if len(found) > 1:
+                raise OutcomeConflict(f"{len(found)} decisions match: name one by request id")
+            (row,) = found
+            if row.repaid is not None and row.repaid != outcome.repaid:
+                raise OutcomeConflict("that decision already has the other outcome")
+            if row.repaid is None:
+                connection.execute(
+                    decisions.update()
+                    .where(decisions.c.id == row.id)
+                    .values(repaid=outcome.repaid, outcome_at=datetime.now(UTC))
+                )
+            return dict(
+                connection.execute(sa.select(decisions).where(decisions.c.id == row.id))
+                .one()
+                ._mapping
+            )
+
+    def between(self, since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:
+        """Every record decided in [since, until), oldest first."""
+        query = sa.select(decisions).order_by(decisions.c.decided_at, decisions.c.id)
+        if since is not None:
+            query = query.where(decisions.c.decided_at >= since)
+        if until is not None:
+            query = query.where(decisions.c.decided_at < until)
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def purge(self, older_than_days: int, now: datetime | None = None) -> int:
+        """Delete the records decided more than `older_than_days` ago; how many."""
+        cutoff = (now or datetime.now(UTC)) - timedelta(days=older_than_days)
+        with self.engine.begin() as connection:
+            return connection.execute(
+                decisions.delete().where(decisions.c.decided_at < cutoff)
+            ).rowcount
+
+    def delete_applicant(self, request_id: str | None, client_reference: str | None) -> int:
+        """Delete one applicant's records (by request id or client reference); how many."""
+        if (request_id is None) == (client_reference is None):
+            raise ValueError("name the records by request id or by client reference")
+        match = (
+            decisions.c.request_id == request_id
+            if request_id is not None
+            else decisions.c.client_reference == client_reference
+        )
+        with self.engine.begin() as connection:
+            return connection.execute(decisions.delete().where(match)).rowcount
+
+    def labelled(self) -> list[dict[str, Any]]:
+        """Model, P(good), decision and outcome of every decision with an outcome."""
+        query = sa.select(
+            decisions.c.model, decisions.c.p_good, decisions.c.decision, decisions.c.repaid
+        ).where(decisions.c.repaid.is_not(None))
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+
+class OutcomeConflict(ValueError):
+    """The outcome contradicts what is recorded, or names no single decision."""
+
+
+class Outcome(BaseModel):
+    """Whether a decided applicant repaid: name the decision by request id (and position
+    in a batch request) or by the client's own reference."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str | None = Field(default=None, min_length=1, max_length=64)
+    position: int = Field(default=0, ge=0, description="The applicant's index in a batch")
+    client_reference: str | None = Field(default=None, min_length=1, max_length=128)
+    repaid: bool = Field(description="True: repaid as agreed; false: defaulted")
+
+    @model_validator(mode="after")
+    def _one_name(self) -> Outcome:
+        if (self.request_id is None) == (self.client_reference is None):
+            raise ValueError("give either request_id or client_reference")
+        return self
+
+
+def rows_for(
+    *,
+    request_id: str,
+    model: str,
+    threshold: float,
+    applicants: Iterable[Mapping[str, Any]],
+    answers: Iterable[Mapping[str, Any]],
+    caller: str | None,
+    client_reference: str | None,
+) -> list[dict[str, Any]]:
+    """The records of one request's answers, in request order."""
+    now = datetime.now(UTC)
+    return [
+        {
+            "request_id": request_id,
+            "position": position,
+            "decided_at": now,
+            "model": model,
+            "threshold": threshold,
+            "applicant": {name: applicant[name] for name in FIELDS},
+            "p_good": answer["probability"],
+            "decision": answer["prediction"],
+            "reasons": answer.get("reasons"),
+            "caller": caller,
+            "client_reference": client_reference,
+        }
+        for position, (applicant, answer) in enumerate(zip(applicants, answers, strict=True))
+    ]
+
+
+class DecisionRecord(BaseModel):
+    """One recorded decision (GET /decisions/{request_id})."""
+
+    request_id: str
+    position: int = Field(description="The applicant's index in its request")
+    decided_at: datetime
+    model: str
+    threshold: float
+    applicant: dict[str, Any] = Field(description="The nine inputs, by documented name")
+    p_good: float
+    decision: str
+    reasons: dict[str, Any] | None
+    caller: str | None = Field(description="sha256 prefix of the caller's API key")
+    client_reference: str | None = Field(description="The client's X-Application-ID")
+    repaid: bool | None = Field(description="The outcome, once known")
+    outcome_at: datetime | None
+
+
+def realised_metrics(labelled: Iterable[Mapping[str, Any]]) -> str:
+    """Prometheus gauges per model version over the decisions with an outcome: their
+    count, AUC of P(good) (when both outcomes occur), Brier score and expected cost."""
+    from credit_risk.decision import expected_cost
+
+    by_model: dict[str, list[Mapping[str, Any]]] = {}
+    for row in labelled:
+        by_model.setdefault(row["model"], []).append(row)
+    lines = [
+        "# HELP credit_risk_realised_decisions Decisions with a recorded outcome.",
+        "# TYPE credit_risk_realised_decisions gauge",
+        "# HELP credit_risk_realised_auc AUC of P(good) over decisions with an outcome.",
+        "# TYPE credit_risk_realised_auc gauge",
+        "# HELP credit_risk_realised_brier Brier score of P(good) over decisions with an outcome.",
+        "# TYPE credit_risk_realised_brier gauge",
+        "# HELP credit_risk_realised_cost Mean cost per decision under the UCI cost matrix.",
+        "# TYPE credit_risk_realised_cost gauge",
+    ]
+    for model, rows in sorted(by_model.items()):
+        y = np.array([bool(r["repaid"]) for r in rows])
+        p = np.array([float(r["p_good"]) for r in rows])
+        called_good = np.array([r["decision"] == GOOD for r in rows])
+        label = f'{{model="{model}"}}'
+        lines.append(f"credit_risk_realised_decisions{label} {float(len(rows))!r}")
+        if y.any() and not y.all():
+            lines.append(f"credit_risk_realised_auc{label} {auc(y, p)!r}")
+        lines.append(f"credit_risk_realised_brier{label} {float(np.mean((p - y) ** 2))!r}")
+        lines.append(f"credit_risk_realised_cost{label} {expected_cost(y, called_good)!r}")
+    return "\n".join(lines) + "\n"
+
+
+def auc(y: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve: the chance that a positive scores above a negative
+    (ties count half), from the ranks (Mann-Whitney U)."""
+    order = score.argsort(kind="mergesort")
+    ranks = np.empty(len(score))
+    ranks[order] = np.arange(1, len(score) + 1)
+    for value in np.unique(score):  # tied scores share their mean rank
+        tied = score == value
+        ranks[tied] = ranks[tied].mean()
+    positives = int(y.sum())
+    negatives = len(y) - positives
+    return float((ranks[y].sum() - positives * (positives + 1) / 2) / (positives * negatives))
