@@ -14,7 +14,8 @@ export CONTAINERS_CONF ?= $(CURDIR)/scripts/containers.conf
 TORCH_WHEEL := $(shell sed -n 's|^ *- "\./\(build/wheels/torch-.*\.whl\)"$$|\1|p' bentofile.yaml)
 
 .PHONY: setup store serve test browser lint format train evaluate data bench reliability clean wheels \
-	bento test-bento container test-container score spark-score bench-scoring
+	bento test-bento container test-container score spark-score bench-scoring \
+	records-export records-purge
 
 $(VENV)/.installed: requirements.txt requirements-bento.txt requirements-dev.txt \
 		requirements-batch.txt constraints.txt
@@ -97,6 +98,13 @@ spark-score: store  ## the same with Spark (local[2]); OUT is a directory of par
 
 bench-scoring: store  ## rows/s of the model path, the file command and Spark
 	$(PY) -m benchmarks.batch_scoring --spark
+
+records-export: setup  ## decision records of a period: make records-export OUT=d.parquet [SINCE=2026-11-01] [UNTIL=2026-12-01]
+	@test -n "$(OUT)" || { echo "usage: make records-export OUT=decisions.csv|.parquet [SINCE=day] [UNTIL=day]"; exit 2; }
+	$(PY) -m serving.records_admin export "$(OUT)" $(if $(SINCE),--since $(SINCE)) $(if $(UNTIL),--until $(UNTIL))
+
+records-purge: setup  ## delete the decision records older than CREDIT_RISK_RECORDS_RETENTION_DAYS
+	$(PY) -m serving.records_admin purge
 
 clean:
 	rm -rf $(VENV) .bentoml .pytest_cache .ruff_cache build

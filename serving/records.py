@@ -255,34 +255,45 @@ class DecisionRecord(BaseModel):
     outcome_at: datetime | None
 
 
-def realised_metrics(labelled: Iterable[Mapping[str, Any]]) -> str:
-    """Prometheus gauges per model version over the decisions with an outcome: their
-    count, AUC of P(good) (when both outcomes occur), Brier score and expected cost."""
+def realised(labelled: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, float | None]]:
+    """Per model version, over the decisions with an outcome: their count, the AUC of
+    P(good) (None unless both outcomes occur), the Brier score and the mean cost under the
+    UCI cost matrix."""
     from credit_risk.decision import expected_cost
 
     by_model: dict[str, list[Mapping[str, Any]]] = {}
     for row in labelled:
         by_model.setdefault(row["model"], []).append(row)
-    lines = [
-        "# HELP credit_risk_realised_decisions Decisions with a recorded outcome.",
-        "# TYPE credit_risk_realised_decisions gauge",
-        "# HELP credit_risk_realised_auc AUC of P(good) over decisions with an outcome.",
-        "# TYPE credit_risk_realised_auc gauge",
-        "# HELP credit_risk_realised_brier Brier score of P(good) over decisions with an outcome.",
-        "# TYPE credit_risk_realised_brier gauge",
-        "# HELP credit_risk_realised_cost Mean cost per decision under the UCI cost matrix.",
-        "# TYPE credit_risk_realised_cost gauge",
-    ]
+    summary = {}
     for model, rows in sorted(by_model.items()):
         y = np.array([bool(r["repaid"]) for r in rows])
         p = np.array([float(r["p_good"]) for r in rows])
         called_good = np.array([r["decision"] == GOOD for r in rows])
-        label = f'{{model="{model}"}}'
-        lines.append(f"credit_risk_realised_decisions{label} {float(len(rows))!r}")
-        if y.any() and not y.all():
-            lines.append(f"credit_risk_realised_auc{label} {auc(y, p)!r}")
-        lines.append(f"credit_risk_realised_brier{label} {float(np.mean((p - y) ** 2))!r}")
-        lines.append(f"credit_risk_realised_cost{label} {expected_cost(y, called_good)!r}")
+        summary[model] = {
+            "decisions": float(len(rows)),
+            "auc": auc(y, p) if y.any() and not y.all() else None,
+            "brier": float(np.mean((p - y) ** 2)),
+            "cost": expected_cost(y, called_good),
+        }
+    return summary
+
+
+def realised_metrics(labelled: Iterable[Mapping[str, Any]]) -> str:
+    """`realised` as Prometheus gauges, one per statistic and model version."""
+    lines = []
+    for name, meaning in (
+        ("decisions", "Decisions with a recorded outcome."),
+        ("auc", "AUC of P(good) over decisions with an outcome."),
+        ("brier", "Brier score of P(good) over decisions with an outcome."),
+        ("cost", "Mean cost per decision with an outcome under the UCI cost matrix."),
+    ):
+        lines += [
+            f"# HELP credit_risk_realised_{name} {meaning}",
+            f"# TYPE credit_risk_realised_{name} gauge",
+        ]
+        for model, stats in realised(labelled).items():
+            if stats[name] is not None:
+                lines.append(f'credit_risk_realised_{name}{{model="{model}"}} {stats[name]!r}')
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,74 @@
+"""The auditor's and the operator's commands on the decision records.
+
+    python -m serving.records_admin export OUT.csv|OUT.parquet [--since DATE] [--until DATE]
+    python -m serving.records_admin purge   (older than CREDIT_RISK_RECORDS_RETENTION_DAYS)
+    python -m serving.records_admin delete --request-id ID | --client-reference REF
+
+They use the service's settings (CREDIT_RISK_RECORDS_URL). `export` also prints, per model
+version, how the decisions with an outcome turned out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from serving.records import Records, engine_for, realised
+from serving.settings import settings
+
+
+def export(records: Records, out: Path, since: date | None, until: date | None) -> int:
+    """Write the records decided in [since, until) to CSV or Parquet (by `out`'s suffix),
+    nested fields as JSON text; how many."""
+    rows = records.between(_midnight(since), _midnight(until))
+    frame = pd.DataFrame(rows)
+    for column in ("applicant", "reasons"):
+        if column in frame:
+            frame[column] = [None if v is None else json.dumps(v) for v in frame[column]]
+    if out.suffix == ".parquet":
+        frame.to_parquet(out, index=False)
+    elif out.suffix == ".csv":
+        frame.to_csv(out, index=False)
+    else:
+        raise SystemExit(f"{out}: write .csv or .parquet")
+    return len(frame)
+
+
+def _midnight(day: date | None) -> datetime | None:
+    return None if day is None else datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    out = commands.add_parser("export", help="records of a period to CSV or Parquet")
+    out.add_argument("out", type=Path)
+    out.add_argument("--since", type=date.fromisoformat, help="first day (UTC), inclusive")
+    out.add_argument("--until", type=date.fromisoformat, help="last day (UTC), exclusive")
+    commands.add_parser("purge", help="delete the records past the retention period")
+    delete = commands.add_parser("delete", help="delete one applicant's records")
+    which = delete.add_mutually_exclusive_group(required=True)
+    which.add_argument("--request-id")
+    which.add_argument("--client-reference")
+    args = parser.parse_args()
+    records = Records(engine_for(settings.records_url))
+    if args.command == "export":
+        count = export(records, args.out, args.since, args.until)
+        print(f"{count} records to {args.out}")
+        print(json.dumps({"realised": realised(records.labelled())}, indent=2))
+    elif args.command == "purge":
+        days = settings.records_retention_days
+        print(f"{records.purge(days)} records older than {days} days deleted")
+    else:
+        deleted = records.delete_applicant(args.request_id, args.client_reference)
+        print(f"{deleted} records deleted")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Decision records written by the service in process, read back as an auditor would."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from starlette.testclient import TestClient
+
+from credit_risk.contract import EXAMPLE
+from serving.records import Records, engine_for
+from serving.settings import settings
+from training_export.paths import REPO_ROOT
+
+PREDICT, BATCH = "/credit_score_prediction", "/credit_score_prediction/batch"
+
+
+@pytest.fixture(scope="module")
+def records() -> Records:
+    return Records(engine_for(settings.records_url))
+
+
+def test_every_answer_is_recorded_with_what_it_was_given(
+    client: TestClient, records: Records
+) -> None:
+    headers = {"X-Request-ID": "rec-single", "X-Application-ID": "loan-2026-001"}
+    answer = client.post(PREDICT, json=EXAMPLE, headers=headers).json()
+    (row,) = records.of_request("rec-single")
+    assert row["applicant"] == EXAMPLE
+    assert (row["p_good"], row["decision"], row["model"]) == (
+        answer["probability"],
+        answer["prediction"],
+        answer["model"],
+    )
+    assert row["client_reference"] == "loan-2026-001"
+    assert row["caller"] is None and row["reasons"] is None  # no key configured here
+
+
+def test_a_batch_is_recorded_in_order_with_its_reasons(
+    client: TestClient, records: Records
+) -> None:
+    applicants = [EXAMPLE, {**EXAMPLE, "Duration": 60}]
+    answer = client.post(
+        BATCH,
+        json={"applicants": applicants},
+        params={"reasons": "true"},
+        headers={"X-Request-ID": "rec-batch"},
+    ).json()
+    found = records.of_request("rec-batch")
+    assert [r["applicant"]["Duration"] for r in found] == [36, 60]
+    assert [r["reasons"] for r in found] == [p["reasons"] for p in answer["predictions"]]
+
+
+def test_a_refused_request_leaves_no_record(client: TestClient, records: Records) -> None:
+    headers = {"X-Request-ID": "rec-invalid"}
+    assert client.post(PREDICT, json={**EXAMPLE, "Age": 0}, headers=headers).status_code == 422
+    too_long = {"X-Request-ID": "rec-long-ref", "X-Application-ID": "x" * 129}
+    assert client.post(PREDICT, json=EXAMPLE, headers=too_long).status_code == 422
+    assert records.of_request("rec-invalid") == records.of_request("rec-long-ref") == []
+
+
+def test_records_are_not_readable_where_no_api_keys_are_configured(client: TestClient) -> None:
+    client.post(PREDICT, json=EXAMPLE, headers={"X-Request-ID": "rec-closed"})
+    response = client.get("/decisions/rec-closed")
+    assert response.status_code == 403
+    assert "API keys" in response.json()["error"]
+    outcome = client.post("/outcomes", json={"request_id": "rec-closed", "repaid": True})
+    assert outcome.status_code == 403
+
+
+def test_the_export_command_writes_a_period_for_an_auditor(
+    client: TestClient, tmp_path, records: Records
+) -> None:
+    client.post(PREDICT, json=EXAMPLE, headers={"X-Request-ID": "rec-export"})
+    out = tmp_path / "decisions.parquet"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "serving.records_admin",
+            "export",
+            str(out),
+            "--since",
+            "2000-01-01",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "records to" in done.stdout
+    frame = pd.read_parquet(out)
+    exported = frame[frame["request_id"] == "rec-export"].iloc[0]
+    assert json.loads(exported["applicant"]) == EXAMPLE
+    assert len(frame) == len(records.between(None, None))
