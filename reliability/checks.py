@@ -192,14 +192,21 @@ class FuzzResult:
     summary: str  # schemathesis' closing lines
 
 
-def fuzz(url: str, examples: int, seed: int = 1, path: str | None = PREDICT) -> FuzzResult:
+def fuzz(
+    url: str,
+    examples: int,
+    seed: int = 1,
+    path: str | None = PREDICT,
+    headers: dict[str, str] | None = None,
+) -> FuzzResult:
     """Property-based fuzzing (positive and negative cases, every check that applies) of
-    `path`, or of every operation, from the served OpenAPI document."""
+    `path`, or of every operation, from the served OpenAPI document, sending `headers`."""
     import subprocess
 
     from tools.server_process import BIN
 
     only = ["--include-path", path] if path else []
+    only += [arg for name, value in (headers or {}).items() for arg in ("-H", f"{name}: {value}")]
     run = subprocess.run(
         [str(BIN / "schemathesis"), "run", f"{url}/openapi.json", *only,
          "-n", str(examples), "--seed", str(seed), "--checks", "all",

@@ -104,7 +104,9 @@ def docs_app(openapi: Callable[[], dict[str, Any]]) -> FastAPI:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+    # FastAPI's 400 is a body it could not parse: invalid input, a 422 as everywhere else.
+    status = 422 if exc.status_code == 400 else exc.status_code
+    return JSONResponse({"error": str(exc.detail)}, status_code=status, headers=exc.headers)
 
 
 async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:

@@ -16,12 +16,14 @@ from pydantic.json_schema import models_json_schema
 from credit_risk.contract import EXAMPLE, Applicant
 from serving.drift import DriftReport
 from serving.errors import ErrorBody, validation_error_body
+from serving.records import DecisionRecord, OutcomeByReference, OutcomeByRequest
 from serving.schemas import ApplicantBatch, CreditScore, CreditScores, Health, Options
 
 TITLE = "Credit Score Prediction API"
 VERSION = "1.0.0"
 DESCRIPTION = "API to predict the credit risk of a customer using a deep learning model"
 SCORING_TAG = "Credit scoring"
+RECORDS_TAG = "Decision records"
 OPERATIONS_TAG = "Operations"
 
 # Every error status an API route can answer, and when.
@@ -34,6 +36,11 @@ API_ERRORS: dict[int, str] = {
     500: "A fault of the server",
     503: "Overloaded; retry later",
     504: "Not answered within the request timeout",
+}
+RECORDS_ERRORS: dict[int, str] = {
+    401: "No valid X-API-Key header",
+    403: "Records are readable only where API keys are configured",
+    404: "No such decision",
 }
 # An invalid body, for the 422 example: what the service answers it.
 INVALID_EXAMPLE = {**EXAMPLE, "Age": 0, "Sex": "other"}
@@ -58,7 +65,7 @@ def _invalid_example() -> dict[str, Any]:
     raise AssertionError("INVALID_EXAMPLE is valid")
 
 
-def _errors() -> dict[str, Any]:
+def _errors(statuses: dict[int, str] = API_ERRORS) -> dict[str, Any]:
     return {
         str(status): {
             "description": description,
@@ -67,7 +74,7 @@ def _errors() -> dict[str, Any]:
                 {"invalid": _invalid_example()} if status == 422 else None,
             ),
         }
-        for status, description in API_ERRORS.items()
+        for status, description in statuses.items()
     }
 
 
@@ -131,8 +138,8 @@ def build_openapi(
 ) -> dict[str, Any]:
     """The document; `example_answers` are real answers of the served model to EXAMPLE
     (by example name, e.g. "decision" and "with_reasons"), shown as the 200 examples."""
-    requests = (Applicant, ApplicantBatch)
-    answers = (CreditScore, CreditScores, ErrorBody, Health, DriftReport)
+    requests = (Applicant, ApplicantBatch, OutcomeByRequest, OutcomeByReference)
+    answers = (CreditScore, CreditScores, ErrorBody, Health, DriftReport, DecisionRecord)
     _, defs = models_json_schema(
         [(model, "validation") for model in requests]
         + [(model, "serialization") for model in answers],
@@ -148,6 +155,7 @@ def build_openapi(
         "info": {"title": TITLE, "version": VERSION, "description": DESCRIPTION},
         "tags": [
             {"name": SCORING_TAG, "description": "Decisions on credit applicants"},
+            {"name": RECORDS_TAG, "description": "Every decision kept; outcomes joined to them"},
             {"name": OPERATIONS_TAG, "description": "Probes, metrics and monitoring"},
         ],
         "paths": {
@@ -167,6 +175,49 @@ def build_openapi(
                 CreditScores,
                 many,
             ),
+            "/decisions/{request_id}": {
+                "get": {
+                    "operationId": "decision_records",
+                    "summary": "The recorded decisions of one request, in request order",
+                    "tags": [RECORDS_TAG],
+                    "parameters": [
+                        {
+                            "name": "request_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The records",
+                            **_json({"type": "array", "items": _ref(DecisionRecord)}),
+                        },
+                        **_errors(RECORDS_ERRORS),
+                    },
+                }
+            },
+            "/outcomes": {
+                "post": {
+                    "operationId": "record_outcome",
+                    "summary": "Whether a decided applicant repaid (idempotent)",
+                    "tags": [RECORDS_TAG],
+                    "requestBody": {
+                        "required": True,
+                        **_json({"oneOf": [_ref(OutcomeByRequest), _ref(OutcomeByReference)]}),
+                    },
+                    "responses": {
+                        "200": {"description": "The updated record", **_json(_ref(DecisionRecord))},
+                        **_errors(
+                            RECORDS_ERRORS
+                            | {
+                                409: "The decision has the other outcome, or several match",
+                                422: "Invalid body",
+                            }
+                        ),
+                    },
+                }
+            },
             "/health": {
                 "get": {
                     "operationId": "health",

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from credit_risk.contract import FIELDS, GOOD
 
@@ -119,7 +119,7 @@ class Records:
     def record_outcome(self, outcome: Outcome) -> dict[str, Any]:
         """Set the outcome of the one decision `outcome` names. Raises LookupError when no
         decision matches, OutcomeConflict when several do or it already has another one."""
-        if outcome.request_id is not None:
+        if isinstance(outcome, OutcomeByRequest):
             match = (decisions.c.request_id == outcome.request_id) & (
                 decisions.c.position == outcome.position
             )
@@ -189,22 +189,28 @@ class OutcomeConflict(ValueError):
     """The outcome contradicts what is recorded, or names no single decision."""
 
 
-class Outcome(BaseModel):
-    """Whether a decided applicant repaid: name the decision by request id (and position
-    in a batch request) or by the client's own reference."""
+class OutcomeByRequest(BaseModel):
+    """Whether a decided applicant repaid, naming the decision by its request id (and the
+    applicant's position in a batch request)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    request_id: str | None = Field(default=None, min_length=1, max_length=64)
+    request_id: str = Field(min_length=1, max_length=64)
     position: int = Field(default=0, ge=0, description="The applicant's index in a batch")
-    client_reference: str | None = Field(default=None, min_length=1, max_length=128)
     repaid: bool = Field(description="True: repaid as agreed; false: defaulted")
 
-    @model_validator(mode="after")
-    def _one_name(self) -> Outcome:
-        if (self.request_id is None) == (self.client_reference is None):
-            raise ValueError("give either request_id or client_reference")
-        return self
+
+class OutcomeByReference(BaseModel):
+    """Whether a decided applicant repaid, naming the decision by the client's reference."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    client_reference: str = Field(min_length=1, max_length=128)
+    repaid: bool = Field(description="True: repaid as agreed; false: defaulted")
+
+
+Outcome = OutcomeByRequest | OutcomeByReference
+OUTCOME = TypeAdapter(Outcome)
 
 
 def rows_for(

@@ -12,7 +12,7 @@ from sklearn.metrics import roc_auc_score
 
 from credit_risk.contract import EXAMPLE
 from serving.records import (
-    Outcome,
+    OUTCOME,
     OutcomeConflict,
     Records,
     RecordsUnavailable,
@@ -62,21 +62,35 @@ def test_the_caller_is_a_hash_never_the_key() -> None:
     assert "s3cret" not in caller_of("s3cret") and len(caller_of("s3cret")) == 16
 
 
+def outcome(records: Records, body: dict) -> dict:
+    return records.record_outcome(OUTCOME.validate_python(body))
+
+
 def test_outcomes_are_idempotent_and_conflicts_refused(records: Records) -> None:
     records.write(rows("r1", 2) + rows("r2", reference="app-7"))
-    first = records.record_outcome(Outcome(request_id="r1", position=1, repaid=True))
+    first = records.record_outcome(
+        OUTCOME.validate_python({"request_id": "r1", "position": 1, "repaid": True})
+    )
     assert first["repaid"] is True and first["position"] == 1
-    again = records.record_outcome(Outcome(request_id="r1", position=1, repaid=True))
+    again = records.record_outcome(
+        OUTCOME.validate_python({"request_id": "r1", "position": 1, "repaid": True})
+    )
     assert again["outcome_at"] == first["outcome_at"]  # unchanged
     with pytest.raises(OutcomeConflict):
-        records.record_outcome(Outcome(request_id="r1", position=1, repaid=False))
-    by_reference = records.record_outcome(Outcome(client_reference="app-7", repaid=False))
+        records.record_outcome(
+            OUTCOME.validate_python({"request_id": "r1", "position": 1, "repaid": False})
+        )
+    by_reference = records.record_outcome(
+        OUTCOME.validate_python({"client_reference": "app-7", "repaid": False})
+    )
     assert by_reference["request_id"] == "r2" and by_reference["repaid"] is False
     with pytest.raises(LookupError):
-        records.record_outcome(Outcome(request_id="r9", repaid=True))
+        outcome(records, {"request_id": "r9", "repaid": True})
     records.write(rows("r3", reference="app-7"))
     with pytest.raises(OutcomeConflict):  # the reference now names two decisions
-        records.record_outcome(Outcome(client_reference="app-7", repaid=False))
+        records.record_outcome(
+            OUTCOME.validate_python({"client_reference": "app-7", "repaid": False})
+        )
 
 
 @pytest.mark.parametrize(
@@ -87,7 +101,7 @@ def test_outcomes_are_idempotent_and_conflicts_refused(records: Records) -> None
 )  # fmt: skip
 def test_an_invalid_outcome_is_refused(body: dict) -> None:
     with pytest.raises(ValidationError):
-        Outcome.model_validate(body)
+        OUTCOME.validate_python(body)
 
 
 def test_retention_deletes_only_what_is_older(records: Records) -> None:
