@@ -22,7 +22,7 @@ from fastapi import HTTPException
 from pydantic import Field, TypeAdapter
 from sqlalchemy.exc import SQLAlchemyError
 
-from credit_risk.contract import EXAMPLE, Applicant, encode_applicants
+from credit_risk.contract import EXAMPLE, Applicant, encode
 from model_store.versions import example_decision, recorded_threshold, resolve, training_profile
 from serving import bentoml_fixes, middlewares
 from serving.api_docs import ASSETS_URL, BENTOML_OPENAPI_URL, OPENAPI_URL, docs_app
@@ -171,7 +171,7 @@ class CreditScoring:
         if self.records is not None:
             # Committed together with the records of concurrent requests, one at a time.
             self.record = Coalescer(
-                self.records.write_async, max_rows=10_000, max_in_flight=1, join=_joined
+                self.records.commit, max_rows=10_000, max_in_flight=1, join=_joined
             )
         self.threshold = recorded_threshold(MODEL.stored)  # recorded with each decision
         freeze_startup_objects()
@@ -183,30 +183,31 @@ class CreditScoring:
         request asks for them (`?reasons=true`)."""
         # An invalid parameter raises pydantic's ValidationError: a 422 like a bad body.
         options = Options.model_validate(dict(ctx.request.query_params))
-        encoded = encode_applicants(applicants)
+        records = [applicant.record() for applicant in applicants]
+        encoded = encode(records)
         self.drift.add(encoded)
         if not options.reasons:
             rows = await self.predict(encoded)
             answers = [CreditScore.from_row(row, self.model_tag) for row in rows]
         else:
             answers = [
-                CreditScore.from_row(row, self.model_tag, applicant.record(), self.reference)
-                for applicant, row in zip(applicants, await self.explain(encoded), strict=True)
+                CreditScore.from_row(row, self.model_tag, record, self.reference)
+                for record, row in zip(records, await self.explain(encoded), strict=True)
             ]
         if self.records is not None:  # answered only once recorded
-            await self._record(applicants, answers, ctx)
+            await self._record(records, answers, ctx)
         return answers
 
     async def _record(
-        self, applicants: list[Applicant], answers: list[CreditScore], ctx: bentoml.Context
+        self, applicants: list[dict[str, Any]], answers: list[CreditScore], ctx: bentoml.Context
     ) -> None:
         headers = ctx.request.headers
         rows = rows_for(
             request_id=ctx.request.state.request_id,
             model=self.model_tag,
             threshold=self.threshold,
-            applicants=[a.record() for a in applicants],
-            answers=[a.model_dump(exclude_none=True) for a in answers],
+            applicants=applicants,
+            answers=answers,
             caller=caller_of(headers.get(middlewares.API_KEY_HEADER.decode())),
             client_reference=CLIENT_REFERENCE.validate_python(headers.get(CLIENT_REFERENCE_HEADER)),
         )

@@ -94,18 +94,16 @@ class Records:
 
     engine: sa.Engine
 
-    def write(self, rows: Sequence[Mapping[str, Any]]) -> list[int]:
-        """Insert `rows` in one transaction; their ids."""
-        if not rows:
-            return []
-        with self.engine.begin() as connection:
-            result = connection.execute(
-                decisions.insert().returning(decisions.c.id), [dict(r) for r in rows]
-            )
-            return [row.id for row in result]
+    def write(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert `rows` in one transaction."""
+        if rows:
+            with self.engine.begin() as connection:
+                connection.execute(decisions.insert(), list(rows))
 
-    async def write_async(self, rows: list[Mapping[str, Any]]) -> list[int]:
-        return await asyncio.to_thread(self.write, rows)
+    async def commit(self, rows: list[Mapping[str, Any]]) -> list[bool]:
+        """`write` in a worker thread, for `Coalescer`: True for each row once committed."""
+        await asyncio.to_thread(self.write, rows)
+        return [True] * len(rows)
 
     def of_request(self, request_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as connection:
@@ -219,11 +217,11 @@ def rows_for(
     model: str,
     threshold: float,
     applicants: Iterable[Mapping[str, Any]],
-    answers: Iterable[Mapping[str, Any]],
+    answers: Iterable[Any],
     caller: str | None,
     client_reference: str | None,
 ) -> list[dict[str, Any]]:
-    """The records of one request's answers, in request order."""
+    """The records of one request's answers (`serving.schemas.CreditScore`), in order."""
     now = datetime.now(UTC)
     return [
         {
@@ -233,9 +231,9 @@ def rows_for(
             "model": model,
             "threshold": threshold,
             "applicant": {name: applicant[name] for name in FIELDS},
-            "p_good": answer["probability"],
-            "decision": answer["prediction"],
-            "reasons": answer.get("reasons"),
+            "p_good": answer.probability,
+            "decision": answer.prediction,
+            "reasons": None if answer.reasons is None else answer.reasons.model_dump(),
             "caller": caller,
             "client_reference": client_reference,
         }
