@@ -16,7 +16,7 @@ import numpy as np
 from bentoml.models import BentoModel
 from pydantic import Field
 
-from credit_risk.contract import Applicant, encode_applicants
+from credit_risk.contract import FIELDS, Applicant, encode_applicants
 from credit_risk.explain import Reasons
 from model_store.versions import resolve, training_profile
 from serving import bentoml_fixes, middlewares
@@ -32,7 +32,10 @@ PREDICTION_ROUTE = "/credit_score_prediction"
 BATCH_ROUTE = "/credit_score_prediction/batch"
 # `bentoml build` pins this exact version into the Bento.
 MODEL = BentoModel(resolve(settings.served_model))
-bentoml_fixes.install()  # before BentoML builds the apps
+# Before BentoML builds the apps and starts uvicorn.
+bentoml_fixes.install(
+    max_header_bytes=middlewares.MAX_HEADER_BYTES, header_timeout_s=middlewares.HEADER_TIMEOUT_S
+)
 # The runner's APIs: adaptive batches of encoded rows along the first axis.
 BATCHED: dict[str, Any] = {
     "batchable": True,
@@ -93,7 +96,8 @@ add_loan_form(web, f"{PREDICTION_ROUTE}?reasons=true")  # the officer sees why
 
 @bentoml.service(
     name="credit_scoring",
-    traffic={"timeout": settings.request_timeout_s, "max_concurrency": settings.max_concurrency},
+    # No "max_concurrency": it would count slow uploads (middlewares.ConcurrencyLimit).
+    traffic={"timeout": settings.request_timeout_s},
     logging={"access": {"enabled": False}},  # serving.middlewares.AccessLog writes it
     tracing=bentoml_fixes.tracing(settings.trace_requests),
     http={
@@ -194,7 +198,10 @@ _API_ROUTES = [PREDICTION_ROUTE, BATCH_ROUTE]
 for _middleware, _options in [
     *middlewares.stack(
         api_routes=_API_ROUTES,
+        known_keys=[*FIELDS, "applicants"],  # the batch body: {"applicants": [...]}
         max_body_bytes=settings.max_body_bytes,
+        body_timeout_s=settings.body_timeout_s,
+        max_concurrency=settings.max_concurrency,
         api_keys=[key.get_secret_value() for key in settings.api_keys],
         open_paths=settings.open_paths,
     ),
