@@ -302,7 +302,8 @@ class JsonBody:
                 raise _BodyRefused(f"more than {self.max_unknown_keys} unknown fields")
             return obj
 
-        with contextlib.suppress(ValueError):  # not JSON, or not UTF-8: BentoML answers it
+        # Not JSON, not UTF-8 or nested too deep for Python: BentoML answers it.
+        with contextlib.suppress(ValueError, RecursionError):
             json.loads(body, object_pairs_hook=checked_object)
 
 
