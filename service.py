@@ -199,6 +199,7 @@ for _middleware, _options in [
     *middlewares.stack(
         api_routes=_API_ROUTES,
         known_keys=[*FIELDS, "applicants"],  # the batch body: {"applicants": [...]}
+        max_objects=settings.max_batch_records + 1,
         max_body_bytes=settings.max_body_bytes,
         body_timeout_s=settings.body_timeout_s,
         max_concurrency=settings.max_concurrency,

@@ -256,8 +256,9 @@ class _BodyRefused(Exception):
 
 class JsonBody:
     """422 for a JSON body on `paths` with a duplicate key (a client bug: which value
-    counts differs between parsers) or more than `max_unknown_keys` keys that are not in
-    `known_keys` (each costs validation errors; thousands only make a huge answer).
+    counts differs between parsers), more than `max_unknown_keys` keys that are not in
+    `known_keys` (each costs validation errors; thousands only make a huge answer), or
+    more than `max_objects` objects (1 MB holds 250,000 `{}`: seconds of validation).
 
     Runs after `BodyLimit`, which has the body in memory; bodies that are not JSON pass,
     for BentoML's own answer.
@@ -270,11 +271,13 @@ class JsonBody:
         paths: Iterable[str],
         known_keys: Iterable[str],
         max_unknown_keys: int,
+        max_objects: int,
     ) -> None:
         self.app = app
         self.paths = frozenset(paths)
         self.known_keys = frozenset(known_keys)
         self.max_unknown_keys = max_unknown_keys
+        self.max_objects = max_objects
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] not in self.paths or scope["method"] != "POST":
@@ -289,10 +292,13 @@ class JsonBody:
         await self.app(scope, _replay(message.get("body", b""), receive), send)
 
     def _check(self, body: bytes) -> None:
-        unknown = 0
+        unknown = objects = 0
 
         def checked_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-            nonlocal unknown
+            nonlocal unknown, objects
+            objects += 1
+            if objects > self.max_objects:
+                raise _BodyRefused(f"more than {self.max_objects} JSON objects")
             obj = dict(pairs)
             if len(obj) != len(pairs):
                 duplicate = next(k for k, n in Counter(k for k, _ in pairs).items() if n > 1)
@@ -352,12 +358,18 @@ def stack(
     max_concurrency: int,
     api_keys: Iterable[str],
     open_paths: Iterable[str],
+    max_objects: int,
     max_unknown_keys: int = 50,
 ) -> list[tuple[type, dict[str, Any]]]:
     """The middlewares of the public service with their options, outermost first."""
     routes = list(api_routes)
     body = {"paths": routes, "max_bytes": max_body_bytes, "timeout_s": body_timeout_s}
-    keys = {"paths": routes, "known_keys": list(known_keys), "max_unknown_keys": max_unknown_keys}
+    keys = {
+        "paths": routes,
+        "known_keys": list(known_keys),
+        "max_unknown_keys": max_unknown_keys,
+        "max_objects": max_objects,
+    }
     return [
         (RequestId, {}),
         (AccessLog, {}),

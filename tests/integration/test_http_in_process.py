@@ -253,6 +253,9 @@ def test_a_batch_of_bad_records_gets_a_short_422_with_the_count(client: TestClie
     response = client.post("/credit_score_prediction/batch", json={"applicants": [junk] * 100})
     assert response.status_code == 422
     assert len(response.content) < 2000  # refused before validation: 14,500 unknown fields
+    empty = client.post("/credit_score_prediction/batch", json={"applicants": [{}] * 100_000})
+    assert empty.status_code == 422
+    assert "JSON objects" in empty.json()["error"]  # refused before validation
     bad = {field: "x" for field in FIELDS}
     response = client.post("/credit_score_prediction/batch", json={"applicants": [bad] * 1000})
     assert response.status_code == 422

@@ -42,6 +42,7 @@ def app(**options) -> Starlette:
         "api_keys": [],
         "open_paths": [],
         "max_unknown_keys": 3,
+        "max_objects": 3,
     }
     stack = [
         *middlewares.stack(**settings | options),
@@ -229,6 +230,13 @@ def test_many_unknown_keys_are_422_before_validation_and_other_bodies_pass() -> 
     assert response.json()["error_count"] == 1
     assert client().post("/api", content=b'[{"x1": 1, "Age": 2}, {"x2": 3}]').status_code == 200
     assert client().post("/api", content=b"not json").status_code == 200  # BentoML answers
+
+
+def test_more_objects_than_a_full_batch_holds_are_422() -> None:
+    assert client().post("/api", content=b'{"a": [{}, {}]}').status_code == 200
+    response = client().post("/api", content=b'{"a": [{}, {}, {}]}')
+    assert response.status_code == 422
+    assert "3 JSON objects" in response.json()["error"]
 
 
 def test_a_422_lists_the_first_50_errors_and_counts_all() -> None:
