@@ -163,16 +163,16 @@ class BoundedHttpTools(HttpToolsProtocol):
     for them (the connection is closed).
 
     httptools keeps a header's value in memory until the header ends: a 64 MB header held
-    the event loop for seconds and raised the RSS by ~130 MB. Bytes are counted from the
+    the event loop for seconds and raised the RSS by 60-130 MB. Bytes are counted from the
     second read of a request's headers on, so at most `max_header_bytes` plus one read
     (uvloop reads up to 256 KiB) are parsed; `middlewares.HeaderLimit` then checks the
     exact total. The deadline starts when the connection opens or a request begins, and
     is not renewed by each byte (a client sending a byte a second keeps no connection).
-    `install` sets both limits.
     """
 
-    max_header_bytes = 16 * 1024
-    header_timeout_s = 10.0
+    # Set by `install`.
+    max_header_bytes: int
+    header_timeout_s: float
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
