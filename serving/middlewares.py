@@ -220,7 +220,7 @@ class BodyLimit:
         if scope["type"] != "http" or scope["path"] not in self.paths or scope["method"] != "POST":
             return await self.app(scope, receive, send)
         too_large = {"error": f"request body larger than {self.max_bytes} bytes"}
-        declared = _header(scope, b"content-length")  # the HTTP parser checked it is a number
+        declared = _header(scope, b"content-length")  # the HTTP parser refuses a malformed one
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             return await send_json(send, 413, too_large, [(b"connection", b"close")])
         try:
@@ -258,7 +258,7 @@ class JsonBody:
     """422 for a JSON body on `paths` with a duplicate key (a client bug: which value
     counts differs between parsers), more than `max_unknown_keys` keys that are not in
     `known_keys` (each costs validation errors; thousands only make a huge answer), or
-    more than `max_objects` objects (1 MB holds 250,000 `{}`: seconds of validation).
+    more than `max_objects` objects (1 MB holds 250,000 `{}`: ~0.3 s of parsing and validation).
 
     Runs after `BodyLimit`, which has the body in memory; bodies that are not JSON pass,
     for BentoML's own answer.
