@@ -3,8 +3,11 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-HOST ?= 0.0.0.0
+# Local only; the container image listens on 0.0.0.0 (its own `bentoml serve`).
+HOST ?= 127.0.0.1
 PORT ?= 3000
+# Waits for another apt-get or dpkg instead of failing at once.
+APT := apt-get -o DPkg::Lock::Timeout=600
 # The BentoML model store (and built Bentos) live in the repository unless told otherwise.
 export BENTOML_HOME ?= $(CURDIR)/.bentoml
 export BENTOML_DO_NOT_TRACK ?= true
@@ -38,7 +41,7 @@ test: setup lint browser  ## lint, then unit, in-process and end-to-end tests (n
 
 browser:  ## Debian's headless Chromium and its driver, for the web form's browser test
 	command -v chromedriver >/dev/null || \
-		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
+		($(APT) update -qq && $(APT) install -y -qq chromium chromium-driver)
 
 $(TORCH_WHEEL): | setup
 	$(PY) -m pip download --quiet --no-deps -c constraints.txt torch -d $(@D)
@@ -80,11 +83,11 @@ evaluate: setup  ## 5x5 cross-validation into reports/, then `make train` (about
 	$(MAKE) train
 
 bench: store  ## HTTP benchmark vs the FastAPI baseline and BentoML's ceiling; model path
-	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	command -v wrk >/dev/null || ($(APT) update -qq && $(APT) install -y -qq wrk)
 	$(PY) -m benchmarks.model_path
 	$(PY) -m benchmarks.serving
 
-reliability: store  ## fuzzing (2000+ cases), 5-minute soak, runner kill, SIGTERM under load
+reliability: store  ## fuzzing (2000+ cases), 5-minute soak, runner kill, hostile clients, SIGTERM under load
 	$(PY) -m reliability
 
 MODEL ?= credit_risk:best

@@ -22,7 +22,7 @@ from fastapi import HTTPException
 from pydantic import Field, TypeAdapter
 from sqlalchemy.exc import SQLAlchemyError
 
-from credit_risk.contract import EXAMPLE, Applicant, encode
+from credit_risk.contract import EXAMPLE, FIELDS, Applicant, encode
 from model_store.versions import example_decision, recorded_threshold, resolve, training_profile
 from serving import bentoml_fixes, middlewares
 from serving.api_docs import ASSETS_URL, BENTOML_OPENAPI_URL, OPENAPI_URL, docs_app
@@ -54,7 +54,10 @@ CLIENT_REFERENCE = TypeAdapter(Annotated[str, Field(min_length=1, max_length=128
 BATCH_ROUTE = "/credit_score_prediction/batch"
 # `bentoml build` pins this exact version into the Bento.
 MODEL = BentoModel(resolve(settings.served_model))
-bentoml_fixes.install()  # before BentoML builds the apps
+# Before BentoML builds the apps and starts uvicorn.
+bentoml_fixes.install(
+    max_header_bytes=middlewares.MAX_HEADER_BYTES, header_timeout_s=middlewares.HEADER_TIMEOUT_S
+)
 # The runner's APIs: adaptive batches of encoded rows along the first axis.
 BATCHED: dict[str, Any] = {
     "batchable": True,
@@ -135,7 +138,8 @@ add_loan_form(web, f"{PREDICTION_ROUTE}?reasons=true")  # the officer sees why
 
 @bentoml.service(
     name="credit_scoring",
-    traffic={"timeout": settings.request_timeout_s, "max_concurrency": settings.max_concurrency},
+    # No "max_concurrency": it would count slow uploads (middlewares.ConcurrencyLimit).
+    traffic={"timeout": settings.request_timeout_s},
     logging={"access": {"enabled": False}},  # serving.middlewares.AccessLog writes it
     tracing=bentoml_fixes.tracing(settings.trace_requests),
     http={
@@ -289,7 +293,11 @@ _API_ROUTES = [PREDICTION_ROUTE, BATCH_ROUTE]
 for _middleware, _options in [
     *middlewares.stack(
         api_routes=_API_ROUTES,
+        known_keys=[*FIELDS, "applicants"],  # the batch body: {"applicants": [...]}
+        max_objects=settings.max_batch_records + 1,
         max_body_bytes=settings.max_body_bytes,
+        body_timeout_s=settings.body_timeout_s,
+        max_concurrency=settings.max_concurrency,
         api_keys=[key.get_secret_value() for key in settings.api_keys],
         open_paths=settings.open_paths,
     ),

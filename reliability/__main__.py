@@ -76,6 +76,31 @@ def main() -> None:
                     stuck.status == 504 and stuck.seconds < 10 and stuck.status_after == 200,
                 )
             )
+        with server(logs, "edge") as s:
+            edge = checks.edge_attacks(s, EXAMPLE)
+            rows.append(
+                (
+                    "hostile clients: a 64 MiB header; "
+                    f"{edge.slow_bodies} uploads of a byte every 2 s; 1 MB of records with "
+                    "145 unknown fields each; `Content-Length: 99999999999`",
+                    "header not read (431 or closed), /livez < 1 s, RSS + < 10 MB; uploads "
+                    "408, others served; 422 < 10 kB; 413 < 1 s",
+                    f"{edge.header_bytes_accepted / 2**20:.0f} MiB of the header taken, "
+                    f"/livez <= {edge.header_livez_max_s:.2f} s, RSS "
+                    f"{edge.header_rss_growth_mb:+.1f} MB; uploads {edge.slow_body_statuses}, "
+                    f"a normal client meanwhile {edge.normal_statuses}; 422 of "
+                    f"{edge.error_body_bytes} B in {edge.error_seconds:.2f} s; "
+                    f"{edge.huge_length_status} in {edge.huge_length_seconds:.2f} s",
+                    edge.header_bytes_accepted < 16 * 2**20
+                    and edge.header_livez_max_s < 1
+                    and edge.header_rss_growth_mb < 10
+                    and set(edge.slow_body_statuses) == {"408"}
+                    and set(edge.normal_statuses) == {"200"}
+                    and edge.error_body_bytes < 10_000
+                    and edge.huge_length_status == 413
+                    and edge.huge_length_seconds < 1,
+                )
+            )
         with server(logs, "stop") as s:
             stop = checks.sigterm_under_load(s, EXAMPLE)
             rows.append(

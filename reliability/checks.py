@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import socket
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 import psutil
@@ -240,3 +245,134 @@ def stuck_runner(server: ServerProcess, body: dict) -> StuckResult:
         runner.resume()
     after = requests.post(server.url + PREDICT, json=body, timeout=60).status_code
     return StuckResult(status, seconds, after)
+
+
+@dataclass(frozen=True)
+class EdgeResult:
+    header_bytes_accepted: int  # of a 64 MiB header, sent before the server closed
+    header_livez_max_s: float  # slowest /livez answer meanwhile
+    header_rss_growth_mb: float
+    slow_bodies: int
+    slow_body_statuses: dict[str, int]  # what the slow uploads got
+    normal_statuses: dict[str, int]  # a normal client's answers meanwhile
+    error_body_bytes: int  # the 422 for 1 MB of records with 145 unknown fields each
+    error_seconds: float
+    huge_length_status: int | str  # Content-Length: 99999999999
+    huge_length_seconds: float
+
+
+def _connect(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=30)
+
+
+def _huge_header(server: ServerProcess) -> tuple[int, float, float]:
+    """Send a 64 MiB header while /livez is polled: bytes taken, slowest /livez, RSS growth."""
+    rss_start, rss_peak, slowest = server.rss_bytes(), 0, 0.0
+    done = threading.Event()
+
+    def watch() -> None:
+        nonlocal rss_peak, slowest
+        while not done.is_set():
+            started = time.monotonic()
+            requests.get(server.url + "/livez", timeout=30)
+            slowest = max(slowest, time.monotonic() - started)
+            rss_peak = max(rss_peak, server.rss_bytes())
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    sent = 0
+    with _connect(server.url) as sock:
+        try:
+            sock.sendall(b"GET /livez HTTP/1.1\r\nHost: x\r\nX-Big: ")
+            while sent < 64 * 2**20:
+                sock.sendall(b"x" * 2**20)
+                sent += 2**20
+            sock.sendall(b"\r\n\r\n")
+            sock.recv(100)
+        except OSError:  # closed by the server
+            pass
+    time.sleep(0.5)
+    done.set()
+    watcher.join()
+    return sent, slowest, max(0, rss_peak - rss_start) / 2**20
+
+
+def _slow_bodies(url: str, body: dict, count: int, seconds: float) -> tuple[Counter, Counter]:
+    """`count` uploads that send a byte every 2 s while one client posts normally."""
+    head = (
+        f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: 1000\r\n\r\n"
+    ).encode()
+    host, port = url.removeprefix("http://").split(":")
+    slow: Counter = Counter()
+
+    async def upload() -> None:
+        """Count the status the upload got ("none" if it got to the end unanswered)."""
+        outcome = "none"
+        try:
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(head)
+            for _ in range(int(seconds / 2) + 1):
+                writer.write(b" ")
+                await writer.drain()
+                with contextlib.suppress(TimeoutError):
+                    answer = await asyncio.wait_for(reader.read(100), 2)
+                    outcome = answer.split(b" ")[1].decode() if answer else "closed"
+                    break
+            writer.close()
+        except OSError as error:
+            outcome = type(error).__name__
+        slow[outcome] += 1
+
+    async def run() -> Counter:
+        tasks = [asyncio.create_task(upload()) for _ in range(count)]
+        await asyncio.sleep(0.5)
+        normal: Counter = Counter()
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            try:
+                response = await asyncio.to_thread(
+                    requests.post, url + PREDICT, json=body, timeout=15
+                )
+                normal[str(response.status_code)] += 1
+            except requests.RequestException as error:
+                normal[type(error).__name__] += 1
+            await asyncio.sleep(0.25)
+        await asyncio.gather(*tasks)
+        return normal
+
+    normal = asyncio.run(run())
+    return slow, normal
+
+
+def edge_attacks(server: ServerProcess, body: dict, slow_bodies: int = 600) -> EdgeResult:
+    """What hostile clients get, and what they cost everyone else: a 64 MiB header,
+    hundreds of slow uploads, a batch made to produce errors, an absurd Content-Length."""
+    header_bytes, livez_s, rss_mb = _huge_header(server)
+    slow, normal = _slow_bodies(server.url, body, slow_bodies, seconds=6)
+    junk = {f"unknown_field_{i}": 1 for i in range(145)}
+    batch = json.dumps({"applicants": [junk] * 296}).encode()  # just under 1 MB
+    started = time.monotonic()
+    response = requests.post(server.url + PREDICT + "/batch", data=batch, timeout=30)
+    error_seconds = time.monotonic() - started
+    started = time.monotonic()
+    with _connect(server.url) as sock:
+        sock.sendall(
+            f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n{{".encode()
+        )
+        answer = sock.recv(100)
+    huge_status: int | str = int(answer.split(b" ")[1]) if answer else "closed"
+    return EdgeResult(
+        header_bytes_accepted=header_bytes,
+        header_livez_max_s=livez_s,
+        header_rss_growth_mb=rss_mb,
+        slow_bodies=slow_bodies,
+        slow_body_statuses=dict(slow),
+        normal_statuses=dict(normal),
+        error_body_bytes=len(response.content),
+        error_seconds=error_seconds,
+        huge_length_status=huge_status,
+        huge_length_seconds=time.monotonic() - started,
+    )

@@ -11,9 +11,14 @@ service's ASGI app: service.py calls it at import.
    (bentoml#5540, bentoml#5544; `_bentoml_impl/client/proxy2.py`, `SessionManager`).
 3. `tracing()`: a span per request even with nothing sampled or exported.
 4. `ValidationErrorAs422`: invalid input is a 400 in BentoML, worded with its own class
-   names (`_bentoml_impl/server/app.py`, `api_endpoint_wrapper`); the documented API says 422.
+   names and listing every error, megabytes for a batch of bad records
+   (`_bentoml_impl/server/app.py`, `api_endpoint_wrapper`); the documented API says 422.
 5. `ClientErrorFilter`: that 400 is logged with a traceback at ERROR level
    (`bentoml/_internal/server/http_app.py`, `log_exception`).
+6. `BoundedHttpTools`: BentoML starts uvicorn itself (`_bentoml_impl/worker/service.py`,
+   `main`) with no way to choose its options, and uvicorn's httptools protocol
+   (`uvicorn/protocols/http/httptools_impl.py`) reads request headers of any size, for any
+   time: no header limit, no timeout before the first request or while headers arrive.
 """
 
 from __future__ import annotations
@@ -24,10 +29,12 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+import uvicorn.config
 from bentoml._internal.server.http import traffic
 from pydantic import ValidationError
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from serving.errors import validation_error_body
 
@@ -131,10 +138,88 @@ class ClientErrorFilter(logging.Filter):
         return not isinstance(exc, ValidationError)
 
 
-def install() -> None:
+def _plain_response(status: int, reason: str, error: str) -> bytes:
+    """A complete HTTP/1.1 JSON error response that closes the connection."""
+    body = json.dumps({"error": error}).encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+class BoundedHttpTools(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a limit on request headers (431) and a deadline
+    for them (the connection is closed).
+
+    httptools keeps a header's value in memory until the header ends: a 64 MB header held
+    the event loop for seconds and raised the RSS by 60-130 MB. Bytes are counted from the
+    second read of a request's headers on, so at most `max_header_bytes` plus one read
+    (uvloop reads up to 256 KiB) are parsed; `middlewares.HeaderLimit` then checks the
+    exact total. The deadline starts when the connection opens or a request begins, and
+    is not renewed by each byte (a client sending a byte a second keeps no connection).
+    """
+
+    # Set by `install`.
+    max_header_bytes: int
+    header_timeout_s: float
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._header_bytes = 0
+        self._message_began = False
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._arm_header_timer()
+
+    def _arm_header_timer(self) -> None:
+        if self._header_timer is None:
+            self._header_timer = self.loop.call_later(self.header_timeout_s, self._headers_late)
+
+    def _disarm_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_late(self) -> None:
+        self._header_timer = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        self._message_began = False
+        super().data_received(data)
+        if self._header_timer is None or self._message_began or self.transport.is_closing():
+            return  # headers complete, or this read began them
+        self._header_bytes += len(data)
+        if self._header_bytes > self.max_header_bytes:
+            error = f"request headers larger than {self.max_header_bytes} bytes"
+            self.transport.write(_plain_response(431, "Request Header Fields Too Large", error))
+            self.transport.close()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._message_began = True
+        self._header_bytes = 0
+        self._arm_header_timer()
+
+    def on_headers_complete(self) -> None:
+        self._disarm_header_timer()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_header_timer()
+        super().connection_lost(exc)
+
+
+def install(*, max_header_bytes: int, header_timeout_s: float) -> None:
     """Make BentoML build its apps with the fixed `TimeoutMiddleware` (it imports the
-    class from `traffic` when it builds an app) and quiet its client-error tracebacks."""
+    class from `traffic` when it builds an app), quiet its client-error tracebacks, and
+    make uvicorn serve HTTP with `BoundedHttpTools` (BentoML builds uvicorn's `Config`
+    with `http="auto"` after importing the service)."""
     traffic.TimeoutMiddleware = TimeoutMiddleware
+    BoundedHttpTools.max_header_bytes = max_header_bytes
+    BoundedHttpTools.header_timeout_s = header_timeout_s
+    uvicorn.config.HTTP_PROTOCOLS["auto"] = f"{__name__}:{BoundedHttpTools.__name__}"
     logger = logging.getLogger(BENTOML_HTTP_LOGGER)
     if not any(isinstance(f, ClientErrorFilter) for f in logger.filters):
         logger.addFilter(ClientErrorFilter())

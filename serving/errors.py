@@ -1,8 +1,8 @@
 """The one error shape of every error answer, from every layer, and its wording.
 
 `{"error": "<a sentence a person can read>", "detail": [{"loc": [...], "msg": "...",
-"type": "..."}]}` (`detail` only for invalid input). No class names, no links, no input
-values echoed back (they may hold personal data).
+"type": "..."}], "error_count": n}` (`detail` and `error_count` only for invalid input).
+No class names, no links, no input values echoed back (they may hold personal data).
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ class ErrorBody(BaseModel):
         default=None,
         description=f"Invalid input only: each problem, at most {MAX_DETAILS}",
     )
+    error_count: int | None = Field(
+        default=None, description="Invalid input only: how many problems there were in all"
+    )
 
 
 def validation_error_body(errors: Iterable[Mapping[str, Any]], count: int) -> dict[str, Any]:
@@ -42,7 +45,11 @@ def validation_error_body(errors: Iterable[Mapping[str, Any]], count: int) -> di
     ]
     shown = "" if count <= MAX_DETAILS else f" (the first {MAX_DETAILS} are listed)"
     noun = "problem" if count == 1 else "problems"
-    return {"error": f"invalid input: {count} {noun}{shown}", "detail": detail}
+    return {
+        "error": f"invalid input: {count} {noun}{shown}",
+        "detail": detail,
+        "error_count": count,
+    }
 
 
 class PlainErrorsAsJson:

@@ -2,13 +2,21 @@
 
 - `RequestId`: the client's X-Request-ID if sane, else a new one, echoed in the response;
 - `AccessLog`: one JSON line per request, without the body (it holds personal data);
-- `ApiKeys`: optional API keys (X-API-Key, constant-time comparison), 401 without one;
-- `JsonOnly`: API routes take application/json only (415);
-- `BodyLimit`: a request-body limit on API routes (413), which BentoML 1.4 does not have.
+- `HeaderLimit`: request headers of at most `MAX_HEADER_BYTES` in total (431);
+- `ApiKeys`: optional API keys (exactly one X-API-Key, constant-time comparison), else 401;
+- `JsonOnly`: API routes take uncompressed application/json only (415);
+- `BodyLimit`: a request-body limit (413) and deadline (408) on API routes, which
+  BentoML 1.4 does not have;
+- `JsonBody`: no duplicate keys, and few unknown ones, in API bodies (422);
+- `ConcurrencyLimit`: requests in progress per worker (429), counted once the body is in.
+
+The HTTP parser itself bounds headers before any of these run: `bentoml_fixes.BoundedHttpTools`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -16,14 +24,23 @@ import re
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from serving.errors import validation_error_body
+
 REQUEST_ID_HEADER = b"x-request-id"
 API_KEY_HEADER = b"x-api-key"
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# Far above what a browser or an API client sends (a few hundred bytes here).
+MAX_HEADER_BYTES = 16 * 1024
+# Time a client has to send its request line and headers; a byte now and then is not enough.
+HEADER_TIMEOUT_S = 10.0
+# Never refused for load: the orchestrator must see a busy service as alive.
+PROBES = ("/livez", "/readyz", "/healthz", "/metrics")
 
 access_log = logging.getLogger("serving.access")
 
@@ -33,6 +50,10 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
         if key == name:
             return value
     return None
+
+
+def _headers(scope: Scope, name: bytes) -> list[bytes]:
+    return [value for key, value in scope["headers"] if key == name]
 
 
 def request_id(scope: Scope) -> str:
@@ -117,6 +138,22 @@ class AccessLog:
             access_log.info(json.dumps(line))
 
 
+class HeaderLimit:
+    """431 when the request headers hold more than `max_bytes` in total."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            size = sum(len(key) + len(value) + 4 for key, value in scope["headers"])  # ": ", CRLF
+            if size > self.max_bytes:
+                error = {"error": f"request headers larger than {self.max_bytes} bytes"}
+                return await send_json(send, 431, error)
+        await self.app(scope, receive, send)
+
+
 class ApiKeys:
     """Without keys configured, everything is open; with keys, all but `open_paths` and
     CORS preflights need one."""
@@ -129,9 +166,11 @@ class ApiKeys:
     def _authorized(self, scope: Scope) -> bool:
         if not self.keys or scope["method"] == "OPTIONS" or scope["path"] in self.open_paths:
             return True
-        given = _header(scope, API_KEY_HEADER) or b""
+        given = _headers(scope, API_KEY_HEADER)
+        if len(given) != 1:  # two keys: which one a proxy or a server reads differs
+            return False
         # Compare with every key, always: the time taken does not tell which one matched.
-        return sum(hmac.compare_digest(given, key) for key in self.keys) > 0
+        return sum(hmac.compare_digest(given[0], key) for key in self.keys) > 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self._authorized(scope):
@@ -139,13 +178,14 @@ class ApiKeys:
         await send_json(
             send,
             401,
-            {"error": "a valid X-API-Key header is required"},
+            {"error": "exactly one X-API-Key header with a valid key is required"},
             [(b"www-authenticate", b"ApiKey")],
         )
 
 
 class JsonOnly:
-    """No Content-Type (BentoML then reads JSON) or application/json on `paths`, else 415."""
+    """No Content-Type (BentoML then reads JSON) or application/json on `paths`, and no
+    Content-Encoding (BentoML would read compressed bytes as JSON), else 415."""
 
     def __init__(self, app: ASGIApp, *, paths: Iterable[str]) -> None:
         self.app = app
@@ -158,24 +198,41 @@ class JsonOnly:
             )
             if content_type.split(";")[0].strip().lower() != "application/json":
                 return await send_json(send, 415, {"error": "the body must be application/json"})
+            encoding = (_header(scope, b"content-encoding") or b"identity").strip().lower()
+            if encoding != b"identity":
+                error = {"error": "Content-Encoding is not supported: send the JSON uncompressed"}
+                return await send_json(send, 415, error)
         await self.app(scope, receive, send)
 
 
 class BodyLimit:
-    """Read POST bodies on `paths` whole, 413 as soon as one exceeds `max_bytes`."""
+    """Read POST bodies on `paths` whole before anything else: 413 when the declared or the
+    received size exceeds `max_bytes`, 408 when the body is not all there within
+    `timeout_s` (a client sending a byte now and then holds nothing for long)."""
 
-    def __init__(self, app: ASGIApp, *, paths: Iterable[str], max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, paths: Iterable[str], max_bytes: int, timeout_s: float
+    ) -> None:
         self.app = app
         self.paths = frozenset(paths)
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] not in self.paths or scope["method"] != "POST":
             return await self.app(scope, receive, send)
-        body = await self._read_body(receive)
+        too_large = {"error": f"request body larger than {self.max_bytes} bytes"}
+        declared = _header(scope, b"content-length")  # the HTTP parser refuses a malformed one
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            return await send_json(send, 413, too_large, [(b"connection", b"close")])
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                body = await self._read_body(receive)
+        except TimeoutError:
+            error = {"error": f"the request body was not received within {self.timeout_s} s"}
+            return await send_json(send, 408, error, [(b"connection", b"close")])
         if body is None:
-            error = {"error": f"request body larger than {self.max_bytes} bytes"}
-            return await send_json(send, 413, error)
+            return await send_json(send, 413, too_large, [(b"connection", b"close")])
         await self.app(scope, _replay(body, receive), send)
 
     async def _read_body(self, receive: Receive) -> bytes | None:
@@ -195,6 +252,91 @@ class BodyLimit:
         return b"".join(chunks)
 
 
+class _BodyRefused(Exception):
+    """Raised while parsing to stop at the first problem."""
+
+
+class JsonBody:
+    """422 for a JSON body on `paths` with a duplicate key (a client bug: which value
+    counts differs between parsers), more than `max_unknown_keys` keys that are not in
+    `known_keys` (each costs validation errors; thousands only make a huge answer), or
+    more than `max_objects` objects (1 MB holds 250,000 `{}`: ~0.3 s of parsing and validation).
+
+    Runs after `BodyLimit`, which has the body in memory; bodies that are not JSON pass,
+    for BentoML's own answer.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        paths: Iterable[str],
+        known_keys: Iterable[str],
+        max_unknown_keys: int,
+        max_objects: int,
+    ) -> None:
+        self.app = app
+        self.paths = frozenset(paths)
+        self.known_keys = frozenset(known_keys)
+        self.max_unknown_keys = max_unknown_keys
+        self.max_objects = max_objects
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in self.paths or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        message = await receive()  # the whole body, replayed by `BodyLimit`
+        try:
+            self._check(message.get("body", b""))
+        except _BodyRefused as refused:
+            problem = {"type": "json_invalid", "loc": [], "msg": str(refused)}
+            body = validation_error_body([problem], 1) | {"error": f"invalid input: {refused}"}
+            return await send_json(send, 422, body)
+        await self.app(scope, _replay(message.get("body", b""), receive), send)
+
+    def _check(self, body: bytes) -> None:
+        unknown = objects = 0
+
+        def checked_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+            nonlocal unknown, objects
+            objects += 1
+            if objects > self.max_objects:
+                raise _BodyRefused(f"more than {self.max_objects} JSON objects")
+            obj = dict(pairs)
+            if len(obj) != len(pairs):
+                duplicate = next(k for k, n in Counter(k for k, _ in pairs).items() if n > 1)
+                raise _BodyRefused(f"the key {json.dumps(duplicate)} appears twice in an object")
+            unknown += len(obj.keys() - self.known_keys)
+            if unknown > self.max_unknown_keys:
+                raise _BodyRefused(f"more than {self.max_unknown_keys} unknown fields")
+            return obj
+
+        # Not JSON, not UTF-8 or nested too deep for Python: BentoML answers it.
+        with contextlib.suppress(ValueError, RecursionError):
+            json.loads(body, object_pairs_hook=checked_object)
+
+
+class ConcurrencyLimit:
+    """429 when `max_requests` requests are in progress in this worker, probes excepted.
+
+    Replaces BentoML's `traffic.max_concurrency`, which counts a request from its first
+    byte: 600 clients sending their bodies a byte at a time refused everyone else. Inside
+    `BodyLimit`, a request counts once its body has arrived.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_requests: int, skip_paths: Iterable[str]) -> None:
+        self.app = app
+        self.skip_paths = frozenset(skip_paths)
+        self._semaphore = asyncio.Semaphore(max_requests)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.skip_paths:
+            return await self.app(scope, receive, send)
+        if self._semaphore.locked():
+            return await send_json(send, 429, {"error": "Too many requests"})
+        async with self._semaphore:
+            await self.app(scope, receive, send)
+
+
 def _replay(body: bytes, receive: Receive) -> Receive:
     """A receive callable that yields the already-read body, then defers to the real one."""
     sent = False
@@ -212,16 +354,31 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 def stack(
     *,
     api_routes: Iterable[str],
+    known_keys: Iterable[str],
     max_body_bytes: int,
+    body_timeout_s: float,
+    max_concurrency: int,
     api_keys: Iterable[str],
     open_paths: Iterable[str],
+    max_objects: int,
+    max_unknown_keys: int = 50,
 ) -> list[tuple[type, dict[str, Any]]]:
     """The middlewares of the public service with their options, outermost first."""
     routes = list(api_routes)
+    body = {"paths": routes, "max_bytes": max_body_bytes, "timeout_s": body_timeout_s}
+    keys = {
+        "paths": routes,
+        "known_keys": list(known_keys),
+        "max_unknown_keys": max_unknown_keys,
+        "max_objects": max_objects,
+    }
     return [
         (RequestId, {}),
         (AccessLog, {}),
+        (HeaderLimit, {"max_bytes": MAX_HEADER_BYTES}),
         (ApiKeys, {"keys": list(api_keys), "open_paths": list(open_paths)}),
         (JsonOnly, {"paths": routes}),
-        (BodyLimit, {"paths": routes, "max_bytes": max_body_bytes}),
+        (BodyLimit, body),
+        (JsonBody, keys),
+        (ConcurrencyLimit, {"max_requests": max_concurrency, "skip_paths": PROBES}),
     ]

@@ -29,10 +29,12 @@ OPERATIONS_TAG = "Operations"
 # Every error status an API route can answer, and when.
 API_ERRORS: dict[int, str] = {
     401: "No valid X-API-Key header (only when API keys are configured)",
+    408: "The body did not arrive in time; the connection is closed",
     413: "The request body is larger than the limit",
     415: "The body is not application/json",
     422: "Invalid input: the body or a query parameter does not follow the schema",
     429: "Too many requests in progress; retry later",
+    431: "Request headers larger than the limit; the connection is closed",
     500: "A fault of the server",
     503: "Overloaded; retry later",
     504: "Not answered within the request timeout",

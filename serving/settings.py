@@ -34,13 +34,21 @@ class Settings(BaseSettings):
     )
     request_timeout_s: float = Field(default=10.0, gt=0, description="Per-request timeout")
     max_concurrency: int = Field(
-        default=512, gt=0, description="Requests in progress beyond this are refused with 429"
+        default=512,
+        gt=0,
+        description="Requests in progress per worker process (counted once their body has "
+        "arrived) beyond this are refused with 429",
     )
     max_batch_records: int = Field(
         default=1000, gt=0, description="Most applicants in one batch request"
     )
     max_body_bytes: int = Field(
         default=1_048_576, gt=0, description="Larger request bodies are refused with 413"
+    )
+    body_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="A request body not received whole within this is refused with 408",
     )
     api_keys: list[SecretStr] = Field(
         default=[],

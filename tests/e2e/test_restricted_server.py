@@ -1,7 +1,12 @@
-"""A server configured for production through the environment: keys, origins, a small limit."""
+"""A server configured for production through the environment: keys, origins, small limits."""
 
 from __future__ import annotations
 
+import gzip
+import http.client
+import json
+import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
@@ -50,3 +55,73 @@ def test_a_burst_beyond_the_limit_is_refused_fast_then_service_recovers(restrict
     assert statuses.count(429) > 0, "the limit of 4 was never reached"
     assert statuses.count(200) > 0
     assert post(0) == 200
+
+
+def _connect(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=15)
+
+
+def test_two_api_keys_are_401_whichever_comes_last(restricted: str) -> None:
+    body = json.dumps(EXAMPLE).encode()
+    for keys in ((KEY, "wrong"), ("wrong", KEY), (KEY, KEY)):
+        connection = http.client.HTTPConnection(restricted.removeprefix("http://"), timeout=10)
+        connection.putrequest("POST", PREDICT)
+        for key in keys:
+            connection.putheader("X-API-Key", key)
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
+        assert connection.getresponse().status == 401, keys
+
+
+def test_large_headers_are_431_and_a_huge_one_is_not_read(restricted: str) -> None:
+    padded = {"X-API-Key": KEY, "X-Pad": "x" * 20_000}
+    assert requests.post(restricted + PREDICT, json=EXAMPLE, headers=padded).status_code == 431
+    sock = _connect(restricted)
+    sock.sendall(b"GET /livez HTTP/1.1\r\nHost: x\r\nX-Big: ")
+    sent = 0
+    try:
+        while sent < 64 * 2**20:  # the server stops reading long before 64 MiB
+            sock.sendall(b"x" * 65536)
+            sent += 65536
+    except OSError:  # closed by the server: reset, or a broken pipe
+        pass
+    assert sent < 16 * 2**20
+    assert requests.get(restricted + "/livez").status_code == 200
+
+
+def test_a_declared_body_over_the_limit_is_413_at_once(restricted: str) -> None:
+    started = time.monotonic()
+    with _connect(restricted) as sock:
+        sock.sendall(
+            f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\n"
+            "Content-Length: 99999999999\r\n\r\n{".encode()
+        )
+        assert sock.recv(65536).startswith(b"HTTP/1.1 413")
+    assert time.monotonic() - started < 5  # it waited for the request timeout (10 s) before
+
+
+def test_compressed_bodies_are_415(restricted: str) -> None:
+    headers = {"X-API-Key": KEY, "Content-Type": "application/json", "Content-Encoding": "gzip"}
+    compressed = gzip.compress(json.dumps(EXAMPLE).encode())
+    response = requests.post(restricted + PREDICT, data=compressed, headers=headers)
+    assert response.status_code == 415
+    assert "Content-Encoding" in response.json()["error"]
+
+
+def test_slow_bodies_get_408_and_hold_no_slot_meanwhile(restricted: str) -> None:
+    """Twice as many slow uploads as the concurrency limit (4): others are still served."""
+    start = (
+        f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+    ).encode()
+    slow = [_connect(restricted) for _ in range(8)]
+    for sock in slow:
+        sock.sendall(start)
+    time.sleep(0.3)
+    served = requests.post(restricted + PREDICT, json=EXAMPLE, headers={"X-API-Key": KEY})
+    assert served.status_code == 200
+    for sock in slow:
+        with sock:
+            assert sock.recv(65536).startswith(b"HTTP/1.1 408")

@@ -249,3 +249,27 @@ def test_loan_form_has_every_field_with_its_choices_and_nothing_remote(
             assert f'<option value="{escape(label)}"' in page, label
     assert "http://" not in page and "https://" not in page  # no CDN, no remote fonts
     assert "/ui" not in client.get("/openapi.json").json()["paths"]
+
+
+def test_a_duplicate_key_in_the_body_is_422_not_the_last_value(client: TestClient) -> None:
+    body = json.dumps(EXAMPLE)[:-1] + ', "Age": 200}'
+    response = client.post("/credit_score_prediction", content=body.encode())
+    assert response.status_code == 422
+    assert '"Age"' in response.json()["error"]
+
+
+def test_a_batch_of_bad_records_gets_a_short_422_with_the_count(client: TestClient) -> None:
+    junk = {f"unknown_field_{i}": 1 for i in range(145)}
+    response = client.post("/credit_score_prediction/batch", json={"applicants": [junk] * 100})
+    assert response.status_code == 422
+    assert len(response.content) < 2000  # refused before validation: 14,500 unknown fields
+    empty = client.post("/credit_score_prediction/batch", json={"applicants": [{}] * 100_000})
+    assert empty.status_code == 422
+    assert "JSON objects" in empty.json()["error"]  # refused before validation
+    bad = {field: "x" for field in FIELDS}
+    response = client.post("/credit_score_prediction/batch", json={"applicants": [bad] * 1000})
+    assert response.status_code == 422
+    answer = response.json()
+    assert answer["error_count"] == 9000
+    assert len(answer["detail"]) == 50
+    assert answer["detail"][0]["loc"][:2] == ["applicants", 0]

@@ -7,19 +7,27 @@ serving/bentoml_fixes.py, then adapt it or delete it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import logging
+import socket
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
+import uvicorn
 from _bentoml_impl.client import proxy2
+from _bentoml_impl.server.app import ServiceAppFactory
 from bentoml._internal.server import base_app, http_app
 from bentoml._internal.server.http import traffic
 from pydantic import BaseModel, ValidationError
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from serving import bentoml_fixes
+from tools.server_process import free_port
 
 STOCK_TIMEOUT = bentoml_fixes.TimeoutMiddleware.__mro__[1]
 
@@ -60,7 +68,7 @@ def test_bentoml_still_leaves_its_timeout_timer_running_and_ours_does_not() -> N
 def test_bentoml_still_looks_the_timeout_middleware_up_when_it_builds_an_app() -> None:
     source = inspect.getsource(base_app.BaseAppFactory.middlewares.fget)
     assert "from .http.traffic import TimeoutMiddleware" in source
-    bentoml_fixes.install()
+    bentoml_fixes.install(max_header_bytes=16 * 1024, header_timeout_s=10)
     assert traffic.TimeoutMiddleware is bentoml_fixes.TimeoutMiddleware
 
 
@@ -128,6 +136,8 @@ def test_bentoml_still_answers_invalid_input_with_400_naming_its_classes(stock: 
     assert stock["valid"] == 200
     assert stock["invalid"] == 400, "drop ValidationErrorAs422"
     assert "IODescriptor" in stock["error"], "BentoML words it itself now: drop the rewording"
+    source = inspect.getsource(ServiceAppFactory.api_endpoint_wrapper)
+    assert "exc.errors(" in source  # every error listed: ValidationErrorAs422 keeps the first
 
 
 def test_bentoml_still_logs_invalid_input_as_an_error_with_a_traceback(stock: dict) -> None:
@@ -147,3 +157,132 @@ def test_the_filter_drops_exactly_the_invalid_input_tracebacks() -> None:
 
 class Item(BaseModel):
     size: int
+
+
+def test_bentoml_still_starts_uvicorn_with_its_default_http_protocol() -> None:
+    from _bentoml_impl.worker import service as worker
+
+    source = inspect.getsource(worker.main.callback)
+    config_call = source[source.index("uvicorn.Config(") :]
+    config_call = config_call[: config_call.index("\n    )")]
+    assert "http=" not in config_call, "BentoML chooses the protocol now: adapt BoundedHttpTools"
+    assert source.index("load(bento_identifier") < source.index("uvicorn.Config(")
+    bentoml_fixes.install(max_header_bytes=16 * 1024, header_timeout_s=10)
+    config = uvicorn.Config(app=_answer)
+    config.load()
+    assert config.http_protocol_class is bentoml_fixes.BoundedHttpTools
+
+
+class Uvicorn:
+    """A real uvicorn server of `_slow_answer` in a thread, on a free port."""
+
+    def __init__(self, protocol: type) -> None:
+        config = uvicorn.Config(_slow_answer, host="127.0.0.1", port=free_port(), http=protocol)
+        config.log_config = None
+        self.port = config.port
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run)
+
+    def __enter__(self) -> Uvicorn:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+    def connect(self) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", self.port))
+        sock.settimeout(5)
+        return sock
+
+
+async def _slow_answer(scope, receive, send) -> None:
+    if scope["type"] == "http":
+        await asyncio.sleep(0.6)  # longer than the header deadline of the tests
+        await _answer(scope, receive, send)
+
+
+def _bounded(max_header_bytes: int = 16 * 1024, header_timeout_s: float = 0.3) -> type:
+    """`BoundedHttpTools` with its limits, without touching the shared class."""
+    limits = {"max_header_bytes": max_header_bytes, "header_timeout_s": header_timeout_s}
+    return type("Bounded", (bentoml_fixes.BoundedHttpTools,), limits)
+
+
+def _send_header_in_pieces(sock: socket.socket, pieces: int) -> tuple[int, bytes]:
+    """Send a header of `pieces` * 16 KiB piece by piece until the server answers or
+    closes: how many pieces it took, and what came back."""
+    sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: ")
+    try:
+        for sent in range(pieces):
+            sock.sendall(b"x" * 16384)
+            sock.settimeout(0.02)  # one read per piece; an answer or a close ends it
+            try:
+                return sent + 1, sock.recv(65536)
+            except TimeoutError:
+                pass
+        sock.settimeout(5)
+        sock.sendall(b"\r\n\r\n")
+        return pieces, sock.recv(65536)
+    except OSError as error:  # reset: the server closed with the client's bytes unread
+        return sent + 1, repr(error).encode()
+
+
+def test_uvicorn_still_reads_headers_of_any_size_and_bounded_http_tools_does_not() -> None:
+    with Uvicorn(HttpToolsProtocol) as stock:
+        pieces, answer = _send_header_in_pieces(stock.connect(), pieces=64)  # 1 MiB
+    assert answer.startswith(b"HTTP/1.1 200"), "uvicorn limits headers now: drop the fix"
+    with Uvicorn(_bounded(header_timeout_s=5)) as bounded:
+        pieces, answer = _send_header_in_pieces(bounded.connect(), pieces=64)
+    assert pieces <= 3, (pieces, answer[:80])  # 16 KiB counted, plus the first read
+    assert answer.startswith(b"HTTP/1.1 431") or answer in (b"", b"ConnectionResetError"), answer
+
+
+def test_bounded_http_tools_answers_431_once_headers_exceed_the_limit() -> None:
+    with Uvicorn(_bounded(max_header_bytes=20_000, header_timeout_s=5)) as bounded:
+        sock = bounded.connect()
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        time.sleep(0.05)
+        sock.sendall(b"x" * 16_000)
+        assert not _closed(sock, wait_s=0.1)  # under the limit: still reading
+        sock.sendall(b"x" * 16_000)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 431")
+        assert sock.recv(100) == b""  # and closed
+
+
+def _closed(sock: socket.socket, wait_s: float) -> bool:
+    sock.settimeout(wait_s)
+    try:
+        return sock.recv(100) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+    finally:
+        sock.settimeout(5)
+
+
+def test_bounded_http_tools_closes_connections_whose_headers_do_not_arrive_in_time() -> None:
+    with Uvicorn(HttpToolsProtocol) as stock:
+        assert not _closed(stock.connect(), wait_s=1), "uvicorn closes idle connections now"
+    with Uvicorn(_bounded(header_timeout_s=0.3)) as bounded:
+        idle = bounded.connect()
+        trickle = bounded.connect()
+        trickle.sendall(b"GET / HTTP/1.1\r\n")
+        with contextlib.suppress(OSError):  # closed under the client's feet
+            for _ in range(8):  # a byte every 0.1 s does not renew the deadline
+                time.sleep(0.1)
+                trickle.sendall(b"X")
+        assert _closed(trickle, wait_s=0.05)
+        assert _closed(idle, wait_s=2)
+
+
+def test_bounded_http_tools_leaves_slow_answers_and_keep_alive_alone() -> None:
+    with Uvicorn(_bounded(header_timeout_s=0.3)) as bounded:
+        sock = bounded.connect()
+        for _ in range(2):  # each answer takes longer than the header deadline
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")

@@ -3,6 +3,9 @@ real Starlette app."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import pytest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -23,6 +26,9 @@ async def echo(request: Request) -> JSONResponse:
             {"error": "1 validation error for ApplicantIODescriptor", "detail": [error]},
             status_code=400,
         )
+    if body.startswith(b"errors:"):  # like BentoML's 400 for a batch of bad records
+        detail = [{"loc": [i], "msg": "bad"} for i in range(int(body[7:]))]
+        return JSONResponse({"error": "invalid", "detail": detail}, status_code=400)
     return JSONResponse({"size": len(body)})
 
 
@@ -30,17 +36,74 @@ async def ok(request: Request) -> JSONResponse:
     return JSONResponse({})
 
 
-def client(**options) -> TestClient:
-    settings = {"api_routes": ["/api"], "max_body_bytes": 100, "api_keys": [], "open_paths": []}
+def app(**options) -> Starlette:
+    settings = {
+        "api_routes": ["/api"],
+        "known_keys": ["Age", "Sex"],
+        "max_body_bytes": 100,
+        "body_timeout_s": 0.5,
+        "max_concurrency": 8,
+        "api_keys": [],
+        "open_paths": [],
+        "max_unknown_keys": 3,
+        "max_objects": 3,
+    }
     stack = [
         *middlewares.stack(**settings | options),
         (ValidationErrorAs422, {"paths": ["/api"]}),
     ]
-    app = Starlette(
+    return Starlette(
         routes=[Route("/api", echo, methods=["POST"]), Route("/livez", ok)],
         middleware=[Middleware(cls, **kwargs) for cls, kwargs in stack],
     )
-    return TestClient(app, base_url="http://127.0.0.1")
+
+
+def client(**options) -> TestClient:
+    return TestClient(app(**options), base_url="http://127.0.0.1")
+
+
+def post_scope(*headers: tuple[bytes, bytes]) -> dict:
+    """An ASGI scope of a POST to the API route, as the HTTP server gives it."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api",
+        "raw_path": b"/api",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 3000),
+    }
+
+
+def stalled_body(first: bytes):
+    """A client that sends `first` of its body, then nothing more."""
+    sent = False
+
+    async def receive() -> dict:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": first, "more_body": True}
+        await asyncio.Event().wait()  # never
+
+    return receive
+
+
+async def status_of(asgi: Starlette, scope: dict, receive) -> int:
+    """The status the app answers, failing the test after 5 s without an answer."""
+    statuses = []
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    await asyncio.wait_for(asgi(scope, receive, send), timeout=5)
+    return statuses[0]
 
 
 def test_request_id_is_echoed_or_created() -> None:
@@ -49,6 +112,26 @@ def test_request_id_is_echoed_or_created() -> None:
     created = client().post("/api", content=b"{}", headers={"X-Request-ID": "no spaces allowed"})
     assert len(created.headers["x-request-id"]) == 32
     assert client().get("/livez").headers["x-request-id"]
+
+
+def test_request_ids_of_up_to_64_characters_are_kept_longer_ones_replaced() -> None:
+    kept = "a" * 64
+    response = client().post("/api", content=b"{}", headers={"X-Request-ID": kept})
+    assert response.headers["x-request-id"] == kept
+    response = client().post("/api", content=b"{}", headers={"X-Request-ID": "a" * 65})
+    assert response.headers["x-request-id"] != "a" * 65
+    assert len(response.headers["x-request-id"]) == 32
+
+
+def test_headers_over_the_limit_are_431() -> None:
+    limit = middlewares.MAX_HEADER_BYTES
+    response = client().post("/api", content=b"{}", headers={"X-Pad": "x" * (limit // 2)})
+    assert response.status_code == 200
+    response = client().post("/api", content=b"{}", headers={"X-Pad": "x" * limit})
+    assert response.status_code == 431
+    assert str(limit) in response.json()["error"]
+    many = [(f"X-Pad-{i}", "x" * 100) for i in range(limit // 100)]  # the total counts
+    assert client().post("/api", content=b"{}", headers=many).status_code == 431
 
 
 def test_bodies_over_the_limit_are_413_and_others_pass_whole() -> None:
@@ -64,6 +147,59 @@ def test_bodies_over_the_limit_are_413_and_others_pass_whole() -> None:
     assert client().post("/api", content=chunks()).status_code == 413
 
 
+def test_a_declared_content_length_over_the_limit_is_413_before_any_body_arrives() -> None:
+    scope = post_scope((b"content-length", b"99999999999"))
+    assert asyncio.run(status_of(app(), scope, stalled_body(b""))) == 413
+
+
+def test_a_body_not_received_within_the_timeout_is_408() -> None:
+    scope = post_scope((b"content-length", b"50"))
+    assert asyncio.run(status_of(app(body_timeout_s=0.2), scope, stalled_body(b"{"))) == 408
+
+
+def test_clients_still_sending_their_body_hold_no_concurrency_slot() -> None:
+    async def scenario() -> list[int]:
+        asgi = app(max_concurrency=2, body_timeout_s=3)
+        slow = [
+            asyncio.create_task(
+                status_of(asgi, post_scope((b"content-length", b"50")), stalled_body(b"{"))
+            )
+            for _ in range(4)
+        ]
+        await asyncio.sleep(0.1)
+
+        async def whole_body() -> dict:
+            return {"type": "http.request", "body": b"{}", "more_body": False}
+
+        normal = await status_of(asgi, post_scope((b"content-length", b"2")), whole_body)
+        return [normal, *await asyncio.gather(*slow)]
+
+    assert asyncio.run(scenario()) == [200, 408, 408, 408, 408]
+
+
+def test_requests_beyond_the_concurrency_limit_are_429_but_probes_pass() -> None:
+    async def scenario() -> tuple[int, int, int]:
+        release = asyncio.Event()
+
+        async def busy(scope, receive, send) -> None:
+            await release.wait()
+            await JSONResponse({})(scope, receive, send)
+
+        limited = middlewares.ConcurrencyLimit(busy, max_requests=1, skip_paths=["/livez"])
+        scope = post_scope()
+        first = asyncio.create_task(status_of(limited, scope, stalled_body(b"")))
+        await asyncio.sleep(0.05)
+        second = asyncio.create_task(status_of(limited, scope, stalled_body(b"")))
+        probe = asyncio.create_task(
+            status_of(limited, {**scope, "path": "/livez"}, stalled_body(b""))
+        )
+        refused = await second
+        release.set()
+        return await first, refused, await probe
+
+    assert asyncio.run(scenario()) == (200, 429, 200)
+
+
 def test_only_json_bodies_reach_api_routes() -> None:
     for content_type in ("multipart/form-data", "text/plain", "application/x-www-form-urlencoded"):
         response = client().post("/api", content=b"{}", headers={"Content-Type": content_type})
@@ -73,12 +209,56 @@ def test_only_json_bodies_reach_api_routes() -> None:
         assert response.status_code == 200, content_type
 
 
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br"])
+def test_compressed_bodies_are_415_with_a_clear_message(encoding: str) -> None:
+    response = client().post("/api", content=b"{}", headers={"Content-Encoding": encoding})
+    assert response.status_code == 415
+    assert "Content-Encoding" in response.json()["error"]
+    identity = client().post("/api", content=b"{}", headers={"Content-Encoding": "identity"})
+    assert identity.status_code == 200
+
+
+def test_a_duplicate_json_key_is_422() -> None:
+    response = client().post("/api", content=b'{"Age": 30, "Sex": "male", "Age": 200}')
+    assert response.status_code == 422
+    assert '"Age"' in response.json()["error"]
+    nested = client(max_body_bytes=1000).post("/api", content=b'{"a": [{"Sex": 1, "Sex": 2}]}')
+    assert nested.status_code == 422
+    assert client().post("/api", content=b'{"Age": 30, "Sex": "male"}').status_code == 200
+
+
+def test_many_unknown_keys_are_422_before_validation_and_other_bodies_pass() -> None:
+    too_many = json.dumps([{"x1": 1, "x2": 2}, {"x3": 3, "x4": 4}]).encode()
+    response = client().post("/api", content=too_many)
+    assert response.status_code == 422
+    assert response.json()["error_count"] == 1
+    assert client().post("/api", content=b'[{"x1": 1, "Age": 2}, {"x2": 3}]').status_code == 200
+    assert client().post("/api", content=b"not json").status_code == 200  # BentoML answers
+
+
+def test_more_objects_than_a_full_batch_holds_are_422() -> None:
+    assert client().post("/api", content=b'{"a": [{}, {}]}').status_code == 200
+    response = client().post("/api", content=b'{"a": [{}, {}, {}]}')
+    assert response.status_code == 422
+    assert "3 JSON objects" in response.json()["error"]
+
+
+def test_a_422_lists_the_first_50_errors_and_counts_all() -> None:
+    response = client().post("/api", content=b"errors:120")
+    assert response.status_code == 422
+    answer = response.json()
+    assert answer["error_count"] == 120
+    assert [error["loc"] for error in answer["detail"]] == [[i] for i in range(50)]
+    assert int(response.headers["content-length"]) == len(response.content)
+
+
 def test_invalid_input_on_api_routes_becomes_422() -> None:
     response = client().post("/api", content=b"bad")
     assert response.status_code == 422
     assert response.json() == {
         "error": "invalid input: 1 problem",
         "detail": [{"loc": ["Sex"], "msg": "Field required", "type": "missing"}],
+        "error_count": 1,
     }
     assert int(response.headers["content-length"]) == len(response.content)
 
@@ -86,14 +266,20 @@ def test_invalid_input_on_api_routes_becomes_422() -> None:
 @pytest.mark.parametrize(
     ("headers", "status"),
     [
-        ({}, 401),
-        ({"X-API-Key": "wrong"}, 401),
-        ({"X-API-Key": "k2"}, 200),
-        ({"X-API-Key": "k1"}, 200),
+        ([], 401),
+        ([("X-API-Key", "wrong")], 401),
+        ([("X-API-Key", "key-two")], 200),
+        ([("X-API-Key", "key-one")], 200),
+        ([("X-API-Key", "key-on")], 401),  # a prefix of a key
+        ([("X-API-Key", "key-one-and-more")], 401),
+        ([("X-API-Key", "")], 401),
+        ([("X-API-Key", "wrong"), ("X-API-Key", "key-one")], 401),  # never "last one wins"
+        ([("X-API-Key", "key-one"), ("X-API-Key", "wrong")], 401),
+        ([("X-API-Key", "key-one"), ("X-API-Key", "key-one")], 401),
     ],
 )
-def test_api_keys_when_configured(headers: dict, status: int) -> None:
-    secured = client(api_keys=["k1", "k2"], open_paths=["/livez"])
+def test_api_keys_when_configured(headers: list, status: int) -> None:
+    secured = client(api_keys=["key-one", "key-two"], open_paths=["/livez"])
     response = secured.post("/api", content=b"{}", headers=headers)
     assert response.status_code == status
     if status == 401:
