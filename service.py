@@ -93,6 +93,7 @@ add_loan_form(web, f"{PREDICTION_ROUTE}?reasons=true")  # the officer sees why
 
 @bentoml.service(
     name="credit_scoring",
+    workers=settings.api_workers,
     traffic={"timeout": settings.request_timeout_s, "max_concurrency": settings.max_concurrency},
     logging={"access": {"enabled": False}},  # serving.middlewares.AccessLog writes it
     tracing=bentoml_fixes.tracing(settings.trace_requests),
