@@ -9,13 +9,13 @@ Run: python -m benchmarks.litserve_peer --port 8000
 # No `from __future__ import annotations`: LitServe reads the request model from the
 # annotation of `decode_request` at run time.
 import argparse
-import os
 
 import litserve as ls
 import numpy as np
 
 from credit_risk.contract import Applicant, encode_applicants
 from serving.schemas import CreditScore
+from serving.settings import usable_cpus
 
 ROUTE = "/credit_score_prediction"
 MAX_BATCH = 64
@@ -52,7 +52,7 @@ class ScoringAPI(ls.LitAPI):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--workers", type=int, default=usable_cpus())
     args = parser.parse_args()
     api = ScoringAPI(max_batch_size=MAX_BATCH, batch_timeout=BATCH_TIMEOUT_S, api_path=ROUTE)
     server = ls.LitServer(api, accelerator="cpu", workers_per_device=args.workers)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import tempfile
 import time
@@ -21,6 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from benchmarks.load import run_wrk, write_script
+from serving.settings import usable_cpus
 from tools.server_process import BIN, ServerProcess, bentoml_serve, free_port
 from training_export.paths import REPO_ROOT
 
@@ -44,7 +44,7 @@ ENVS = {"ceiling": {"CEILING_TUNED": "1"}}  # see benchmarks/constant_service.py
 def command(target: str, port: int) -> tuple[list[str], str]:
     """Command line and readiness path of each benchmarked server."""
     address = ["--host", "127.0.0.1", "--port", str(port)]
-    cpus = str(len(os.sched_getaffinity(0)))
+    cpus = str(usable_cpus())
     if target == "baseline":
         app = [str(BIN / "uvicorn"), "benchmarks.baseline_app:app", "--workers", "1"]
         return [*app, *address, "--no-access-log"], "/health"
