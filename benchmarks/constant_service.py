@@ -5,8 +5,7 @@ variants, chosen by the environment: stock BentoML ("stock ceiling" in the bench
 with CEILING_TUNED=1 served as our service is ("ceiling"): the same work-arounds of BentoML
 defects (the per-request timeout timer, serving/bentoml_fixes.py; startup objects
 frozen, serving/gc_tuning.py), one worker per CPU, no BentoML access log and the same
-tracing setting, so
-that ours / ceiling measures what our own work costs.
+tracing setting, so that ours / ceiling measures what our own work costs.
 Run: [CEILING_TUNED=1] bentoml serve benchmarks.constant_service:ConstantScoring
 """
 
