@@ -11,9 +11,11 @@ import inspect
 import logging
 
 import bentoml
+import numpy as np
 import pytest
 from _bentoml_impl.client import proxy2
 from _bentoml_impl.server.app import ServiceAppFactory
+from _bentoml_sdk.io_models import IOMixin, IORootModel, ensure_io_descriptor
 from bentoml._internal.server import base_app, http_app
 from bentoml._internal.server.http import traffic
 from pydantic import BaseModel
@@ -116,3 +118,45 @@ def test_bentoml_still_logs_invalid_input_as_an_error_with_a_traceback(
     (record,) = [r for r in caplog.records if r.name == bentoml_fixes.BENTOML_HTTP_LOGGER]
     assert record.exc_info is not None
     assert not bentoml_fixes.ClientErrorFilter().filter(record)
+
+
+def _schemas_built(mime_type, descriptor: type, calls: int) -> int:
+    """How many JSON schemas `mime_type` builds for `descriptor` in `calls` calls."""
+    built = 0
+    stock_schema = IORootModel.__dict__["model_json_schema"].__func__
+
+    def counting(cls, *args, **kwargs):
+        nonlocal built
+        built += 1
+        return stock_schema(cls, *args, **kwargs)
+
+    original = IORootModel.__dict__["model_json_schema"]
+    IORootModel.model_json_schema = classmethod(counting)
+    try:
+        for _ in range(calls):
+            mime_type(descriptor)
+    finally:
+        IORootModel.model_json_schema = original
+    return built
+
+
+def test_bentoml_still_builds_a_json_schema_for_every_responses_media_type() -> None:
+    # Every response goes through `mime_type`, which BentoML does not cache.
+    assert "cls.mime_type()" in inspect.getsource(IOMixin.to_http_response)
+    assert "model_json_schema()" in inspect.getsource(bentoml_fixes.STOCK_MIME_TYPE)
+    ndarray_out = ensure_io_descriptor(np.ndarray)
+    assert _schemas_built(bentoml_fixes.STOCK_MIME_TYPE, ndarray_out, 3) == 3, (
+        "BentoML caches the media type now: drop cached_mime_type"
+    )
+
+
+def test_the_media_type_is_worked_out_once_per_type_and_is_bentomls() -> None:
+    bentoml_fixes.install()
+    assert IOMixin.mime_type.__func__ is bentoml_fixes.cached_mime_type
+    bentoml_fixes.cached_mime_type.cache_clear()
+    ndarray_out = ensure_io_descriptor(np.ndarray)
+    assert _schemas_built(lambda cls: cls.mime_type(), ndarray_out, 3) == 1
+    for typ in (np.ndarray, str, int, Item):
+        descriptor = ensure_io_descriptor(typ)
+        assert descriptor.mime_type() == bentoml_fixes.STOCK_MIME_TYPE(descriptor)
+    assert ensure_io_descriptor(str).mime_type() == "text/plain"
