@@ -17,6 +17,8 @@ service's ASGI app: service.py calls it at import.
 6. `cached_mime_type`: the media type of every response is worked out again from a freshly
    built JSON schema (`_bentoml_sdk/io_models.py`, `IOMixin.mime_type`, called by
    `IOMixin.to_http_response`; `IORootModel.model_json_schema` builds a `TypeAdapter`).
+7. `send_in_one_body`: every answer is sent as its bytes and then an empty last message
+   (`_bentoml_sdk/io_models.py`, `IterableResponse.__call__`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from _bentoml_sdk.io_models import IOMixin
+from _bentoml_sdk.io_models import IOMixin, IterableResponse
 from bentoml._internal.server.http import traffic
 from pydantic import ValidationError
 from starlette.responses import JSONResponse
@@ -130,12 +132,36 @@ def cached_mime_type(cls: type) -> str:
     return STOCK_MIME_TYPE(cls)
 
 
+# BentoML's `IterableResponse.__call__`, as it comes.
+STOCK_ITERABLE_RESPONSE_CALL = IterableResponse.__call__
+
+
+async def send_in_one_body(
+    self: IterableResponse, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """BentoML's `IterableResponse.__call__` with the body in one message, not each chunk
+    and then an empty last one.
+
+    Its content is always a serialized payload held in memory (`Payload.data`, with its
+    Content-Length set), so nothing streams; each ASGI message passes every middleware
+    and is one more write to the socket, in the API process and in the runner.
+    """
+    await send(
+        {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+    )
+    await send({"type": "http.response.body", "body": b"".join(self.body_iterator)})
+    if self.background is not None:
+        await self.background()
+
+
 def install() -> None:
     """Make BentoML build its apps with the fixed `TimeoutMiddleware` (it imports the
     class from `traffic` when it builds an app), work out each response's media type once
-    per type, and quiet its client-error tracebacks."""
+    per type, send each answer's body in one message, and quiet its client-error
+    tracebacks."""
     traffic.TimeoutMiddleware = TimeoutMiddleware
     IOMixin.mime_type = classmethod(cached_mime_type)
+    IterableResponse.__call__ = send_in_one_body
     logger = logging.getLogger(BENTOML_HTTP_LOGGER)
     if not any(isinstance(f, ClientErrorFilter) for f in logger.filters):
         logger.addFilter(ClientErrorFilter())

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from _bentoml_impl.client import proxy2
 from _bentoml_impl.server.app import ServiceAppFactory
-from _bentoml_sdk.io_models import IOMixin, IORootModel, ensure_io_descriptor
+from _bentoml_sdk.io_models import IOMixin, IORootModel, IterableResponse, ensure_io_descriptor
 from bentoml._internal.server import base_app, http_app
 from bentoml._internal.server.http import traffic
 from pydantic import BaseModel
@@ -160,3 +160,42 @@ def test_the_media_type_is_worked_out_once_per_type_and_is_bentomls() -> None:
         descriptor = ensure_io_descriptor(typ)
         assert descriptor.mime_type() == bentoml_fixes.STOCK_MIME_TYPE(descriptor)
     assert ensure_io_descriptor(str).mime_type() == "text/plain"
+
+
+def _messages(call, chunks: tuple) -> list[dict]:
+    """The ASGI messages `call` sends for an IterableResponse of `chunks`, as BentoML makes it."""
+    length = str(sum(len(c) for c in chunks))
+    response = IterableResponse(content=chunks, headers={"content-length": length})
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(call(response, {"type": "http"}, None, send))
+    return sent
+
+
+CHUNKS = (b'{"size":', memoryview(b"1}"))
+
+
+def test_bentoml_still_sends_each_chunk_then_an_empty_last_body() -> None:
+    source = inspect.getsource(IOMixin.to_http_response)
+    assert "IterableResponse(\n                content=payload.data," in source
+    bodies = [m["body"] for m in _messages(bentoml_fixes.STOCK_ITERABLE_RESPONSE_CALL, CHUNKS)[1:]]
+    assert bodies == [*CHUNKS, b""], "BentoML sends one body now: drop send_in_one_body"
+
+
+def test_ours_sends_the_same_answer_in_one_body() -> None:
+    stock = _messages(bentoml_fixes.STOCK_ITERABLE_RESPONSE_CALL, CHUNKS)
+    ours = _messages(bentoml_fixes.send_in_one_body, CHUNKS)
+    assert ours[0] == stock[0]  # status and headers, Content-Length among them
+    assert ours[1:] == [{"type": "http.response.body", "body": b'{"size":1}'}]
+    bentoml_fixes.install()
+    assert IterableResponse.__call__ is bentoml_fixes.send_in_one_body
+
+
+def test_answers_over_http_are_whole_with_their_content_length(stock: TestClient) -> None:
+    bentoml_fixes.install()
+    answer = stock.post("/echo", json={"size": 7})
+    assert answer.json() == {"size": 7}
+    assert answer.headers["content-length"] == str(len(answer.content))
