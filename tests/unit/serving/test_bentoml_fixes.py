@@ -199,3 +199,25 @@ def test_answers_over_http_are_whole_with_their_content_length(stock: TestClient
     answer = stock.post("/echo", json={"size": 7})
     assert answer.json() == {"size": 7}
     assert answer.headers["content-length"] == str(len(answer.content))
+
+
+def test_bentoml_still_wraps_the_api_function_anew_for_every_request() -> None:
+    source = inspect.getsource(ServiceAppFactory.api_endpoint)
+    assert "getattr(self._service_instance, name).local" in source
+    assert "inspect.signature(self.func)" in inspect.getsource(bentoml_fixes.STOCK_LOCAL_CALL)
+    method, instance = Stock.apis["echo"], Stock.inner()
+    first = bentoml_fixes.STOCK_LOCAL_CALL(method, instance)
+    assert first is not bentoml_fixes.STOCK_LOCAL_CALL(method, instance), (
+        "BentoML reuses the wrapper now: drop cached_local_call"
+    )
+
+
+def test_the_api_function_is_wrapped_once_per_instance_and_behaves_the_same() -> None:
+    bentoml_fixes.install()
+    instance = Stock.inner()
+    first = instance.echo.local
+    assert instance.echo.local is first
+    assert Stock.inner().echo.local is not first  # another instance, another wrapper
+    stock = bentoml_fixes.STOCK_LOCAL_CALL(Stock.apis["echo"], instance)
+    assert first(Item(size=3)) == stock(Item(size=3)) == Item(size=3)
+    assert inspect.signature(first) == inspect.signature(stock)
