@@ -131,7 +131,7 @@ def cached_mime_type(cls: type) -> str:
 
     BentoML answers it from the class's media type, multipart fields and JSON schema, all
     fixed when the class is made, but for a root model (an `np.ndarray` output, say) it
-    builds a pydantic `TypeAdapter` and its JSON schema again on every response: 27 % of the
+    builds a pydantic `TypeAdapter` and its JSON schema again on every response: 20-27 % of the
     model runner's CPU at 64 clients here, more than the model itself.
     """
     return STOCK_MIME_TYPE(cls)
