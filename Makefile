@@ -82,7 +82,7 @@ evaluate: setup  ## 5x5 cross-validation into reports/, then `make train` (about
 	$(PY) -m training_export.evaluation
 	$(MAKE) train
 
-bench: store  ## HTTP benchmark vs the FastAPI baseline and BentoML's ceiling; model path
+bench: store  ## HTTP benchmark vs the peers (baseline, FastAPI, LitServe) and BentoML's ceiling; model path
 	command -v wrk >/dev/null || ($(APT) update -qq && $(APT) install -y -qq wrk)
 	$(PY) -m benchmarks.model_path
 	$(PY) -m benchmarks.serving

@@ -138,6 +138,7 @@ add_loan_form(web, f"{PREDICTION_ROUTE}?reasons=true")  # the officer sees why
 
 @bentoml.service(
     name="credit_scoring",
+    workers=settings.api_workers,
     # No "max_concurrency": it would count slow uploads (middlewares.ConcurrencyLimit).
     traffic={"timeout": settings.request_timeout_s},
     logging={"access": {"enabled": False}},  # serving.middlewares.AccessLog writes it

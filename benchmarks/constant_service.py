@@ -4,8 +4,8 @@ What BentoML itself costs per request on this machine, with no model behind it. 
 variants, chosen by the environment: stock BentoML ("stock ceiling" in the benchmark), and
 with CEILING_TUNED=1 served as our service is ("ceiling"): the same work-arounds of BentoML
 defects (the per-request timeout timer, serving/bentoml_fixes.py; startup objects
-frozen, serving/gc_tuning.py), no BentoML access log and the same tracing setting, so
-that ours / ceiling measures what our own work costs.
+frozen, serving/gc_tuning.py), one worker per CPU, no BentoML access log and the same
+tracing setting, so that ours / ceiling measures what our own work costs.
 Run: [CEILING_TUNED=1] bentoml serve benchmarks.constant_service:ConstantScoring
 """
 
@@ -16,20 +16,27 @@ import os
 import bentoml
 
 from credit_risk.contract import Applicant
-from serving import bentoml_fixes
+from serving import bentoml_fixes, middlewares
 from serving.gc_tuning import freeze_startup_objects
 from serving.schemas import CreditScore
+from serving.settings import settings
 
 ANSWER = CreditScore.from_row([0.5, 0.0], "constant")
 TUNED = os.environ.get("CEILING_TUNED") == "1"
 if TUNED:
-    bentoml_fixes.install()
+    bentoml_fixes.install(
+        max_header_bytes=middlewares.MAX_HEADER_BYTES, header_timeout_s=middlewares.HEADER_TIMEOUT_S
+    )
 
 
 @bentoml.service(
     name="constant_scoring",
     **(
-        {"logging": {"access": {"enabled": False}}, "tracing": bentoml_fixes.tracing(False)}
+        {
+            "workers": settings.api_workers,
+            "logging": {"access": {"enabled": False}},
+            "tracing": bentoml_fixes.tracing(False),
+        }
         if TUNED
         else {}
     ),

@@ -1,10 +1,12 @@
-"""HTTP benchmark: baseline vs our Bento vs BentoML's constant-answer ceiling, one run.
+"""HTTP benchmark: our Bento against its peers and BentoML's constant-answer ceiling.
 
 The servers run one after the other on this machine (never two at once), each driven by
-wrk at several client counts; the whole round is repeated and medians are reported, with
-the ratios ours/baseline and ours/ceiling (the ceiling served as ours is, and stock BentoML's),
-and the cost of reason codes: our Bento again, every request asking for reasons.
-Writes reports/benchmark.{md,json,png}.
+wrk at several client counts; the whole round is repeated and medians are reported. The
+peers: the weak original (baseline), the strongest hand-written one (FastAPI with the whole
+model path in process, one uvicorn worker per CPU, uvloop and httptools, with and without
+reasons), LitServe with dynamic batching (one worker per CPU); the ceilings: a constant
+answer served as ours is, and by stock BentoML. Ratios ours / each of them, and the cost of
+reason codes. Writes reports/benchmark.{md,json,png}.
 """
 
 from __future__ import annotations
@@ -18,21 +20,41 @@ from dataclasses import asdict
 from pathlib import Path
 
 from benchmarks.load import run_wrk, write_script
+from serving.settings import usable_cpus
 from tools.server_process import BIN, ServerProcess, bentoml_serve, free_port
 from training_export.paths import REPO_ROOT
 
 REPORTS = REPO_ROOT / "reports"
-TARGETS = ("baseline", "ours", "ours+reasons", "ceiling", "stock ceiling")
+TARGETS = (
+    "baseline",
+    "fastapi peer",
+    "fastapi peer+reasons",
+    "litserve peer",
+    "ours",
+    "ours+reasons",
+    "ceiling",
+    "stock ceiling",
+)
 ROUTE = "/credit_score_prediction"
-ROUTES = {target: ROUTE for target in TARGETS} | {"ours+reasons": f"{ROUTE}?reasons=true"}
+ROUTES = {target: f"{ROUTE}?reasons=true" if target.endswith("+reasons") else ROUTE
+          for target in TARGETS}  # fmt: skip
 ENVS = {"ceiling": {"CEILING_TUNED": "1"}}  # see benchmarks/constant_service.py
 
 
 def command(target: str, port: int) -> tuple[list[str], str]:
     """Command line and readiness path of each benchmarked server."""
+    address = ["--host", "127.0.0.1", "--port", str(port)]
+    cpus = str(usable_cpus())
     if target == "baseline":
-        uvicorn = [str(BIN / "uvicorn"), "benchmarks.baseline_app:app", "--workers", "1"]
-        return [*uvicorn, "--host", "127.0.0.1", "--port", str(port), "--no-access-log"], "/health"
+        app = [str(BIN / "uvicorn"), "benchmarks.baseline_app:app", "--workers", "1"]
+        return [*app, *address, "--no-access-log"], "/health"
+    if target.startswith("fastapi peer"):
+        app = [str(BIN / "uvicorn"), "benchmarks.fastapi_peer:app", "--workers", cpus]
+        fast = ["--loop", "uvloop", "--http", "httptools", "--no-access-log"]
+        return [*app, *address, *fast], "/health"
+    if target == "litserve peer":
+        peer = [str(BIN / "python"), "-m", "benchmarks.litserve_peer"]
+        return [*peer, "--port", str(port)], "/health"
     service = (
         "benchmarks.constant_service:ConstantScoring"
         if target.endswith("ceiling")
@@ -57,7 +79,7 @@ def measure(target: str, clients: list[int], seconds: float, logs: Path) -> list
                 "server_cpu_s": server.cpu_seconds() - cpu,
                 "rss_mb_before": rss / 2**20, "rss_mb_after": server.rss_bytes() / 2**20,
             })  # fmt: skip
-            print(f"{target:8} {n:4} clients: {result.rps:8.0f} req/s  p50 {result.p50_ms:7.2f} ms"
+            print(f"{target:20} {n:4} clients: {result.rps:8.0f} req/s  p50 {result.p50_ms:7.2f} ms"
                   f"  p99 {result.p99_ms:7.2f} ms  errors {result.errors}", flush=True)  # fmt: skip
     return rows
 
@@ -75,17 +97,18 @@ def medians(runs: list[dict]) -> dict[tuple[str, int], dict]:
 
 def report(runs: list[dict], clients: list[int], seconds: int, repeats: int) -> str:
     med = medians(runs)
+    targets = [t for t in TARGETS if (t, clients[0]) in med]
     lines = [
         "# HTTP benchmark",
         "",
         f"`make bench` on {time.strftime('%Y-%m-%d')}: wrk on the same 2-core machine,",
-        f"{seconds} s per point, {repeats} rounds ({', '.join(TARGETS)} back to back);",
+        f"{seconds} s per point, {repeats} rounds ({', '.join(targets)} back to back);",
         "medians over rounds. Errors: connection errors, timeouts and non-2xx answers.",
         "",
         "| server | clients | req/s | p50 ms | p99 ms | errors | CPU s | RSS MB before, after |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for target in TARGETS:
+    for target in targets:
         for n in clients:
             m = med[(target, n)]
             lines.append(
@@ -93,21 +116,27 @@ def report(runs: list[dict], clients: list[int], seconds: int, repeats: int) -> 
                 f"{m['errors']:.0f} | {m['server_cpu_s']:.1f} | "
                 f"{m['rss_mb_before']:.0f}, {m['rss_mb_after']:.0f} |"
             )
-    lines += [
-        "",
-        "| clients | ours / baseline | ours / ceiling | ours / stock ceiling "
-        "| ours+reasons / ours |",
-        "|---:|---:|---:|---:|---:|",
+    pairs = [  # numerator, denominator: those of the measured targets
+        ("ours", "fastapi peer"),
+        ("ours+reasons", "fastapi peer+reasons"),
+        ("ours", "litserve peer"),
+        ("ours", "baseline"),
+        ("ours", "ceiling"),
+        ("ours", "stock ceiling"),
+        ("ours+reasons", "ours"),
     ]
-    for n in clients:
-        ours = med[("ours", n)]["rps"]
-        vs_baseline = ours / med[("baseline", n)]["rps"]
-        vs_ceiling = ours / med[("ceiling", n)]["rps"]
-        vs_stock = ours / med[("stock ceiling", n)]["rps"]
-        reasons = med[("ours+reasons", n)]["rps"] / ours
-        lines.append(
-            f"| {n} | {vs_baseline:.2f} | {vs_ceiling:.2f} | {vs_stock:.2f} | {reasons:.2f} |"
-        )
+    ratios = {f"{a} / {b}": (a, b) for a, b in pairs if a in targets and b in targets}
+    if ratios:
+        lines += [
+            "",
+            "Throughput ratios (req/s):",
+            "",
+            f"| clients | {' | '.join(ratios)} |",
+            f"|---:|{'---:|' * len(ratios)}",
+        ]
+    for n in clients if ratios else []:
+        cells = [f"{med[(a, n)]['rps'] / med[(b, n)]['rps']:.2f}" for a, b in ratios.values()]
+        lines.append(f"| {n} | {' | '.join(cells)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -119,7 +148,7 @@ def chart(runs: list[dict], clients: list[int], path: Path) -> None:
 
     med = medians(runs)
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for target in TARGETS:
+    for target in [t for t in TARGETS if (t, clients[0]) in med]:
         left.plot(clients, [med[(target, n)]["rps"] for n in clients], marker="o", label=target)
         right.plot(clients, [med[(target, n)]["p99_ms"] for n in clients], marker="o", label=target)
     for axis, title in ((left, "throughput (req/s)"), (right, "p99 latency (ms)")):
@@ -134,14 +163,16 @@ def chart(runs: list[dict], clients: list[int], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 64, 128])
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=3)
+    # Defaults: 8 servers x 3 client counts x 8 s x 2 rounds, about 8 minutes in all.
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 64])
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--targets", nargs="+", choices=TARGETS, default=list(TARGETS))
     args = parser.parse_args()
     runs: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.repeats):
-            for target in TARGETS:
+            for target in args.targets:
                 runs += measure(target, args.clients, args.seconds, Path(tmp))
     REPORTS.mkdir(exist_ok=True)
     text = report(runs, args.clients, args.seconds, args.repeats)

@@ -25,6 +25,9 @@ SIGNIFICANT_PSI = 0.25
 # An empty bin counts as this share, so that ln(a / e) stays finite; it is well below one
 # row in any sensible window (1 / 1000), so only empty bins are affected.
 SHARE_FLOOR = 1e-4
+# Rows wait to be binned until this many have come: binning 64 rows costs about what one
+# costs (numpy's per-call overhead), and per request it took ~8 % of the API's CPU.
+BIN_EVERY_ROWS = 64
 
 
 def psi(actual: np.ndarray, expected: np.ndarray) -> float:
@@ -64,7 +67,9 @@ class DriftWindow:
     """The last `size` encoded applicants (rows in `ENCODED_COLUMNS` order), as bin counts.
 
     A ring buffer keeps each row's bin per field; adding rows moves the counts of the rows
-    they replace. Thread-safe: requests and /metrics may run in different threads.
+    they replace. New rows are binned `BIN_EVERY_ROWS` at a time, and before every report,
+    so a report always covers exactly the last `size` rows added. Thread-safe: requests and
+    /metrics may run in different threads.
     """
 
     def __init__(self, profile: TrainingProfile, size: int) -> None:
@@ -83,6 +88,8 @@ class DriftWindow:
         self._ring = np.zeros((size, len(ENCODED_COLUMNS)), dtype=np.intp)
         self._next = 0  # the ring slot the next row goes to
         self._rows = 0
+        self._pending: list[np.ndarray] = []  # added, not binned yet
+        self._pending_rows = 0
         self._lock = threading.Lock()
 
     def _flat_bins(self, encoded: np.ndarray) -> np.ndarray:
@@ -93,18 +100,29 @@ class DriftWindow:
 
     def add(self, encoded: np.ndarray) -> None:
         """Add applicants (rows of `credit_risk.contract.encode`), evicting the oldest."""
-        rows = self._flat_bins(encoded)[-self.size :]
         with self._lock:
-            slots = (self._next + np.arange(len(rows))) % self.size
-            # Slots below the row count are occupied: the ring fills from slot 0.
-            np.subtract.at(self._counts, self._ring[slots[slots < self._rows]].ravel(), 1)
-            np.add.at(self._counts, rows.ravel(), 1)
-            self._ring[slots] = rows
-            self._next = (self._next + len(rows)) % self.size
-            self._rows = min(self.size, self._rows + len(rows))
+            self._pending.append(encoded)
+            self._pending_rows += len(encoded)
+            if self._pending_rows >= BIN_EVERY_ROWS:
+                self._bin_pending()
+
+    def _bin_pending(self) -> None:
+        """Move the pending rows into the ring and the counts (the lock held)."""
+        if not self._pending:
+            return
+        rows = self._flat_bins(np.concatenate(self._pending))[-self.size :]
+        self._pending, self._pending_rows = [], 0
+        slots = (self._next + np.arange(len(rows))) % self.size
+        # Slots below the row count are occupied: the ring fills from slot 0.
+        np.subtract.at(self._counts, self._ring[slots[slots < self._rows]].ravel(), 1)
+        np.add.at(self._counts, rows.ravel(), 1)
+        self._ring[slots] = rows
+        self._next = (self._next + len(rows)) % self.size
+        self._rows = min(self.size, self._rows + len(rows))
 
     def report(self) -> DriftReport:
         with self._lock:
+            self._bin_pending()
             counts, rows = self._counts.copy(), self._rows
         values = {}
         if rows:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -9,6 +10,24 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from model_store.versions import BEST, DEFAULT_TAG
+
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def usable_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """The CPUs this process may use: its affinity, capped by a cgroup v2 CPU limit.
+
+    A container limited to 2 CPUs on a 64-CPU node still sees 64 in its affinity; its
+    `cpu.max` ("200000 100000": quota and period in µs, or "max ...") tells the limit.
+    """
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+    except (OSError, ValueError):
+        return cpus
+    if quota == "max":
+        return cpus
+    return max(1, min(cpus, math.ceil(int(quota) / int(period))))
 
 
 class Settings(BaseSettings):
@@ -27,6 +46,12 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(
         default=["*"],
         description='Allowed CORS origins, a JSON list, e.g. ["https://bank.example"]',
+    )
+    api_workers: int = Field(
+        default_factory=usable_cpus,
+        gt=0,
+        description="Processes of the public service (the model runner is one more); "
+        "default: the CPUs this process may use (affinity and cgroup limit)",
     )
     max_batch_size: int = Field(default=256, gt=0, description="Largest adaptive batch")
     max_latency_ms: int = Field(

@@ -50,14 +50,17 @@ def test_probes_and_scraping_use_the_services_endpoints() -> None:
     assert int(annotations["prometheus.io/port"]) == CONTAINER["ports"][0]["containerPort"] == 3000
 
 
-def test_threads_match_the_cpu_limit(stored_model) -> None:
+def test_threads_and_workers_match_the_cpu_limit(stored_model) -> None:
     from service import CreditRiskModel, CreditScoring
+    from serving.settings import settings
 
     env = {e["name"]: e["value"] for e in CONTAINER["env"]}
     assert env["OMP_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "1"
-    # Each worker process of both services is single-threaded (torch.set_num_threads(1)).
-    workers = sum(svc.config.get("workers", 1) for svc in (CreditScoring, CreditRiskModel))
-    assert int(CONTAINER["resources"]["limits"]["cpu"]) == workers
+    # Single-threaded processes (torch.set_num_threads(1)): one API worker per CPU of the
+    # limit, and the runner's one process, which uses a fraction of a core.
+    assert int(env["CREDIT_RISK_API_WORKERS"]) == int(CONTAINER["resources"]["limits"]["cpu"])
+    assert CreditScoring.config["workers"] == settings.api_workers
+    assert CreditRiskModel.config["workers"] == 1
 
 
 def test_the_pod_runs_as_the_images_non_root_user() -> None:

@@ -17,7 +17,8 @@ WINDOW = 400
 @pytest.fixture(scope="module")
 def drift_server(stored_model, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
-    env = {"CREDIT_RISK_DRIFT_WINDOW": str(WINDOW)}
+    # One API worker: each worker keeps its own window, and /drift answers from one of them.
+    env = {"CREDIT_RISK_DRIFT_WINDOW": str(WINDOW), "CREDIT_RISK_API_WORKERS": "1"}
     log = tmp_path_factory.mktemp("drift") / "serve.log"
     with ServerProcess(bentoml_serve("service:CreditScoring", port), port, log, env=env) as server:
         yield server.url

@@ -17,10 +17,13 @@ import sys
 import threading
 import time
 
+import bentoml
+import numpy as np
 import pytest
 import uvicorn
 from _bentoml_impl.client import proxy2
 from _bentoml_impl.server.app import ServiceAppFactory
+from _bentoml_sdk.io_models import IOMixin, IORootModel, IterableResponse, ensure_io_descriptor
 from bentoml._internal.server import base_app, http_app
 from bentoml._internal.server.http import traffic
 from pydantic import BaseModel, ValidationError
@@ -286,3 +289,108 @@ def test_bounded_http_tools_leaves_slow_answers_and_keep_alive_alone() -> None:
         for _ in range(2):  # each answer takes longer than the header deadline
             sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+
+
+@bentoml.service(name="stock_service")
+class Stock:
+    """A stock BentoML service, never served in this process (see STOCK_SERVICE)."""
+
+    @bentoml.api
+    def echo(self, item: Item, /) -> Item:
+        return item
+
+
+def _schemas_built(mime_type, descriptor: type, calls: int) -> int:
+    """How many JSON schemas `mime_type` builds for `descriptor` in `calls` calls."""
+    built = 0
+    stock_schema = IORootModel.__dict__["model_json_schema"].__func__
+
+    def counting(cls, *args, **kwargs):
+        nonlocal built
+        built += 1
+        return stock_schema(cls, *args, **kwargs)
+
+    original = IORootModel.__dict__["model_json_schema"]
+    IORootModel.model_json_schema = classmethod(counting)
+    try:
+        for _ in range(calls):
+            mime_type(descriptor)
+    finally:
+        IORootModel.model_json_schema = original
+    return built
+
+
+def test_bentoml_still_builds_a_json_schema_for_every_responses_media_type() -> None:
+    # Every response goes through `mime_type`, which BentoML does not cache.
+    assert "cls.mime_type()" in inspect.getsource(IOMixin.to_http_response)
+    assert "model_json_schema()" in inspect.getsource(bentoml_fixes.STOCK_MIME_TYPE)
+    ndarray_out = ensure_io_descriptor(np.ndarray)
+    assert _schemas_built(bentoml_fixes.STOCK_MIME_TYPE, ndarray_out, 3) == 3, (
+        "BentoML caches the media type now: drop cached_mime_type"
+    )
+
+
+def test_the_media_type_is_worked_out_once_per_type_and_is_bentomls() -> None:
+    bentoml_fixes.install(max_header_bytes=16 * 1024, header_timeout_s=10)
+    assert IOMixin.mime_type.__func__ is bentoml_fixes.cached_mime_type
+    bentoml_fixes.cached_mime_type.cache_clear()
+    ndarray_out = ensure_io_descriptor(np.ndarray)
+    assert _schemas_built(lambda cls: cls.mime_type(), ndarray_out, 3) == 1
+    for typ in (np.ndarray, str, int, Item):
+        descriptor = ensure_io_descriptor(typ)
+        assert descriptor.mime_type() == bentoml_fixes.STOCK_MIME_TYPE(descriptor)
+    assert ensure_io_descriptor(str).mime_type() == "text/plain"
+
+
+def _messages(call, chunks: tuple) -> list[dict]:
+    """The ASGI messages `call` sends for an IterableResponse of `chunks`, as BentoML makes it."""
+    length = str(sum(len(c) for c in chunks))
+    response = IterableResponse(content=chunks, headers={"content-length": length})
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(call(response, {"type": "http"}, None, send))
+    return sent
+
+
+CHUNKS = (b'{"size":', memoryview(b"1}"))
+
+
+def test_bentoml_still_sends_each_chunk_then_an_empty_last_body() -> None:
+    source = inspect.getsource(IOMixin.to_http_response)
+    assert "IterableResponse(\n                content=payload.data," in source
+    bodies = [m["body"] for m in _messages(bentoml_fixes.STOCK_ITERABLE_RESPONSE_CALL, CHUNKS)[1:]]
+    assert bodies == [*CHUNKS, b""], "BentoML sends one body now: drop send_in_one_body"
+
+
+def test_ours_sends_the_same_answer_in_one_body() -> None:
+    stock = _messages(bentoml_fixes.STOCK_ITERABLE_RESPONSE_CALL, CHUNKS)
+    ours = _messages(bentoml_fixes.send_in_one_body, CHUNKS)
+    assert ours[0] == stock[0]  # status and headers, Content-Length among them
+    assert ours[1:] == [{"type": "http.response.body", "body": b'{"size":1}'}]
+    bentoml_fixes.install(max_header_bytes=16 * 1024, header_timeout_s=10)
+    assert IterableResponse.__call__ is bentoml_fixes.send_in_one_body
+
+
+def test_bentoml_still_wraps_the_api_function_anew_for_every_request() -> None:
+    source = inspect.getsource(ServiceAppFactory.api_endpoint)
+    assert "getattr(self._service_instance, name).local" in source
+    assert "inspect.signature(self.func)" in inspect.getsource(bentoml_fixes.STOCK_LOCAL_CALL)
+    method, instance = Stock.apis["echo"], Stock.inner()
+    first = bentoml_fixes.STOCK_LOCAL_CALL(method, instance)
+    assert first is not bentoml_fixes.STOCK_LOCAL_CALL(method, instance), (
+        "BentoML reuses the wrapper now: drop cached_local_call"
+    )
+
+
+def test_the_api_function_is_wrapped_once_per_instance_and_behaves_the_same() -> None:
+    bentoml_fixes.install(max_header_bytes=16 * 1024, header_timeout_s=10)
+    instance = Stock.inner()
+    first = instance.echo.local
+    assert instance.echo.local is first
+    assert Stock.inner().echo.local is not first  # another instance, another wrapper
+    stock = bentoml_fixes.STOCK_LOCAL_CALL(Stock.apis["echo"], instance)
+    assert first(Item(size=3)) == stock(Item(size=3)) == Item(size=3)
+    assert inspect.signature(first) == inspect.signature(stock)

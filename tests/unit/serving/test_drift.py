@@ -97,6 +97,17 @@ def test_the_window_holds_exactly_the_last_rows_whatever_the_batches(
         assert window.report().psi == pytest.approx(fresh.report().psi, abs=1e-12)
 
 
+def test_one_row_at_a_time_the_window_holds_the_last_rows(profile, rows) -> None:
+    # Requests add one row each: rows are binned in blocks, and before every report.
+    window = DriftWindow(profile, 100)
+    for row in rows[:250]:
+        window.add(row[None, :])
+    fresh = DriftWindow(profile, 100)
+    fresh.add(rows[150:250])
+    assert window.report().rows == 100
+    assert window.report().psi == pytest.approx(fresh.report().psi, abs=1e-12)
+
+
 def test_an_empty_window_reports_no_psi(profile) -> None:
     report = DriftWindow(profile, 10).report()
     assert (report.window, report.rows, report.psi, report.drifted) == (10, 0, {}, [])
