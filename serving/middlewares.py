@@ -351,6 +351,24 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
+class NoTrailingSlash:
+    """ "/credit_score_prediction/" is "/credit_score_prediction": served, not redirected.
+
+    Starlette's router answers a path with an extra slash with a 307 to the path without
+    it, which many clients do not follow for a POST. Runs first, so every middleware and
+    the router see the one spelling of each path.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
+            scope = {**scope, "path": path.rstrip("/") or "/"}
+        await self.app(scope, receive, send)
+
+
 def stack(
     *,
     api_routes: Iterable[str],
@@ -373,6 +391,7 @@ def stack(
         "max_objects": max_objects,
     }
     return [
+        (NoTrailingSlash, {}),
         (RequestId, {}),
         (AccessLog, {}),
         (HeaderLimit, {"max_bytes": MAX_HEADER_BYTES}),

@@ -152,3 +152,11 @@ def test_head_works_on_get_routes_and_large_answers_are_compressed(client: TestC
 def test_documentation_pages_may_load_from_this_server_only(client: TestClient, page: str) -> None:
     policy = client.get(page).headers["content-security-policy"]
     assert "default-src 'self'" in policy and "https:" not in policy
+
+
+def test_a_trailing_slash_is_the_same_path_not_a_redirect(client: TestClient) -> None:
+    response = client.post(PREDICT + "/", json=EXAMPLE, follow_redirects=False)
+    assert response.status_code == 200
+    assert response.json()["prediction"] in ("good", "bad")
+    assert client.get("/health/", follow_redirects=False).status_code == 200
+    assert client.get("/", follow_redirects=False).status_code in (302, 307)  # to /docs
