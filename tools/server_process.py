@@ -31,8 +31,26 @@ def bentoml_serve(target: str, port: int) -> list[str]:
     return [str(BIN / "bentoml"), "serve", target, "--host", "127.0.0.1", "--port", str(port)]
 
 
+def own_bentoml_home(where: Path, shared: Path) -> Path:
+    """A BentoML home of a server's own at `where`, sharing the model store of `shared`.
+
+    `bentoml serve` empties `$BENTOML_HOME/prometheus_multiproc_dir` when it starts
+    (bentoml/serving.py, `ensure_prometheus_dir`): servers sharing a home would wipe each
+    other's metrics. Their decision records, under the home too, stay apart as well.
+    """
+    where.mkdir(parents=True, exist_ok=True)
+    models = where / "models"
+    if not models.exists():
+        models.symlink_to(shared / "models", target_is_directory=True)
+    return where
+
+
 class ServerProcess:
-    """A server started in its own process group, ready once `ready_path` answers 200."""
+    """A server started in its own process group, ready once `ready_path` answers 200.
+
+    Unless `env` names a BENTOML_HOME, the server gets a home of its own next to its log,
+    with the caller's model store (`own_bentoml_home`).
+    """
 
     def __init__(
         self,
@@ -50,6 +68,11 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{port}"
         self.log = log
         self.env = {**os.environ, **(env or {})}
+        if "BENTOML_HOME" not in (env or {}) and "BENTOML_HOME" in os.environ:
+            home = own_bentoml_home(
+                log.parent / f"{log.stem}-home", Path(os.environ["BENTOML_HOME"])
+            )
+            self.env["BENTOML_HOME"] = str(home)
         self.ready_path = ready_path
         self.startup_timeout_s = startup_timeout_s
         self.process: subprocess.Popen[bytes] | None = None
