@@ -83,7 +83,7 @@ bench: store  ## HTTP benchmark vs the FastAPI baseline and BentoML's ceiling; m
 	$(PY) -m benchmarks.model_path
 	$(PY) -m benchmarks.serving
 
-reliability: store  ## fuzzing (2000+ cases), 5-minute soak, runner kill, SIGTERM under load
+reliability: store  ## fuzzing (2000+ cases), 5-minute soak, recovery after a flood, runner kill, SIGTERM under load
 	$(PY) -m reliability
 
 MODEL ?= credit_risk:best

@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
 
 import bentoml
 import pytest
 from _bentoml_impl.client import proxy2
 from _bentoml_impl.server.app import ServiceAppFactory
+from bentoml._internal.marshal import dispatcher
 from bentoml._internal.server import base_app, http_app
 from bentoml._internal.server.http import traffic
 from pydantic import BaseModel
@@ -22,6 +24,7 @@ from starlette.testclient import TestClient
 from serving import bentoml_fixes
 
 STOCK_TIMEOUT = bentoml_fixes.TimeoutMiddleware.__mro__[1]
+STOCK_OPTIMIZER = bentoml_fixes.Optimizer.__mro__[1]
 
 
 async def _answer(scope, receive, send) -> None:
@@ -75,6 +78,55 @@ def test_bentomls_client_still_recycles_its_session_unless_told_otherwise() -> N
 def test_tracing_is_excluded_for_every_url_unless_spans_are_wanted() -> None:
     assert bentoml_fixes.tracing(False) == {"excluded_urls": ".*"}
     assert bentoml_fixes.tracing(True) == {}
+
+
+def _after_a_flood(optimizer: dispatcher.Optimizer) -> dispatcher.Optimizer:
+    """The optimizer after full batches that each waited 0.4 s behind the one in flight."""
+    for _ in range(dispatcher.Optimizer.N_KEPT_SAMPLE + 10):
+        optimizer.log_outbound(n=256, wait=0.4, duration=0.4)
+    optimizer.trigger_refresh()
+    return optimizer
+
+
+def _lone_call_seconds(optimizer_cls: type) -> float:
+    """How long a lone request takes through a batcher that has seen a flood."""
+
+    async def run() -> float:
+        async def double(batch):
+            return [2 * x for x in batch]
+
+        cork = dispatcher.CorkDispatcher(
+            1000, 256, fallback=lambda: None, get_batch_size=lambda _: 1
+        )
+        cork.optimizer = optimizer_cls(cork.max_latency)
+        call = cork(double)
+        for i in range(20):  # BentoML's training rounds: one request at a time
+            assert await call(i) == 2 * i
+        _after_a_flood(cork.optimizer)
+        started = time.monotonic()
+        assert await call(1) == 2
+        cork.shutdown()
+        return time.monotonic() - started
+
+    return asyncio.run(run())
+
+
+def test_bentomls_batcher_still_holds_lone_requests_back_after_a_flood_and_ours_does_not() -> None:
+    assert _after_a_flood(STOCK_OPTIMIZER(1.0)).wait == pytest.approx(0.4)
+    # BentoML waits 0.95 of the learned wait before it sends a lone request.
+    assert _lone_call_seconds(STOCK_OPTIMIZER) > 0.3, "BentoML's wait changed: drop the fix"
+    assert _lone_call_seconds(bentoml_fixes.Optimizer) < 0.1
+    ours, stock = _after_a_flood(bentoml_fixes.Optimizer(1.0)), _after_a_flood(STOCK_OPTIMIZER(1.0))
+    assert ours.wait == 0
+    assert (ours.o_a, ours.o_b) == (stock.o_a, stock.o_b)  # the cost model that sheds is kept
+
+
+def test_bentomls_batcher_still_makes_its_optimizer_when_it_is_made() -> None:
+    assert "Optimizer(self.max_latency)" in inspect.getsource(dispatcher.CorkDispatcher.__init__)
+    assert "self.optimizer.wait" in inspect.getsource(dispatcher.CorkDispatcher.controller)
+    bentoml_fixes.install()
+    cork = dispatcher.CorkDispatcher(1000, 10, fallback=lambda: None)
+    assert isinstance(cork.optimizer, bentoml_fixes.Optimizer)
 
 
 class Item(BaseModel):
