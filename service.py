@@ -123,7 +123,7 @@ class CreditScoring:
         )
         profile = training_profile(MODEL.stored)
         self.reference = profile.reference_record()  # shown next to each reason
-        self.drift = DriftWindow(profile, settings.drift_window)
+        self.drift = DriftWindow(profile, settings.drift_window, min_rows=settings.drift_min_rows)
         freeze_startup_objects()
 
     async def decisions(
@@ -166,7 +166,8 @@ class CreditScoring:
 
     @web.get("/drift", response_model=DriftReport)
     def drift_report(self) -> DriftReport:
-        """Each field's PSI over this worker's recent applicants against the training data."""
+        """Each field's PSI over this worker's recent applicants against the training data,
+        once there are enough of them to hide each one."""
         return self.drift.report()
 
     @bentoml.api(route=PREDICTION_ROUTE)

@@ -284,8 +284,7 @@ class FloodResult:
     def summary(self) -> str:
         """The p50s of each probe kind, and what the flood got."""
         p50s = "; ".join(
-            f"{name} {self.before[name]:.1f} / {self.recovering[name]:.1f} / "
-            f"{self.after[name]:.1f}"
+            f"{name} {self.before[name]:.1f} / {self.recovering[name]:.1f} / {self.after[name]:.1f}"
             for name in self.before
         )
         statuses = ", ".join(f"{n} x {s}" for s, n in self.flood_statuses.most_common())
