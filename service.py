@@ -200,5 +200,6 @@ for _middleware, _options in [
         open_paths=settings.open_paths,
     ),
     (bentoml_fixes.ValidationErrorAs422, {"paths": _API_ROUTES}),
+    (bentoml_fixes.RetryLaterOn503, {"paths": _API_ROUTES}),
 ]:
     CreditScoring.add_asgi_middleware(_middleware, **_options)

@@ -12,9 +12,12 @@ service's ASGI app: service.py calls it at import.
 3. `tracing()`: a span per request even with nothing sampled or exported.
 4. `ValidationErrorAs422`: invalid input is a 400 in BentoML
    (`_bentoml_impl/server/app.py`, `api_endpoint_wrapper`); the documented API says 422.
-5. `ClientErrorFilter`: that 400 is logged with a traceback at ERROR level
-   (`bentoml/_internal/server/http_app.py`, `log_exception`).
-6. `Optimizer`: the adaptive batcher's learned wait feeds on itself and outlives a flood
+5. `ExplainedErrorFilter`: that 400, and a request shed under overload, are logged with a
+   traceback at ERROR level (`bentoml/_internal/server/http_app.py`, `log_exception`).
+6. `RetryLaterOn503`: a request the batcher sheds (`_bentoml_impl/server/app.py`, the
+   dispatchers' `fallback`) is a 503 with a body that says "unexpected error"
+   (`api_endpoint_wrapper`) and no Retry-After.
+7. `Optimizer`: the adaptive batcher's learned wait feeds on itself and outlives a flood
    by minutes (`bentoml/_internal/marshal/dispatcher.py`, `Optimizer.trigger_refresh` and
    `CorkDispatcher.controller`).
 """
@@ -22,18 +25,26 @@ service's ASGI app: service.py calls it at import.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Iterable
 from typing import Any
 
 from bentoml._internal.marshal import dispatcher
 from bentoml._internal.server.http import traffic
+from bentoml.exceptions import ServiceUnavailable
 from pydantic import ValidationError
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # The logger BentoML's `log_exception` writes to (bentoml/_internal/server/http_app.py).
 BENTOML_HTTP_LOGGER = "bentoml._internal.server.http_app"
+# What a client shed under overload is told, and after how many seconds to retry: the
+# batcher's latency budget is about a second, so a queue has drained or shed by then.
+OVERLOADED = {"error": "overloaded: retry later"}
+RETRY_AFTER_S = 1
+
+logger = logging.getLogger(__name__)
 
 # bentoml#5540: the client recycles its aiohttp session every `max_requests` requests or
 # `max_age` seconds and closes it under requests in flight (500s under concurrency). The
@@ -104,13 +115,66 @@ class ValidationErrorAs422:
         await self.app(scope, receive, send_422)
 
 
-class ClientErrorFilter(logging.Filter):
-    """Drop BentoML's ERROR-level traceback for a client's invalid input: the access log
-    already has one line (status 422 and the request id) for it."""
+class RetryLaterOn503:
+    """On `paths`, a 503 says what it is: `OVERLOADED` with a Retry-After header, and one
+    WARNING line in the log.
+
+    BentoML answers a request its batcher shed (in the runner, passed on by the runner's
+    client as `ServiceUnavailable`) with 503 and "An unexpected error has occurred, please
+    check the server log". The runner being unready is the only other 503 there: retrying
+    later is right for both.
+    """
+
+    def __init__(self, app: ASGIApp, *, paths: Iterable[str]) -> None:
+        self.app = app
+        self.paths = frozenset(paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in self.paths:
+            return await self.app(scope, receive, send)
+        replaced = False
+
+        async def send_retry_later(message: Message) -> None:
+            nonlocal replaced
+            if message["type"] == "http.response.start" and message["status"] == 503:
+                replaced = True
+                body = json.dumps(OVERLOADED).encode()
+                kept = [
+                    (k, v)
+                    for k, v in message.get("headers", ())
+                    if k.lower() not in (b"content-length", b"content-type")
+                ]
+                await send({
+                    **message,
+                    "headers": [
+                        *kept,
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"retry-after", str(RETRY_AFTER_S).encode()),
+                    ],
+                })  # fmt: skip
+                await send({"type": "http.response.body", "body": body})
+                logger.warning(
+                    "%s %s shed: overloaded, answered 503 (Retry-After: %d s), request id %s",
+                    scope["method"],
+                    scope["path"],
+                    RETRY_AFTER_S,
+                    scope.get("state", {}).get("request_id"),
+                )
+            elif not replaced:  # BentoML's body of the 503 is dropped
+                await send(message)
+
+        await self.app(scope, receive, send_retry_later)
+
+
+class ExplainedErrorFilter(logging.Filter):
+    """Drop BentoML's ERROR-level traceback for what is no fault of the code: a client's
+    invalid input (the access log has its 422) and a request shed under overload
+    (`RetryLaterOn503` writes one WARNING line for it; the runner that shed it is quiet)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, ValidationError)
+        return not isinstance(exc, (ValidationError, ServiceUnavailable))
 
 
 class Optimizer(dispatcher.Optimizer):
@@ -134,9 +198,9 @@ def install() -> None:
     """Make BentoML build its apps with the fixed `TimeoutMiddleware` (it imports the
     class from `traffic` when it builds an app) and its batchers with the fixed
     `Optimizer` (a `CorkDispatcher` looks it up when it is made), and quiet its
-    client-error tracebacks."""
+    tracebacks for invalid input and shed requests."""
     traffic.TimeoutMiddleware = TimeoutMiddleware
     dispatcher.Optimizer = Optimizer
-    logger = logging.getLogger(BENTOML_HTTP_LOGGER)
-    if not any(isinstance(f, ClientErrorFilter) for f in logger.filters):
-        logger.addFilter(ClientErrorFilter())
+    http_logger = logging.getLogger(BENTOML_HTTP_LOGGER)
+    if not any(isinstance(f, ExplainedErrorFilter) for f in http_logger.filters):
+        http_logger.addFilter(ExplainedErrorFilter())

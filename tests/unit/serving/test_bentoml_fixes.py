@@ -7,9 +7,11 @@ serving/bentoml_fixes.py, then adapt it or delete it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import time
+from collections.abc import Iterator
 
 import bentoml
 import pytest
@@ -18,6 +20,7 @@ from _bentoml_impl.server.app import ServiceAppFactory
 from bentoml._internal.marshal import dispatcher
 from bentoml._internal.server import base_app, http_app
 from bentoml._internal.server.http import traffic
+from bentoml.exceptions import ServiceUnavailable
 from pydantic import BaseModel
 from starlette.testclient import TestClient
 
@@ -139,6 +142,11 @@ class Stock:
     def echo(self, item: Item, /) -> Item:
         return item
 
+    @bentoml.api
+    def shed(self, item: Item, /) -> Item:
+        """What a service sees when its batcher sheds the request (app.py's `fallback`)."""
+        raise ServiceUnavailable("process is overloaded")
+
 
 @pytest.fixture(scope="module")
 def stock() -> TestClient:
@@ -152,19 +160,60 @@ def test_bentoml_still_answers_invalid_input_with_400(stock: TestClient) -> None
     assert inspect.getsource(ServiceAppFactory.api_endpoint_wrapper).count("status_code=400") == 1
 
 
-def test_bentoml_still_logs_invalid_input_as_an_error_with_a_traceback(
-    stock: TestClient, caplog: pytest.LogCaptureFixture
-) -> None:
-    assert http_app.logger.name == bentoml_fixes.BENTOML_HTTP_LOGGER
-    ours = [f for f in http_app.logger.filters if isinstance(f, bentoml_fixes.ClientErrorFilter)]
-    for f in ours:  # installed by another test: see what BentoML logs without it
+@contextlib.contextmanager
+def _without_our_filter() -> Iterator[None]:
+    """See what BentoML logs without the filter (`install()` may have run in this process)."""
+    ours = [f for f in http_app.logger.filters if isinstance(f, bentoml_fixes.ExplainedErrorFilter)]
+    for f in ours:
         http_app.logger.removeFilter(f)
     try:
-        with caplog.at_level(logging.ERROR, logger=bentoml_fixes.BENTOML_HTTP_LOGGER):
-            stock.post("/echo", json={"size": "x"})
+        yield
     finally:
         for f in ours:
             http_app.logger.addFilter(f)
+
+
+@pytest.mark.parametrize(
+    "path, body", [("/echo", {"size": "x"}), ("/shed", {"size": 1})], ids=["invalid", "shed"]
+)
+def test_bentoml_still_logs_invalid_input_and_shed_requests_with_a_traceback(
+    stock: TestClient, caplog: pytest.LogCaptureFixture, path: str, body: dict
+) -> None:
+    assert http_app.logger.name == bentoml_fixes.BENTOML_HTTP_LOGGER
+    with _without_our_filter(), caplog.at_level(logging.ERROR, bentoml_fixes.BENTOML_HTTP_LOGGER):
+        stock.post(path, json=body)
     (record,) = [r for r in caplog.records if r.name == bentoml_fixes.BENTOML_HTTP_LOGGER]
+    assert record.levelno == logging.ERROR
     assert record.exc_info is not None
-    assert not bentoml_fixes.ClientErrorFilter().filter(record)
+    assert not bentoml_fixes.ExplainedErrorFilter().filter(record)
+
+
+def test_bentomls_batcher_still_sheds_with_service_unavailable() -> None:
+    source = inspect.getsource(ServiceAppFactory.__init__)
+    assert 'raise ServiceUnavailable("process is overloaded")' in source
+    assert "fallback=fallback" in source
+
+
+def test_bentoml_still_answers_a_shed_request_with_a_generic_503(stock: TestClient) -> None:
+    response = stock.post("/shed", json={"size": 1})
+    assert response.status_code == 503
+    assert "unexpected error" in response.text, "BentoML explains a 503 now: drop the fix?"
+    assert "retry-after" not in response.headers
+
+
+def test_a_shed_request_gets_retry_after_a_clear_body_and_one_warning(
+    stock: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    bentoml_fixes.install()
+    # The stock app, started by the fixture, behind the fix.
+    client = TestClient(bentoml_fixes.RetryLaterOn503(stock.app, paths=["/shed"]))
+    with caplog.at_level(logging.INFO):
+        response = client.post("/shed", json={"size": 1})
+        assert client.post("/echo", json={"size": 1}).status_code == 200
+    assert response.status_code == 503
+    assert response.json() == bentoml_fixes.OVERLOADED == {"error": "overloaded: retry later"}
+    assert response.headers["retry-after"] == "1"
+    assert response.headers["content-type"] == "application/json"
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [(r.levelno, r.exc_info) for r in warnings] == [(logging.WARNING, None)]
+    assert "POST /shed shed: overloaded" in warnings[0].getMessage()
