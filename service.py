@@ -25,6 +25,7 @@ from serving.coalescer import Coalescer
 from serving.drift import DriftReport, DriftWindow
 from serving.gc_tuning import freeze_startup_objects
 from serving.loan_form import add_loan_form
+from serving.malloc_trim import TrimWhenIdle
 from serving.schemas import CreditScore, CreditScores, Health, Options
 from serving.settings import settings
 
@@ -64,6 +65,7 @@ class CreditRiskModel:
 
         torch.set_num_threads(1)  # one core per worker; batches are small
         self.scorer = load_scorer(self.model)  # a bentoml.Model on the instance
+        self.memory = TrimWhenIdle()  # large batches leave freed memory with glibc
         freeze_startup_objects()
 
     # Both run on the event loop, not in a thread: a batch takes well under a millisecond
@@ -71,6 +73,7 @@ class CreditRiskModel:
     @bentoml.api(**BATCHED)
     async def predict(self, encoded: np.ndarray) -> np.ndarray:
         """P(good) and the decision of each row (`Scorer.decisions`)."""
+        self.memory.touch()
         return self.scorer.decisions(encoded)
 
     @bentoml.api(**BATCHED)
@@ -78,6 +81,7 @@ class CreditRiskModel:
         """The same with each field's contribution: 2**d forward passes for an applicant
         that differs from the reference in d fields (64 on average, at most 512), so only
         for requests that ask for reasons."""
+        self.memory.touch()
         return self.scorer.decisions(encoded, with_reasons=True)
 
 
@@ -123,6 +127,7 @@ class CreditScoring:
         )
         profile = training_profile(MODEL.stored)
         self.reference = profile.reference_record()  # shown next to each reason
+        self.memory = TrimWhenIdle()  # large batch requests leave freed memory with glibc
         self.drift = DriftWindow(profile, settings.drift_window, min_rows=settings.drift_min_rows)
         freeze_startup_objects()
 
@@ -133,6 +138,7 @@ class CreditScoring:
         request asks for them (`?reasons=true`)."""
         # An invalid parameter raises pydantic's ValidationError: a 422 like a bad body.
         options = Options.model_validate(dict(ctx.request.query_params))
+        self.memory.touch()
         encoded = encode_applicants(applicants)
         self.drift.add(encoded)
         if not options.reasons:

@@ -77,6 +77,20 @@ def runner_processes(server: ServerProcess) -> list[psutil.Process]:
     return found
 
 
+def service_rss_mb(server: ServerProcess) -> dict[str, float]:
+    """Resident memory (MB) of each worker process, by BentoML service name."""
+    found = {}
+    for process in server.processes():
+        try:
+            args = process.cmdline()
+            if "--service-name" in args:
+                name = args[args.index("--service-name") + 1]
+                found[name] = found.get(name, 0) + process.memory_info().rss / 2**20
+        except psutil.Error:  # exited or a zombie
+            pass
+    return found
+
+
 def is_ready(url: str) -> bool:
     try:
         return requests.get(url + "/readyz", timeout=6).status_code == 200
@@ -275,11 +289,18 @@ class FloodResult:
     settle_s: float
     flood_requests: int
     flood_statuses: Counter  # status (or exception name) -> count, during the flood
+    rss_mb_before: dict[str, float]  # by service, before the flood
+    rss_mb_after: dict[str, float]  # ... after it and the probes, then `idle_s` idle
 
     @property
     def worst_ratio(self) -> float:
         """The largest after / before ratio over the probe kinds."""
         return max(self.after[name] / self.before[name] for name in self.before)
+
+    @property
+    def rss_growth(self) -> float:
+        """The largest relative growth of a service's memory over the flood."""
+        return max(self.rss_mb_after[n] / self.rss_mb_before[n] - 1 for n in self.rss_mb_before)
 
     def summary(self) -> str:
         """The p50s of each probe kind, and what the flood got."""
@@ -288,14 +309,18 @@ class FloodResult:
             for name in self.before
         )
         statuses = ", ".join(f"{n} x {s}" for s, n in self.flood_statuses.most_common())
+        rss = ", ".join(
+            f"{name} {self.rss_mb_before[name]:.0f} -> {self.rss_mb_after.get(name, 0):.0f} MB"
+            for name in self.rss_mb_before
+        )
         return (
             f"p50 ms before / first {self.settle_s:.0f} s after / then: {p50s} "
-            f"(flood: {self.flood_requests} requests: {statuses})"
+            f"(flood: {self.flood_requests} requests: {statuses}); RSS {rss}"
         )
 
 
 def flood_recovery(
-    url: str,
+    server: ServerProcess,
     body: dict,
     *,
     clients: int = 8,
@@ -303,20 +328,25 @@ def flood_recovery(
     records: int = 1000,
     settle_s: float = 5,
     probe_s: float = 5,
+    idle_s: float = 3,
 ) -> FloodResult:
-    """Single requests before and after a flood of `records`-applicant batches with reasons.
+    """Single requests before and after a flood of `records`-applicant batches with reasons,
+    and the memory of each service before and after.
 
     BentoML's adaptive batcher learns its waits from what it sees: after such a flood it
     made lone requests wait ~100 times longer, for minutes. The probes run from the flood's
-    end on, the first `settle_s` reported apart.
+    end on, the first `settle_s` reported apart; the memory is read `idle_s` after them.
     """
+    url = server.url
     probe_p50s(url, body, 1)  # warm-up
+    rss_before = service_rss_mb(server)
     before = probe_p50s(url, body, probe_s)
     flood_body = {"applicants": [body] * records}
     with Traffic(url, flood_body, clients, path=BATCH + "?reasons=true") as flood:
         time.sleep(seconds)
     recovering = probe_p50s(url, body, settle_s)
     after = probe_p50s(url, body, probe_s)
+    time.sleep(idle_s)
     return FloodResult(
         before=before,
         recovering=recovering,
@@ -324,4 +354,6 @@ def flood_recovery(
         settle_s=settle_s,
         flood_requests=len(flood.outcomes),
         flood_statuses=Counter(outcome[2] for outcome in flood.outcomes),
+        rss_mb_before=rss_before,
+        rss_mb_after=service_rss_mb(server),
     )

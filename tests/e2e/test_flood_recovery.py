@@ -12,7 +12,7 @@ def test_lone_requests_recover_within_seconds_after_a_flood(stored_model, tmp_pa
     after a flood of large batches with reasons (~0.5 s instead of ~6 ms)."""
     port = free_port()
     with ServerProcess(bentoml_serve("service:CreditScoring", port), port, tmp_path / "log") as s:
-        result = checks.flood_recovery(s.url, EXAMPLE, clients=4, seconds=5, probe_s=3)
+        result = checks.flood_recovery(s, EXAMPLE, clients=4, seconds=5, probe_s=3)
     assert result.flood_requests > 0
     assert set(result.flood_statuses) <= {200, 503}, result.flood_statuses
     # The target is 1.5 times; 4 leaves room for a busy machine and is far below the ~80.
