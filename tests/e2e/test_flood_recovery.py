@@ -15,5 +15,6 @@ def test_lone_requests_recover_within_seconds_after_a_flood(stored_model, tmp_pa
         result = checks.flood_recovery(s, EXAMPLE, clients=4, seconds=5, probe_s=3)
     assert result.flood_requests > 0
     assert set(result.flood_statuses) <= {200, 503}, result.flood_statuses
-    # The target is 1.5 times; 4 leaves room for a busy machine and is far below the ~80.
-    assert result.worst_ratio < 4, result
+    # The target is 1.5 times (`make reliability` reports it); 10 leaves room for a machine
+    # busy with other work, and is far below the 40-100 times without the fix.
+    assert result.worst_ratio < 10, result

@@ -11,7 +11,11 @@ from credit_risk.contract import EXAMPLE
 from serving.bentoml_fixes import OVERLOADED
 from tools.server_process import ServerProcess, bentoml_serve, free_port
 
-URL_PATH = "/credit_score_prediction?reasons=true"
+# Both endpoints with reasons; the batches keep the runner busy for milliseconds at a time.
+REQUESTS = [
+    ("/credit_score_prediction?reasons=true", EXAMPLE),
+    ("/credit_score_prediction/batch?reasons=true", {"applicants": [EXAMPLE] * 20}),
+]
 
 
 def flood(url: str, clients: int = 32, seconds: float = 15) -> list[requests.Response]:
@@ -20,15 +24,17 @@ def flood(url: str, clients: int = 32, seconds: float = 15) -> list[requests.Res
     shed = threading.Event()
     until = time.monotonic() + seconds
 
-    def client() -> None:
+    def client(path: str, body: dict) -> None:
         session = requests.Session()
         while not shed.is_set() and time.monotonic() < until:
-            response = session.post(url + URL_PATH, json=EXAMPLE, timeout=15)
+            response = session.post(url + path, json=body, timeout=15)
             answers.append(response)
             if response.status_code == 503:
                 shed.set()
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
+    threads = [
+        threading.Thread(target=client, args=REQUESTS[i % len(REQUESTS)]) for i in range(clients)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
