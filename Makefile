@@ -87,7 +87,7 @@ bench: store  ## HTTP benchmark vs the peers (baseline, FastAPI, LitServe) and B
 	$(PY) -m benchmarks.model_path
 	$(PY) -m benchmarks.serving
 
-reliability: store  ## fuzzing (2000+ cases), 5-minute soak, runner kill, hostile clients, SIGTERM under load
+reliability: store  ## fuzzing (2000+ cases), 5-minute soak, recovery after a flood, runner kill, hostile clients, SIGTERM under load
 	$(PY) -m reliability
 
 MODEL ?= credit_risk:best

@@ -32,6 +32,7 @@ from serving.drift import DriftReport, DriftWindow
 from serving.errors import PlainErrorsAsJson
 from serving.gc_tuning import freeze_startup_objects
 from serving.loan_form import add_loan_form
+from serving.malloc_trim import TrimWhenIdle
 from serving.openapi import build_openapi
 from serving.records import (
     DecisionRecord,
@@ -89,6 +90,7 @@ class CreditRiskModel:
 
         torch.set_num_threads(1)  # one core per worker; batches are small
         self.scorer = load_scorer(self.model)  # a bentoml.Model on the instance
+        self.memory = TrimWhenIdle()  # large batches leave freed memory with glibc
         freeze_startup_objects()
 
     # Both run on the event loop, not in a thread: a batch takes well under a millisecond
@@ -96,6 +98,7 @@ class CreditRiskModel:
     @bentoml.api(**BATCHED)
     async def predict(self, encoded: np.ndarray) -> np.ndarray:
         """P(good) and the decision of each row (`Scorer.decisions`)."""
+        self.memory.touch()
         return self.scorer.decisions(encoded)
 
     @bentoml.api(**BATCHED)
@@ -103,6 +106,7 @@ class CreditRiskModel:
         """The same with each field's contribution: 2**d forward passes for an applicant
         that differs from the reference in d fields (64 on average, at most 512), so only
         for requests that ask for reasons."""
+        self.memory.touch()
         return self.scorer.decisions(encoded, with_reasons=True)
 
 
@@ -171,7 +175,8 @@ class CreditScoring:
         )
         profile = training_profile(MODEL.stored)
         self.reference = profile.reference_record()  # shown next to each reason
-        self.drift = DriftWindow(profile, settings.drift_window)
+        self.memory = TrimWhenIdle()  # large batch requests leave freed memory with glibc
+        self.drift = DriftWindow(profile, settings.drift_window, min_rows=settings.drift_min_rows)
         self.records = Records(engine_for(settings.records_url)) if settings.records else None
         if self.records is not None:
             # Committed together with the records of concurrent requests, one at a time.
@@ -188,6 +193,7 @@ class CreditScoring:
         request asks for them (`?reasons=true`)."""
         # An invalid parameter raises pydantic's ValidationError: a 422 like a bad body.
         options = Options.model_validate(dict(ctx.request.query_params))
+        self.memory.touch()
         records = [applicant.record() for applicant in applicants]
         encoded = encode(records)
         self.drift.add(encoded)
@@ -266,7 +272,8 @@ class CreditScoring:
 
     @web.get("/drift", response_model=DriftReport)
     def drift_report(self) -> DriftReport:
-        """Each field's PSI over this worker's recent applicants against the training data."""
+        """Each field's PSI over this worker's recent applicants against the training data,
+        once there are enough of them to hide each one."""
         return self.drift.report()
 
     @bentoml.api(route=PREDICTION_ROUTE)
@@ -305,6 +312,7 @@ for _middleware, _options in [
     # Outside the two below, which read the bodies they rewrite.
     (CompressedOn, {"prefixes": [BATCH_ROUTE, OPENAPI_URL, BENTOML_OPENAPI_URL, ASSETS_URL]}),
     (bentoml_fixes.ValidationErrorAs422, {"paths": _API_ROUTES}),
+    (bentoml_fixes.RetryLaterOn503, {"paths": _API_ROUTES}),
     (PlainErrorsAsJson, {}),
 ]:
     CreditScoring.add_asgi_middleware(_middleware, **_options)

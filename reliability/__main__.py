@@ -51,6 +51,19 @@ def main() -> None:
                     soak.failed == 0 and soak.growth <= 0.10,
                 )
             )
+        with server(logs, "flood") as s:
+            flood = checks.flood_recovery(s, EXAMPLE)
+            rows.append(
+                (
+                    "lone requests after 10 s of 8 clients posting 1000-applicant batches "
+                    "with reasons",
+                    f"p50 of each kind back within 1.5x {flood.settle_s:.0f} s after; "
+                    "RSS of each service within 15% of its start (CPython keeps ~20 MB of "
+                    "the API's)",
+                    flood.summary(),
+                    flood.worst_ratio <= 1.5 and flood.rss_growth <= 0.15,
+                )
+            )
         with server(logs, "kill") as s:
             kill = checks.kill_runner_under_load(s, EXAMPLE)
             rows.append(

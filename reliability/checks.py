@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import socket
+import statistics
 import threading
 import time
 from collections import Counter
@@ -17,6 +18,7 @@ import requests
 from tools.server_process import ServerProcess
 
 PREDICT = "/credit_score_prediction"
+BATCH = "/credit_score_prediction/batch"
 RUNNER_MARK = "--service-name credit_risk_model"
 
 
@@ -27,6 +29,7 @@ class Traffic:
     url: str
     body: dict
     clients: int
+    path: str = PREDICT
     outcomes: list[tuple[float, float, int | str, float | None]] = field(default_factory=list)
     error_bodies: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -37,7 +40,7 @@ class Traffic:
         while not self._stop.is_set():
             started = time.monotonic()
             try:
-                response = session.post(self.url + PREDICT, json=self.body, timeout=15)
+                response = session.post(self.url + self.path, json=self.body, timeout=15)
                 status: int | str = response.status_code
                 p_good = response.json().get("probability") if status == 200 else None
                 if status != 200:
@@ -73,6 +76,20 @@ def runner_processes(server: ServerProcess) -> list[psutil.Process]:
         try:
             if RUNNER_MARK in " ".join(process.cmdline()):
                 found.append(process)
+        except psutil.Error:  # exited or a zombie
+            pass
+    return found
+
+
+def service_rss_mb(server: ServerProcess) -> dict[str, float]:
+    """Resident memory (MB) of each worker process, by BentoML service name."""
+    found = {}
+    for process in server.processes():
+        try:
+            args = process.cmdline()
+            if "--service-name" in args:
+                name = args[args.index("--service-name") + 1]
+                found[name] = found.get(name, 0) + process.memory_info().rss / 2**20
         except psutil.Error:  # exited or a zombie
             pass
     return found
@@ -375,4 +392,112 @@ def edge_attacks(server: ServerProcess, body: dict, slow_bodies: int = 600) -> E
         error_seconds=error_seconds,
         huge_length_status=huge_status,
         huge_length_seconds=time.monotonic() - started,
+    )
+
+
+# One request of each kind a single client sends: both endpoints, with and without reasons.
+PROBES: dict[str, str] = {
+    "single": PREDICT,
+    "single, reasons": PREDICT + "?reasons=true",
+    "batch of 1": BATCH,
+    "batch of 1, reasons": BATCH + "?reasons=true",
+}
+
+
+def _probe_once(session: requests.Session, url: str, path: str, body: dict) -> float:
+    """Milliseconds of one answered request of the probe kind `path`."""
+    payload = {"applicants": [body]} if path.startswith(BATCH) else body
+    started = time.perf_counter()
+    response = session.post(url + path, json=payload, timeout=15)
+    elapsed = (time.perf_counter() - started) * 1000
+    response.raise_for_status()
+    return elapsed
+
+
+def probe_p50s(url: str, body: dict, seconds: float) -> dict[str, float]:
+    """Median milliseconds of each probe kind, sent one at a time in turn for `seconds`."""
+    times: dict[str, list[float]] = {name: [] for name in PROBES}
+    session = requests.Session()
+    until = time.monotonic() + seconds
+    while time.monotonic() < until or not all(times.values()):
+        for name, path in PROBES.items():
+            times[name].append(_probe_once(session, url, path, body))
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+@dataclass(frozen=True)
+class FloodResult:
+    before: dict[str, float]  # p50 ms of each probe kind before the flood
+    recovering: dict[str, float]  # ... during the first `settle_s` after it
+    after: dict[str, float]  # ... from `settle_s` after it on
+    settle_s: float
+    flood_requests: int
+    flood_statuses: Counter  # status (or exception name) -> count, during the flood
+    rss_mb_before: dict[str, float]  # by service, before the flood
+    rss_mb_after: dict[str, float]  # ... after it and the probes, then `idle_s` idle
+
+    @property
+    def worst_ratio(self) -> float:
+        """The largest after / before ratio over the probe kinds."""
+        return max(self.after[name] / self.before[name] for name in self.before)
+
+    @property
+    def rss_growth(self) -> float:
+        """The largest relative growth of a service's memory over the flood."""
+        return max(self.rss_mb_after[n] / self.rss_mb_before[n] - 1 for n in self.rss_mb_before)
+
+    def summary(self) -> str:
+        """The p50s of each probe kind, and what the flood got."""
+        p50s = "; ".join(
+            f"{name} {self.before[name]:.1f} / {self.recovering[name]:.1f} / {self.after[name]:.1f}"
+            for name in self.before
+        )
+        statuses = ", ".join(f"{n} x {s}" for s, n in self.flood_statuses.most_common())
+        rss = ", ".join(
+            f"{name} {self.rss_mb_before[name]:.0f} -> {self.rss_mb_after.get(name, 0):.0f} MB"
+            for name in self.rss_mb_before
+        )
+        return (
+            f"p50 ms before / first {self.settle_s:.0f} s after / then: {p50s} "
+            f"(flood: {self.flood_requests} requests: {statuses}); RSS {rss}"
+        )
+
+
+def flood_recovery(
+    server: ServerProcess,
+    body: dict,
+    *,
+    clients: int = 8,
+    seconds: float = 10,
+    records: int = 1000,
+    settle_s: float = 5,
+    probe_s: float = 5,
+    idle_s: float = 3,
+) -> FloodResult:
+    """Single requests before and after a flood of `records`-applicant batches with reasons,
+    and the memory of each service before and after.
+
+    BentoML's adaptive batcher learns its waits from what it sees: after such a flood it
+    made lone requests wait ~100 times longer, for minutes. The probes run from the flood's
+    end on, the first `settle_s` reported apart; the memory is read `idle_s` after them.
+    """
+    url = server.url
+    probe_p50s(url, body, 1)  # warm-up
+    rss_before = service_rss_mb(server)
+    before = probe_p50s(url, body, probe_s)
+    flood_body = {"applicants": [body] * records}
+    with Traffic(url, flood_body, clients, path=BATCH + "?reasons=true") as flood:
+        time.sleep(seconds)
+    recovering = probe_p50s(url, body, settle_s)
+    after = probe_p50s(url, body, probe_s)
+    time.sleep(idle_s)
+    return FloodResult(
+        before=before,
+        recovering=recovering,
+        after=after,
+        settle_s=settle_s,
+        flood_requests=len(flood.outcomes),
+        flood_statuses=Counter(outcome[2] for outcome in flood.outcomes),
+        rss_mb_before=rss_before,
+        rss_mb_after=service_rss_mb(server),
     )

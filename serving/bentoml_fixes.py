@@ -13,18 +13,24 @@ service's ASGI app: service.py calls it at import.
 4. `ValidationErrorAs422`: invalid input is a 400 in BentoML, worded with its own class
    names and listing every error, megabytes for a batch of bad records
    (`_bentoml_impl/server/app.py`, `api_endpoint_wrapper`); the documented API says 422.
-5. `ClientErrorFilter`: that 400 is logged with a traceback at ERROR level
-   (`bentoml/_internal/server/http_app.py`, `log_exception`).
-6. `BoundedHttpTools`: BentoML starts uvicorn itself (`_bentoml_impl/worker/service.py`,
+5. `ExplainedErrorFilter`: that 400, and a request shed under overload, are logged with a
+   traceback at ERROR level (`bentoml/_internal/server/http_app.py`, `log_exception`).
+6. `RetryLaterOn503`: a request the batcher sheds (`_bentoml_impl/server/app.py`, the
+   dispatchers' `fallback`) is a 503 with a body that says "unexpected error"
+   (`api_endpoint_wrapper`) and no Retry-After.
+7. `Optimizer`: the adaptive batcher's learned wait feeds on itself and outlives a flood
+   by minutes (`bentoml/_internal/marshal/dispatcher.py`, `Optimizer.trigger_refresh` and
+   `CorkDispatcher.controller`).
+8. `BoundedHttpTools`: BentoML starts uvicorn itself (`_bentoml_impl/worker/service.py`,
    `main`) with no way to choose its options, and uvicorn's httptools protocol
    (`uvicorn/protocols/http/httptools_impl.py`) reads request headers of any size, for any
    time: no header limit, no timeout before the first request or while headers arrive.
-7. `cached_mime_type`: the media type of every response is worked out again from a freshly
+9. `cached_mime_type`: the media type of every response is worked out again from a freshly
    built JSON schema (`_bentoml_sdk/io_models.py`, `IOMixin.mime_type`, called by
    `IOMixin.to_http_response`; `IORootModel.model_json_schema` builds a `TypeAdapter`).
-8. `send_in_one_body`: every answer is sent as its bytes and then an empty last message
+10. `send_in_one_body`: every answer is sent as its bytes and then an empty last message
    (`_bentoml_sdk/io_models.py`, `IterableResponse.__call__`).
-9. `cached_local_call`: every request rebuilds the API function's wrapper and signature
+11. `cached_local_call`: every request rebuilds the API function's wrapper and signature
    (`_bentoml_impl/server/app.py`, `api_endpoint`: `getattr(instance, name).local`;
    `_bentoml_sdk/method.py`, `APIMethod._local_call`).
 """
@@ -42,7 +48,9 @@ from typing import Any
 import uvicorn.config
 from _bentoml_sdk.io_models import IOMixin, IterableResponse
 from _bentoml_sdk.method import APIMethod
+from bentoml._internal.marshal import dispatcher
 from bentoml._internal.server.http import traffic
+from bentoml.exceptions import ServiceUnavailable
 from pydantic import ValidationError
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -52,6 +60,12 @@ from serving.errors import validation_error_body
 
 # The logger BentoML's `log_exception` writes to (bentoml/_internal/server/http_app.py).
 BENTOML_HTTP_LOGGER = "bentoml._internal.server.http_app"
+# What a client shed under overload is told, and after how many seconds to retry: the
+# batcher's latency budget is about a second, so a queue has drained or shed by then.
+OVERLOADED = {"error": "overloaded: retry later"}
+RETRY_AFTER_S = 1
+
+logger = logging.getLogger(__name__)
 
 # bentoml#5540: the client recycles its aiohttp session every `max_requests` requests or
 # `max_age` seconds and closes it under requests in flight (500s under concurrency). The
@@ -141,13 +155,83 @@ class ValidationErrorAs422:
         await self.app(scope, receive, send_422)
 
 
-class ClientErrorFilter(logging.Filter):
-    """Drop BentoML's ERROR-level traceback for a client's invalid input: the access log
-    already has one line (status 422 and the request id) for it."""
+class RetryLaterOn503:
+    """On `paths`, a 503 says what it is: `OVERLOADED` with a Retry-After header, and one
+    WARNING line in the log.
+
+    BentoML answers a request its batcher shed (in the runner, passed on by the runner's
+    client as `ServiceUnavailable`) with 503 and "An unexpected error has occurred, please
+    check the server log". The runner being unready is the only other 503 there: retrying
+    later is right for both.
+    """
+
+    def __init__(self, app: ASGIApp, *, paths: Iterable[str]) -> None:
+        self.app = app
+        self.paths = frozenset(paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in self.paths:
+            return await self.app(scope, receive, send)
+        replaced = False
+
+        async def send_retry_later(message: Message) -> None:
+            nonlocal replaced
+            if message["type"] == "http.response.start" and message["status"] == 503:
+                replaced = True
+                body = json.dumps(OVERLOADED).encode()
+                kept = [
+                    (k, v)
+                    for k, v in message.get("headers", ())
+                    if k.lower() not in (b"content-length", b"content-type")
+                ]
+                await send({
+                    **message,
+                    "headers": [
+                        *kept,
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"retry-after", str(RETRY_AFTER_S).encode()),
+                    ],
+                })  # fmt: skip
+                await send({"type": "http.response.body", "body": body})
+                logger.warning(
+                    "%s %s shed: overloaded, answered 503 (Retry-After: %d s), request id %s",
+                    scope["method"],
+                    scope["path"],
+                    RETRY_AFTER_S,
+                    scope.get("state", {}).get("request_id"),
+                )
+            elif not replaced:  # BentoML's body of the 503 is dropped
+                await send(message)
+
+        await self.app(scope, receive, send_retry_later)
+
+
+class ExplainedErrorFilter(logging.Filter):
+    """Drop BentoML's ERROR-level traceback for what is no fault of the code: a client's
+    invalid input (the access log has its 422) and a request shed under overload
+    (`RetryLaterOn503` writes one WARNING line for it; the runner that shed it is quiet)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, ValidationError)
+        return not isinstance(exc, (ValidationError, ServiceUnavailable))
+
+
+class Optimizer(dispatcher.Optimizer):
+    """BentoML's cost model of the adaptive batcher (`duration = a·n + b`, which decides
+    what to shed), without its learned wait: a request is sent as soon as no batch is in
+    flight.
+
+    BentoML holds a request back until it has waited the average wait of the last 50
+    batches. That wait includes the time spent queued behind the batch in flight, and the
+    wait it imposes is measured again: after 10 s of 1000-applicant batches with reasons,
+    a lone request waited ~0.5 s instead of ~7 ms, still 4 minutes later. Batches form
+    without it: requests that arrive while one batch runs go together in the next.
+    """
+
+    def trigger_refresh(self) -> None:
+        super().trigger_refresh()
+        self.wait = 0
 
 
 def _plain_response(status: int, reason: str, error: str) -> bytes:
@@ -282,18 +366,20 @@ def cached_local_call(self: APIMethod, instance: Any) -> Any:
 
 def install(*, max_header_bytes: int, header_timeout_s: float) -> None:
     """Make BentoML build its apps with the fixed `TimeoutMiddleware` (it imports the
-    class from `traffic` when it builds an app), make uvicorn serve HTTP with
-    `BoundedHttpTools` (BentoML builds uvicorn's `Config` with `http="auto"` after importing
-    the service), work out each response's media type once per type, send each answer's
-    body in one message, wrap each API function once, and quiet its client-error
-    tracebacks."""
+    class from `traffic` when it builds an app) and its batchers with the fixed
+    `Optimizer` (a `CorkDispatcher` looks it up when it is made), make uvicorn serve HTTP
+    with `BoundedHttpTools` (BentoML builds uvicorn's `Config` with `http="auto"` after
+    importing the service), work out each response's media type once per type, send each
+    answer's body in one message, wrap each API function once, and quiet its tracebacks
+    for invalid input and shed requests."""
     traffic.TimeoutMiddleware = TimeoutMiddleware
+    dispatcher.Optimizer = Optimizer
     BoundedHttpTools.max_header_bytes = max_header_bytes
     BoundedHttpTools.header_timeout_s = header_timeout_s
     uvicorn.config.HTTP_PROTOCOLS["auto"] = f"{__name__}:{BoundedHttpTools.__name__}"
     IOMixin.mime_type = classmethod(cached_mime_type)
     IterableResponse.__call__ = send_in_one_body
     APIMethod._local_call = cached_local_call
-    logger = logging.getLogger(BENTOML_HTTP_LOGGER)
-    if not any(isinstance(f, ClientErrorFilter) for f in logger.filters):
-        logger.addFilter(ClientErrorFilter())
+    http_logger = logging.getLogger(BENTOML_HTTP_LOGGER)
+    if not any(isinstance(f, ExplainedErrorFilter) for f in http_logger.filters):
+        http_logger.addFilter(ExplainedErrorFilter())

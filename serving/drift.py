@@ -8,6 +8,11 @@ PSI compares a field's shares in the window (a) with its training shares (e):
     PSI = Σ over bins (a - e) · ln(a / e),  each share floored at SHARE_FLOOR
 
 Rules of thumb: below 0.1 stable, 0.1 to 0.25 a moderate shift, above 0.25 a significant one.
+
+The PSIs are statistics of personal data: with one applicant in the window they give away
+that applicant's sex, job, housing, savings, purpose and age band. So no per-field figure
+is published until the window holds `min_rows` applicants, and the Prometheus text (open
+to any scraper) has only aggregates: the largest PSI and how many fields drifted.
 """
 
 from __future__ import annotations
@@ -42,29 +47,44 @@ class DriftReport(BaseModel):
 
     window: int = Field(description="Most recent applicants the window keeps")
     rows: int = Field(description="Applicants in the window now (at most `window`)")
+    min_rows: int = Field(description="Applicants the window needs before any PSI is published")
+    withheld: bool = Field(
+        description="True while `rows` < `min_rows`: `psi` and `drifted` are empty, because "
+        "figures over so few applicants would tell what each of them sent"
+    )
+    note: str | None = Field(default=None, description="Why the figures are withheld, if they are")
     threshold: float = Field(description="PSI above which a field has shifted significantly")
     psi: dict[str, float] = Field(
         description="PSI of each input field in the window against the training data; "
-        "empty while the window is empty"
+        "empty while withheld"
     )
     drifted: list[str] = Field(description="The fields whose PSI exceeds the threshold")
 
     def prometheus(self) -> str:
-        """The report as Prometheus text: one PSI gauge per field and the window's rows."""
+        """Aggregates as Prometheus text: the window's rows, and once published the largest
+        PSI and the number of drifted fields (which field: GET /drift)."""
         lines = [
-            "# HELP credit_risk_feature_psi Population stability index of the field over this "
-            "worker's recent applicants against the training data.",
-            "# TYPE credit_risk_feature_psi gauge",
-            *(f'credit_risk_feature_psi{{field="{f}"}} {v!r}' for f, v in self.psi.items()),
             "# HELP credit_risk_drift_window_rows Applicants in this worker's drift window.",
             "# TYPE credit_risk_drift_window_rows gauge",
             f"credit_risk_drift_window_rows {float(self.rows)!r}",
         ]
+        if not self.withheld:
+            lines += [
+                "# HELP credit_risk_drift_psi_max Largest population stability index of an "
+                "input field over this worker's recent applicants against the training data.",
+                "# TYPE credit_risk_drift_psi_max gauge",
+                f"credit_risk_drift_psi_max {max(self.psi.values())!r}",
+                "# HELP credit_risk_drift_fields_drifted Input fields whose PSI exceeds "
+                f"{self.threshold}.",
+                "# TYPE credit_risk_drift_fields_drifted gauge",
+                f"credit_risk_drift_fields_drifted {float(len(self.drifted))!r}",
+            ]
         return "\n".join(lines) + "\n"
 
 
 class DriftWindow:
-    """The last `size` encoded applicants (rows in `ENCODED_COLUMNS` order), as bin counts.
+    """The last `size` encoded applicants (rows in `ENCODED_COLUMNS` order), as bin counts;
+    reported once it holds `min_rows`.
 
     A ring buffer keeps each row's bin per field; adding rows moves the counts of the rows
     they replace. New rows are binned `BIN_EVERY_ROWS` at a time, and before every report,
@@ -72,10 +92,14 @@ class DriftWindow:
     /metrics may run in different threads.
     """
 
-    def __init__(self, profile: TrainingProfile, size: int) -> None:
-        if size <= 0:
-            raise ValueError(f"window size must be positive, not {size}")
+    def __init__(self, profile: TrainingProfile, size: int, *, min_rows: int) -> None:
+        if not 0 < min_rows <= size:
+            raise ValueError(
+                f"the drift window ({size}) must hold at least the applicants it needs before "
+                f"it reports ({min_rows}), and that must be positive"
+            )
         self.size = size
+        self.min_rows = min_rows
         self._numeric = [profile.numeric[name] for name in NUMERIC_FIELDS]
         expected = [np.asarray(p.shares) for p in self._numeric] + [
             np.asarray(profile.categorical[name].shares) for name in CATEGORICAL_FIELDS
@@ -125,7 +149,8 @@ class DriftWindow:
             self._bin_pending()
             counts, rows = self._counts.copy(), self._rows
         values = {}
-        if rows:
+        withheld = rows < self.min_rows
+        if not withheld:
             for name, start, expected in zip(
                 ENCODED_COLUMNS, self._offsets, self._expected, strict=True
             ):
@@ -133,6 +158,12 @@ class DriftWindow:
         return DriftReport(
             window=self.size,
             rows=rows,
+            min_rows=self.min_rows,
+            withheld=withheld,
+            note=f"per-field figures are withheld until the window holds {self.min_rows} "
+            "applicants, so that they tell nothing about any one of them"
+            if withheld
+            else None,
             threshold=SIGNIFICANT_PSI,
             psi=values,
             drifted=[name for name, value in values.items() if value > SIGNIFICANT_PSI],

@@ -81,15 +81,22 @@ class Settings(BaseSettings):
         "one in the X-API-Key header, else 401",
     )
     open_paths: list[str] = Field(
-        default=["/livez", "/readyz", "/healthz", "/health", "/metrics", "/ui", "/drift"],
-        description="Paths that need no API key (probes, metrics, drift, and the loan officer's "
+        default=["/livez", "/readyz", "/healthz", "/health", "/metrics", "/ui"],
+        description="Paths that need no API key (probes, metrics, and the loan officer's "
         "form: a browser cannot send a key when it opens a page; the form sends the "
-        "officer's key with each prediction)",
+        "officer's key with each prediction). /drift is left out: its per-field figures "
+        "are statistics of applicants' personal data",
     )
     drift_window: int = Field(
         default=1000,
         gt=0,
         description="Most recent applicants per worker over which drift (PSI) is measured",
+    )
+    drift_min_rows: int = Field(
+        default=100,
+        gt=0,
+        description="Applicants the drift window must hold before any PSI is published (at "
+        "most the window): fewer would tell what each of them sent",
     )
     records: bool = Field(
         default=True,

@@ -12,6 +12,7 @@ from serving.drift import MODERATE_PSI, SIGNIFICANT_PSI
 from tools.server_process import ServerProcess, bentoml_serve, free_port
 
 WINDOW = 400
+MIN_ROWS = 100  # the default
 
 
 @pytest.fixture(scope="module")
@@ -32,33 +33,51 @@ def score(url: str, applicants: list[dict]) -> None:
 
 
 def drift(url: str) -> dict:
-    """GET /drift, checked against the drift series of /metrics."""
+    """GET /drift, checked against the drift aggregates of /metrics."""
     report = requests.get(f"{url}/drift").json()
     text = requests.get(f"{url}/metrics").text
     families = {f.name: f for f in text_string_to_metric_families(text)}  # valid text format
-    psi = {s.labels["field"]: s.value for s in families["credit_risk_feature_psi"].samples}
-    assert psi == pytest.approx(report["psi"])
     assert [s.value for s in families["credit_risk_drift_window_rows"].samples] == [report["rows"]]
-    assert text.count("# TYPE credit_risk_feature_psi gauge") == 1
+    assert text.count("# TYPE credit_risk_drift_window_rows gauge") == 1
+    assert 'field="' not in text, "/metrics is open: no per-field figure"
+    if report["withheld"]:
+        assert "credit_risk_drift_psi_max" not in families
+    else:
+        (psi_max,) = families["credit_risk_drift_psi_max"].samples
+        assert psi_max.value == pytest.approx(max(report["psi"].values()))
+        (drifted,) = families["credit_risk_drift_fields_drifted"].samples
+        assert drifted.value == len(report["drifted"])
     return report
 
 
-def test_long_durations_raise_the_psi_of_duration_only(drift_server: str, records) -> None:
-    assert drift(drift_server) == {
+def withheld(rows: int) -> dict:
+    """The report while the window holds too few applicants to hide each one."""
+    return {
         "window": WINDOW,
-        "rows": 0,
+        "rows": rows,
+        "min_rows": MIN_ROWS,
+        "withheld": True,
+        "note": f"per-field figures are withheld until the window holds {MIN_ROWS} "
+        "applicants, so that they tell nothing about any one of them",
         "threshold": SIGNIFICANT_PSI,
         "psi": {},
         "drifted": [],
     }
 
+
+def test_long_durations_raise_the_psi_of_duration_only(drift_server: str, records) -> None:
+    assert drift(drift_server) == withheld(0)
+    # One applicant scored: nothing about them is published.
+    score(drift_server, records[:1])
+    assert drift(drift_server) == withheld(1)
+
     # Dataset rows, through both endpoints: the window fills with an unshifted population.
-    score(drift_server, records[:350])
+    score(drift_server, records[1:350])
     for record in records[350:WINDOW]:
         response = requests.post(f"{drift_server}/credit_score_prediction", json=record)
         assert response.status_code == 200
     report = drift(drift_server)
-    assert report["rows"] == WINDOW
+    assert (report["rows"], report["withheld"], report["note"]) == (WINDOW, False, None)
     assert report["drifted"] == []
     assert max(report["psi"].values()) < MODERATE_PSI
 

@@ -24,15 +24,20 @@ import uvicorn
 from _bentoml_impl.client import proxy2
 from _bentoml_impl.server.app import ServiceAppFactory
 from _bentoml_sdk.io_models import IOMixin, IORootModel, IterableResponse, ensure_io_descriptor
+from bentoml._internal.marshal import dispatcher
 from bentoml._internal.server import base_app, http_app
 from bentoml._internal.server.http import traffic
+from bentoml.exceptions import ServiceUnavailable
 from pydantic import BaseModel, ValidationError
+from starlette.responses import JSONResponse
+from starlette.testclient import TestClient
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from serving import bentoml_fixes
 from tools.server_process import free_port
 
 STOCK_TIMEOUT = bentoml_fixes.TimeoutMiddleware.__mro__[1]
+STOCK_OPTIMIZER = bentoml_fixes.Optimizer.__mro__[1]
 
 
 async def _answer(scope, receive, send) -> None:
@@ -88,12 +93,62 @@ def test_tracing_is_excluded_for_every_url_unless_spans_are_wanted() -> None:
     assert bentoml_fixes.tracing(True) == {}
 
 
+def _after_a_flood(optimizer: dispatcher.Optimizer) -> dispatcher.Optimizer:
+    """The optimizer after full batches that each waited 0.4 s behind the one in flight."""
+    for _ in range(dispatcher.Optimizer.N_KEPT_SAMPLE + 10):
+        optimizer.log_outbound(n=256, wait=0.4, duration=0.4)
+    optimizer.trigger_refresh()
+    return optimizer
+
+
+def _lone_call_seconds(optimizer_cls: type) -> float:
+    """How long a lone request takes through a batcher that has seen a flood."""
+
+    async def run() -> float:
+        async def double(batch):
+            return [2 * x for x in batch]
+
+        cork = dispatcher.CorkDispatcher(
+            1000, 256, fallback=lambda: None, get_batch_size=lambda _: 1
+        )
+        cork.optimizer = optimizer_cls(cork.max_latency)
+        call = cork(double)
+        for i in range(20):  # BentoML's training rounds: one request at a time
+            assert await call(i) == 2 * i
+        _after_a_flood(cork.optimizer)
+        started = time.monotonic()
+        assert await call(1) == 2
+        cork.shutdown()
+        return time.monotonic() - started
+
+    return asyncio.run(run())
+
+
+def test_bentomls_batcher_still_holds_lone_requests_back_after_a_flood_and_ours_does_not() -> None:
+    assert _after_a_flood(STOCK_OPTIMIZER(1.0)).wait == pytest.approx(0.4)
+    # BentoML waits 0.95 of the learned wait before it sends a lone request.
+    assert _lone_call_seconds(STOCK_OPTIMIZER) > 0.3, "BentoML's wait changed: drop the fix"
+    assert _lone_call_seconds(bentoml_fixes.Optimizer) < 0.1
+    ours, stock = _after_a_flood(bentoml_fixes.Optimizer(1.0)), _after_a_flood(STOCK_OPTIMIZER(1.0))
+    assert ours.wait == 0
+    assert (ours.o_a, ours.o_b) == (stock.o_a, stock.o_b)  # the cost model that sheds is kept
+
+
+def test_bentomls_batcher_still_makes_its_optimizer_when_it_is_made() -> None:
+    assert "Optimizer(self.max_latency)" in inspect.getsource(dispatcher.CorkDispatcher.__init__)
+    assert "self.optimizer.wait" in inspect.getsource(dispatcher.CorkDispatcher.controller)
+    bentoml_fixes.install(max_header_bytes=16 * 1024, header_timeout_s=10)
+    cork = dispatcher.CorkDispatcher(1000, 10, fallback=lambda: None)
+    assert isinstance(cork.optimizer, bentoml_fixes.Optimizer)
+
+
 # A stock BentoML service, in a process of its own: BentoML keeps the served service's
 # settings (CORS among them) in global state, so a second service in this process would
 # disturb the tests that serve the real one.
 STOCK_SERVICE = """
 import json, logging, sys
 import bentoml
+from bentoml.exceptions import ServiceUnavailable
 from pydantic import BaseModel
 from starlette.testclient import TestClient
 
@@ -106,6 +161,10 @@ class Stock:
     def echo(self, item: Item, /) -> Item:
         return item
 
+    @bentoml.api
+    def shed(self, item: Item, /) -> Item:  # what a batcher's `fallback` raises
+        raise ServiceUnavailable("process is overloaded")
+
 records = []
 handler = logging.Handler(logging.ERROR)
 handler.emit = records.append
@@ -114,10 +173,12 @@ logger.addHandler(handler)
 with TestClient(Stock.to_asgi()) as client:
     valid = client.post("/echo", json={"size": 1}).status_code
     invalid = client.post("/echo", json={"size": "x"})
+    shed = client.post("/shed", json={"size": 1})
 print(json.dumps({
     "valid": valid,
     "invalid": invalid.status_code,
     "error": invalid.json()["error"],
+    "shed": [shed.status_code, shed.text, "retry-after" in shed.headers],
     "tracebacks": [r.exc_info is not None and r.exc_info[0].__name__ for r in records],
 }))
 """
@@ -145,7 +206,9 @@ def test_bentoml_still_answers_invalid_input_with_400_naming_its_classes(stock: 
 
 def test_bentoml_still_logs_invalid_input_as_an_error_with_a_traceback(stock: dict) -> None:
     assert http_app.logger.name == bentoml_fixes.BENTOML_HTTP_LOGGER
-    assert stock["tracebacks"] == ["ValidationError"], "drop ClientErrorFilter"
+    assert stock["tracebacks"] == ["ValidationError", "ServiceUnavailable"], (
+        "drop ExplainedErrorFilter"
+    )
 
 
 def test_the_filter_drops_exactly_the_invalid_input_tracebacks() -> None:
@@ -154,8 +217,46 @@ def test_the_filter_drops_exactly_the_invalid_input_tracebacks() -> None:
     except ValidationError:
         invalid = logging.LogRecord("x", logging.ERROR, "", 0, "", None, sys.exc_info())
     other = logging.LogRecord("x", logging.ERROR, "", 0, "", None, (ValueError, ValueError(), None))
-    assert not bentoml_fixes.ClientErrorFilter().filter(invalid)
-    assert bentoml_fixes.ClientErrorFilter().filter(other)
+    shed = logging.LogRecord(
+        "x", logging.ERROR, "", 0, "", None, (ServiceUnavailable, ServiceUnavailable("o"), None)
+    )
+    assert not bentoml_fixes.ExplainedErrorFilter().filter(invalid)
+    assert not bentoml_fixes.ExplainedErrorFilter().filter(shed)
+    assert bentoml_fixes.ExplainedErrorFilter().filter(other)
+
+
+def test_bentomls_batcher_still_sheds_with_service_unavailable() -> None:
+    source = inspect.getsource(ServiceAppFactory.__init__)
+    assert 'raise ServiceUnavailable("process is overloaded")' in source
+    assert "fallback=fallback" in source
+
+
+def test_bentoml_still_answers_a_shed_request_with_a_generic_503(stock: dict) -> None:
+    status, body, retry_after = stock["shed"]
+    assert status == 503
+    assert "unexpected error" in body, "BentoML explains a 503 now: drop RetryLaterOn503?"
+    assert not retry_after
+
+
+async def _generic_503(scope, receive, send) -> None:
+    """BentoML's answer to a shed request, as the test above finds it."""
+    error = {"error": "An unexpected error has occurred, please check the server log."}
+    await JSONResponse(error, status_code=503)(scope, receive, send)
+
+
+def test_a_shed_request_gets_retry_after_a_clear_body_and_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = TestClient(bentoml_fixes.RetryLaterOn503(_generic_503, paths=["/shed"]))
+    with caplog.at_level(logging.INFO):
+        response = client.post("/shed", json={"size": 1})
+    assert response.status_code == 503
+    assert response.json() == bentoml_fixes.OVERLOADED == {"error": "overloaded: retry later"}
+    assert response.headers["retry-after"] == "1"
+    assert response.headers["content-type"] == "application/json"
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [(r.levelno, r.exc_info) for r in warnings] == [(logging.WARNING, None)]
+    assert "POST /shed shed: overloaded" in warnings[0].getMessage()
 
 
 class Item(BaseModel):

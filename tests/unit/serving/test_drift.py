@@ -57,7 +57,7 @@ def test_an_empty_bin_counts_as_the_floor_share() -> None:
 
 def test_the_training_rows_themselves_do_not_drift(dataset: pd.DataFrame, profile) -> None:
     training = split(dataset).train
-    window = DriftWindow(profile, len(training))
+    window = DriftWindow(profile, len(training), min_rows=100)
     window.add(encode(training[list(FIELDS)].to_dict("records")))
     report = window.report()
     assert report.rows == len(training)
@@ -66,7 +66,7 @@ def test_the_training_rows_themselves_do_not_drift(dataset: pd.DataFrame, profil
 
 
 def test_long_durations_drift_duration_only_until_they_leave_the_window(profile, rows) -> None:
-    window = DriftWindow(profile, 500)
+    window = DriftWindow(profile, 500, min_rows=100)
     window.add(rows[:500])
     assert max(window.report().psi.values()) < MODERATE_PSI
     assert window.report().drifted == []
@@ -85,13 +85,13 @@ def test_long_durations_drift_duration_only_until_they_leave_the_window(profile,
 def test_the_window_holds_exactly_the_last_rows_whatever_the_batches(
     profile, rows, size: int
 ) -> None:
-    window = DriftWindow(profile, size)
+    window = DriftWindow(profile, size, min_rows=1)
     start = 0
     for n in [1, 2, size - 1, size, size + 3, 1, 50, 5]:
         window.add(rows[start : start + n])
         start += n
         assert start <= len(rows)
-        fresh = DriftWindow(profile, size)
+        fresh = DriftWindow(profile, size, min_rows=1)
         fresh.add(rows[max(0, start - size) : start])
         assert window.report().rows == min(start, size)
         assert window.report().psi == pytest.approx(fresh.report().psi, abs=1e-12)
@@ -99,29 +99,63 @@ def test_the_window_holds_exactly_the_last_rows_whatever_the_batches(
 
 def test_one_row_at_a_time_the_window_holds_the_last_rows(profile, rows) -> None:
     # Requests add one row each: rows are binned in blocks, and before every report.
-    window = DriftWindow(profile, 100)
+    window = DriftWindow(profile, 100, min_rows=1)
     for row in rows[:250]:
         window.add(row[None, :])
-    fresh = DriftWindow(profile, 100)
+    fresh = DriftWindow(profile, 100, min_rows=1)
     fresh.add(rows[150:250])
     assert window.report().rows == 100
     assert window.report().psi == pytest.approx(fresh.report().psi, abs=1e-12)
 
 
 def test_an_empty_window_reports_no_psi(profile) -> None:
-    report = DriftWindow(profile, 10).report()
+    report = DriftWindow(profile, 10, min_rows=1).report()
     assert (report.window, report.rows, report.psi, report.drifted) == (10, 0, {}, [])
     assert report.threshold == SIGNIFICANT_PSI
 
 
-def test_prometheus_text_has_a_psi_gauge_per_field_and_the_rows(profile, rows) -> None:
-    window = DriftWindow(profile, 100)
+def test_no_figure_about_fewer_applicants_than_the_minimum(profile, rows) -> None:
+    """One applicant's PSIs would give away their sex, job, housing, savings, purpose
+    and age band: nothing per field until the window holds `min_rows`."""
+    for n in (0, 1, 99):
+        window = DriftWindow(profile, 200, min_rows=100)
+        window.add(rows[:n])
+        report = window.report()
+        assert (report.window, report.rows, report.min_rows) == (200, n, 100)
+        assert (report.psi, report.drifted, report.withheld) == ({}, [], True)
+        assert "withheld" in report.note and "100" in report.note
+        assert report.threshold == SIGNIFICANT_PSI
+        families = {f.name: f for f in text_string_to_metric_families(report.prometheus())}
+        assert set(families) == {"credit_risk_drift_window_rows"}
+        assert [s.value for s in families["credit_risk_drift_window_rows"].samples] == [n]
+    window.add(rows[99:100])
+    report = window.report()
+    assert (report.rows, report.withheld, report.note) == (100, False, None)
+    assert list(report.psi) == list(ENCODED_COLUMNS)
+
+
+@pytest.mark.parametrize("size, min_rows", [(100, 0), (100, 101), (0, 1)])
+def test_a_window_smaller_than_its_minimum_is_refused(profile, size, min_rows) -> None:
+    with pytest.raises(ValueError, match="at least"):
+        DriftWindow(profile, size, min_rows=min_rows)
+
+
+def test_prometheus_text_has_only_aggregates_no_field(profile, rows) -> None:
+    window = DriftWindow(profile, 100, min_rows=100)
     window.add(long_durations(rows[:100]))
-    text = window.report().prometheus()
+    report = window.report()
+    text = report.prometheus()
     families = {f.name: f for f in text_string_to_metric_families(text)}
-    assert set(families) == {"credit_risk_feature_psi", "credit_risk_drift_window_rows"}
+    assert set(families) == {
+        "credit_risk_drift_window_rows",
+        "credit_risk_drift_psi_max",
+        "credit_risk_drift_fields_drifted",
+    }
     assert all(f.type == "gauge" for f in families.values())
-    psi_by_field = {s.labels["field"]: s.value for s in families["credit_risk_feature_psi"].samples}
-    assert psi_by_field == window.report().psi
-    assert [s.value for s in families["credit_risk_drift_window_rows"].samples] == [100]
-    assert text.count("# HELP") == text.count("# TYPE") == 2
+    samples = [s for f in families.values() for s in f.samples]
+    assert all(s.labels == {} for s in samples), "a per-field series is not an aggregate"
+    value = {s.name: s.value for s in samples}
+    assert value["credit_risk_drift_window_rows"] == 100
+    assert value["credit_risk_drift_psi_max"] == max(report.psi.values()) == report.psi["Duration"]
+    assert value["credit_risk_drift_fields_drifted"] == len(report.drifted) == 1
+    assert text.count("# HELP") == text.count("# TYPE") == 3
