@@ -31,7 +31,6 @@ def server(served: ServerProcess) -> str:
 
 KEY = "s3cret-key"
 ORIGIN = "https://loans.bank.example"
-RESTRICTED_BODY_BYTES = 65_536  # a full batch of 1000 applicants is larger
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +41,6 @@ def restricted(stored_model, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "CREDIT_RISK_CORS_ORIGINS": json.dumps([ORIGIN]),
         "CREDIT_RISK_MAX_CONCURRENCY": "4",
         "CREDIT_RISK_BODY_TIMEOUT_S": "1",
-        "CREDIT_RISK_MAX_BODY_BYTES": str(RESTRICTED_BODY_BYTES),
     }
     log = tmp_path_factory.mktemp("restricted") / "serve.log"
     with ServerProcess(bentoml_serve("service:CreditScoring", port), port, log, env=env) as server:
