@@ -104,3 +104,22 @@ def test_an_unknown_decision_is_a_typed_error(generated: ModuleType, restricted:
     records = importlib.import_module(f"{PACKAGE}.api.decision_records.decision_records")
     unknown = records.sync_detailed("no-such-request", client=keyed)
     assert unknown.status_code == 404 and isinstance(unknown.parsed, m.ErrorBody)
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "status"),
+    [(b"{}", "text/plain", 415), (b"[" + b"0," * 600_000 + b"0]", "application/json", 413)],
+)
+def test_refused_bodies_parse_into_typed_errors(
+    generated: ModuleType, server: str, content: bytes, content_type: str, status: int
+) -> None:
+    """Bodies the generated client never sends, sent raw; its own parser reads the answers."""
+    m = models(generated)
+    client = generated.Client(base_url=server)
+    raw = client.get_httpx_client().post(
+        "/credit_score_prediction", content=content, headers={"Content-Type": content_type}
+    )
+    call = api(generated, "credit_score_prediction")
+    parsed = call._build_response(client=client, response=raw)
+    assert parsed.status_code == status
+    assert isinstance(parsed.parsed, m.ErrorBody) and parsed.parsed.error
