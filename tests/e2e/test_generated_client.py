@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
 
@@ -123,3 +124,20 @@ def test_refused_bodies_parse_into_typed_errors(
     parsed = call._build_response(client=client, response=raw)
     assert parsed.status_code == status
     assert isinstance(parsed.parsed, m.ErrorBody) and parsed.parsed.error
+
+
+def test_too_many_requests_parse_into_a_typed_error(generated: ModuleType, restricted: str) -> None:
+    """More heavy requests at once than the keyed server's limit (4): some get 429."""
+    m = models(generated)
+    client = generated.Client(base_url=restricted, headers={"X-API-Key": KEY}, timeout=60)
+    call = api(generated, "batch_credit_score_prediction")
+    body = m.ApplicantBatch(applicants=[m.Applicant.from_dict(EXAMPLE)] * 1000)
+    with ThreadPoolExecutor(12) as pool:
+        answers = list(
+            pool.map(
+                lambda _: call.sync_detailed(client=client, body=body, reasons=True), range(12)
+            )
+        )
+    refused = [a for a in answers if a.status_code == 429]
+    assert refused, [a.status_code for a in answers]
+    assert all(isinstance(a.parsed, m.ErrorBody) for a in refused)
