@@ -54,8 +54,10 @@ def test_freed_heap_memory_goes_back_once_idle() -> None:
 
     before = rss_mb()
     held, after, trims = asyncio.run(run())
-    # 20 blocks of 8 MB resident, 10 of them freed: 80 MB that only a trim gives back.
-    assert held - before > 150, "glibc returned the memory by itself: nothing to test"
+    # 20 blocks of 8 MB touched, 10 of them freed: ~160 MB held if glibc kept the freed half,
+    # ~80 MB if it gave it back by itself (then there is nothing to test). 148 MB were
+    # seen in a whole-suite run, where the process's heap starts in another state.
+    assert held - before > 120, "glibc returned the memory by itself: nothing to test"
     assert trims == 1
     assert held - after > 60
 
