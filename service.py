@@ -35,6 +35,7 @@ from serving.loan_form import add_loan_form
 from serving.malloc_trim import TrimWhenIdle
 from serving.openapi import build_openapi
 from serving.records import (
+    ClientReference,
     DecisionRecord,
     Outcome,
     OutcomeConflict,
@@ -51,7 +52,7 @@ logger = logging.getLogger(__name__)
 PREDICTION_ROUTE = "/credit_score_prediction"
 # The client's own reference of an application, recorded with its decisions.
 CLIENT_REFERENCE_HEADER = "x-application-id"
-CLIENT_REFERENCE = TypeAdapter(Annotated[str, Field(min_length=1, max_length=128)] | None)
+CLIENT_REFERENCE = TypeAdapter(ClientReference | None)
 BATCH_ROUTE = "/credit_score_prediction/batch"
 # `bentoml build` pins this exact version into the Bento.
 MODEL = BentoModel(resolve(settings.served_model))

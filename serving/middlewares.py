@@ -34,7 +34,9 @@ from serving.errors import validation_error_body
 
 REQUEST_ID_HEADER = b"x-request-id"
 API_KEY_HEADER = b"x-api-key"
-_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# What a client's own request id may be; others are replaced by a new one.
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+_SANE_REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 # Far above what a browser or an API client sends (a few hundred bytes here).
 MAX_HEADER_BYTES = 16 * 1024
 # Time a client has to send its request line and headers; a byte now and then is not enough.

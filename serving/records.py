@@ -20,13 +20,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from credit_risk.contract import FIELDS, GOOD
+from serving.middlewares import REQUEST_ID_PATTERN
 
 metadata = sa.MetaData()
 decisions = sa.Table(
@@ -187,14 +188,20 @@ class OutcomeConflict(ValueError):
     """The outcome contradicts what is recorded, or names no single decision."""
 
 
+# The client's own reference (X-Application-ID): printable ASCII, as a header value is.
+ClientReference = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x20-\x7e]+$")]
+# An applicant's index in its request: bounded like the database's integers.
+Position = Annotated[int, Field(ge=0, lt=2**31, description="The applicant's index in a batch")]
+
+
 class OutcomeByRequest(BaseModel):
     """Whether a decided applicant repaid, naming the decision by its request id (and the
     applicant's position in a batch request)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    request_id: str = Field(min_length=1, max_length=64)
-    position: int = Field(default=0, ge=0, description="The applicant's index in a batch")
+    request_id: str = Field(pattern=REQUEST_ID_PATTERN)
+    position: Position = 0
     repaid: bool = Field(description="True: repaid as agreed; false: defaulted")
 
 
@@ -203,7 +210,7 @@ class OutcomeByReference(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    client_reference: str = Field(min_length=1, max_length=128)
+    client_reference: ClientReference
     repaid: bool = Field(description="True: repaid as agreed; false: defaulted")
 
 
