@@ -73,16 +73,25 @@ def engine_for(url: str) -> sa.Engine:
         @sa.event.listens_for(engine, "connect")
         def _wal(connection: Any, _: Any) -> None:
             cursor = connection.cursor()
+            cursor.execute("PRAGMA busy_timeout=10000")  # other workers write too
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=10000")  # other workers write too
             cursor.close()
 
     try:
         metadata.create_all(engine)
     except sa.exc.SQLAlchemyError as exc:
+        if _table_exists(engine):  # workers starting together race to create it: one wins
+            return engine
         raise RecordsUnavailable(f"decision records database {shown}: {exc.orig or exc}") from exc
     return engine
+
+
+def _table_exists(engine: sa.Engine) -> bool:
+    try:
+        return sa.inspect(engine).has_table(decisions.name)
+    except sa.exc.SQLAlchemyError:
+        return False
 
 
 class RecordsUnavailable(RuntimeError):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -168,3 +170,18 @@ def test_an_unusable_database_is_a_clear_error_naming_it(tmp_path: Path) -> None
         engine_for(f"sqlite:///{blocker / 'records.db'}")
     with pytest.raises(RecordsUnavailable, match="nowhere"):
         engine_for("sqlite:///file:nowhere?mode=ro&uri=true")
+
+
+def test_workers_starting_together_all_get_the_database(tmp_path: Path) -> None:
+    """Each API worker creates the table at start-up; they start at the same moment."""
+    url = f"sqlite:///{tmp_path / 'decisions.db'}"
+    start = threading.Barrier(8)
+
+    def open_database(_: int) -> Records:
+        start.wait()
+        return Records(engine_for(url))
+
+    with ThreadPoolExecutor(8) as pool:
+        opened = list(pool.map(open_database, range(8)))
+    opened[0].write(rows("r1"))
+    assert all(len(r.of_request("r1")) == 1 for r in opened)
