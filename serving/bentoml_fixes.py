@@ -56,7 +56,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from serving.errors import validation_error_body
+from serving.errors import replace_answer, validation_error_body
 
 # The logger BentoML's `log_exception` writes to (bentoml/_internal/server/http_app.py).
 BENTOML_HTTP_LOGGER = "bentoml._internal.server.http_app"
@@ -143,14 +143,7 @@ class ValidationErrorAs422:
             if message.get("more_body", False):
                 return
             errors = json.loads(b"".join(chunks)).get("detail") or []
-            body = json.dumps(validation_error_body(errors, len(errors))).encode()
-            headers = [(k, v) for k, v in start["headers"] if k != b"content-length"]
-            await send({
-                **start,
-                "status": 422,
-                "headers": [*headers, (b"content-length", str(len(body)).encode())],
-            })  # fmt: skip
-            await send({"type": "http.response.body", "body": body})
+            await replace_answer(send, start, 422, validation_error_body(errors, len(errors)))
 
         await self.app(scope, receive, send_422)
 
@@ -178,22 +171,8 @@ class RetryLaterOn503:
             nonlocal replaced
             if message["type"] == "http.response.start" and message["status"] == 503:
                 replaced = True
-                body = json.dumps(OVERLOADED).encode()
-                kept = [
-                    (k, v)
-                    for k, v in message.get("headers", ())
-                    if k.lower() not in (b"content-length", b"content-type")
-                ]
-                await send({
-                    **message,
-                    "headers": [
-                        *kept,
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"retry-after", str(RETRY_AFTER_S).encode()),
-                    ],
-                })  # fmt: skip
-                await send({"type": "http.response.body", "body": body})
+                retry_after = (b"retry-after", str(RETRY_AFTER_S).encode())
+                await replace_answer(send, message, 503, OVERLOADED, [retry_after])
                 logger.warning(
                     "%s %s shed: overloaded, answered 503 (Retry-After: %d s), request id %s",
                     scope["method"],

@@ -52,6 +52,27 @@ def validation_error_body(errors: Iterable[Mapping[str, Any]], count: int) -> di
     }
 
 
+async def replace_answer(
+    send: Send, start: Message, status: int, body: dict[str, Any], headers: Iterable = ()
+) -> None:
+    """Send `body` as JSON with `status` in place of the answer that `start` began: its
+    other headers kept, its length and type replaced. For the middlewares that reword an
+    answer of BentoML's or Starlette's."""
+    payload = json.dumps(body).encode()
+    kept = [(k, v) for k, v in start.get("headers", ()) if k.lower() not in _REPLACED]
+    await send({
+        **start,
+        "status": status,
+        "headers": [
+            *kept,
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(payload)).encode()),
+            *headers,
+        ],
+    })  # fmt: skip
+    await send({"type": "http.response.body", "body": payload})
+
+
 class PlainErrorsAsJson:
     """Starlette's plain-text 404 and 405 (unknown path, wrong method) in the error shape."""
 
@@ -72,18 +93,9 @@ class PlainErrorsAsJson:
                     start = message  # held back until the body is known
                     return
             elif start is not None and message["type"] == "http.response.body":
-                body = json.dumps({"error": _plain_error(start["status"])}).encode()
-                kept = [(k, v) for k, v in start["headers"] if k not in _REPLACED]
-                await send({
-                    **start,
-                    "headers": [
-                        *kept,
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                })  # fmt: skip
-                message = {"type": "http.response.body", "body": body}
-                start = None
+                return await replace_answer(
+                    send, start, start["status"], {"error": _plain_error(start["status"])}
+                )
             await send(message)
 
         await self.app(scope, receive, send_json)
