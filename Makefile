@@ -16,7 +16,7 @@ export CONTAINERS_CONF ?= $(CURDIR)/scripts/containers.conf
 # The CPU torch wheel the Bento installs (its path is in bentofile.yaml, pinned by constraints.txt).
 TORCH_WHEEL := $(shell sed -n 's|^ *- "\./\(build/wheels/torch-.*\.whl\)"$$|\1|p' bentofile.yaml)
 
-.PHONY: setup store serve test browser lint format train evaluate data bench reliability clean wheels \
+.PHONY: setup store serve test test-retrain browser lint format train evaluate data bench reliability clean wheels \
 	bento test-bento container test-container score spark-score bench-scoring \
 	records-export records-purge
 
@@ -38,6 +38,9 @@ serve: store  ## set up from nothing and serve on http://127.0.0.1:$(PORT)
 
 test: setup lint browser  ## lint, then unit, in-process and end-to-end tests (not the slow ones below)
 	$(PY) -m pytest
+
+test-retrain: setup  ## retrain the ensemble versions, compare with the committed artifacts (~2 min)
+	$(PY) -m pytest -m retrain tests/unit/training_export/test_training.py
 
 browser:  ## Debian's headless Chromium and its driver, for the web form's browser test
 	command -v chromedriver >/dev/null || \

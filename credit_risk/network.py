@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+import math
 from pathlib import Path
 from typing import Literal
 
+import torch
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
@@ -17,6 +20,10 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "gelu": nn.GELU,
     "tanh": nn.Tanh,
 }
+
+
+# Written into a model_config_NNN.yaml only when they differ from their defaults.
+ADDED_FIELDS = ("distillation", "members")
 
 
 class ModelConfig(BaseModel):
@@ -59,6 +66,22 @@ class ModelConfig(BaseModel):
     balance_classes: bool = Field(
         default=False, description="Weight the loss so both classes count equally"
     )
+    distillation: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Train on (1 - d) y + d t: t the mean P(good) of a spline logistic "
+        "regression and gradient boosting, each row predicted out-of-fold within the rows "
+        "the network trains on (training_export.teacher); early stopping keeps the hard "
+        "labels",
+    )
+    members: int = Field(
+        default=1,
+        ge=1,
+        description="A deep ensemble: this many independently initialised networks of this "
+        "shape, trained side by side (each on its own loss) and evaluated in one batched "
+        "forward pass; the served logit is the mean of theirs",
+    )
 
     @model_validator(mode="after")
     def _one_activation_per_layer(self) -> ModelConfig:
@@ -76,23 +99,103 @@ class ModelConfig(BaseModel):
         return cls.model_validate(yaml.safe_load(path.read_text()))
 
     def to_yaml(self, path: Path) -> None:
-        path.write_text(yaml.safe_dump(self.model_dump(), sort_keys=False))
+        # Fields added after the original service's format are written only when used.
+        fields = type(self).model_fields
+        unused = {name for name in ADDED_FIELDS if getattr(self, name) == fields[name].default}
+        dumped = self.model_dump(exclude=unused)
+        path.write_text(yaml.safe_dump(dumped, sort_keys=False))
+
+
+class GroupedLinear(nn.Module):
+    """`members` independent Linear layers side by side: (n, members * in) → (n, members * out).
+
+    Member k reads input columns [k * in, (k + 1) * in) and writes output columns
+    [k * out, (k + 1) * out): one batched matrix product instead of `members` small ones.
+    Each member is initialised as `nn.Linear(in, out)` would be.
+    """
+
+    def __init__(self, members: int, in_features: int, out_features: int) -> None:
+        super().__init__()
+        self.members, self.in_features, self.out_features = members, in_features, out_features
+        self.weight = nn.Parameter(torch.empty(members, in_features, out_features))
+        self.bias = nn.Parameter(torch.empty(members, 1, out_features))
+        bound = 1 / math.sqrt(in_features)  # nn.Linear's default initialisation
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = x.shape[0]
+        per_member = x.view(rows, self.members, self.in_features).transpose(0, 1)
+        out = torch.baddbmm(self.bias, per_member, self.weight)  # (members, rows, out)
+        return out.transpose(0, 1).reshape(rows, self.members * self.out_features)
+
+
+class MeanLogit(nn.Module):
+    """The ensemble's logit: the mean of the members' logits, shape (n, 1)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=1, keepdim=True)
 
 
 def build_network(config: ModelConfig, input_dim: int) -> nn.Sequential:
-    """Blocks of Linear → BatchNorm1d → activation → Dropout, then Linear to one logit."""
+    """Blocks of Linear → BatchNorm1d → activation → Dropout, then Linear to one logit.
+
+    With `members` k > 1 the same blocks hold k networks side by side: the first Linear
+    gives every member its own columns of one wide layer (they share the input), later
+    ones are `GroupedLinear`, the last gives one logit per member and `MeanLogit` averages
+    them. Without its final `MeanLogit` the network answers the members' logits (n, k).
+    """
+    k = config.members
     layers: list[nn.Module] = []
     width = input_dim
-    for size, activation in zip(config.hidden_layers, config.activation_functions, strict=True):
+    for index, (size, activation) in enumerate(
+        zip(config.hidden_layers, config.activation_functions, strict=True)
+    ):
+        # Every member reads the same input: its first layer is a plain (wider) Linear.
+        shared_input = k == 1 or index == 0
         layers += [
-            nn.Linear(width, size),
-            nn.BatchNorm1d(size),
+            nn.Linear(width, k * size) if shared_input else GroupedLinear(k, width, size),
+            nn.BatchNorm1d(k * size),
             ACTIVATIONS[activation](),
             nn.Dropout(config.dropout_rate),
         ]
         width = size
-    layers.append(nn.Linear(width, 1))
-    return nn.Sequential(*layers)
+    if k == 1:
+        return nn.Sequential(*layers, nn.Linear(width, 1))
+    return nn.Sequential(*layers, GroupedLinear(k, width, 1), MeanLogit())
+
+
+def stack_members(config: ModelConfig, members: list[nn.Sequential]) -> nn.Sequential:
+    """The ensemble network of `config` (members k) computing the mean logit of `members`,
+    k single networks of its shape (built with members 1), all in eval mode."""
+    if len(members) != config.members:
+        raise ValueError(f"config has {config.members} members, got {len(members)} networks")
+    input_dim = members[0][0].in_features
+    ensemble = build_network(config, input_dim).eval()
+    with torch.no_grad():
+        for index, layer in enumerate(ensemble):
+            parts = [member[index] for member in members] if index < len(members[0]) else []
+            if isinstance(layer, GroupedLinear):
+                layer.weight.copy_(torch.stack([p.weight.T for p in parts]))
+                layer.bias.copy_(torch.stack([p.bias[None, :] for p in parts]))
+            elif isinstance(layer, nn.Linear | nn.BatchNorm1d):
+                for name, tensor in layer.state_dict().items():
+                    if name == "num_batches_tracked":
+                        continue
+                    tensor.copy_(torch.cat([p.state_dict()[name] for p in parts]))
+    return ensemble
+
+
+def _fuse_grouped_bn(layer: GroupedLinear, bn: nn.BatchNorm1d) -> GroupedLinear:
+    """`layer` followed by `bn` (eval mode) as one GroupedLinear."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    shift = bn.bias - bn.running_mean * scale
+    shape = (layer.members, 1, layer.out_features)
+    fused = copy.deepcopy(layer)
+    with torch.no_grad():
+        fused.weight.copy_(layer.weight * scale.view(shape))
+        fused.bias.copy_(layer.bias * scale.view(shape) + shift.view(shape))
+    return fused
 
 
 def fuse_for_inference(network: nn.Sequential) -> nn.Sequential:
@@ -106,5 +209,7 @@ def fuse_for_inference(network: nn.Sequential) -> nn.Sequential:
         following = layers[index + 1] if index + 1 < len(layers) else None
         if isinstance(layer, nn.Linear) and isinstance(following, nn.BatchNorm1d):
             layer = fuse_linear_bn_eval(layer, following)
+        elif isinstance(layer, GroupedLinear) and isinstance(following, nn.BatchNorm1d):
+            layer = _fuse_grouped_bn(layer, following)
         fused.append(layer)
     return nn.Sequential(*fused).eval()

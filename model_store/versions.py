@@ -10,19 +10,20 @@ import bentoml
 from bentoml.exceptions import NotFound
 
 from credit_risk.profile import TrainingProfile
+from credit_risk.selection import selection_key
 
 MODEL_NAME = "credit_risk"
-# The version "best" stands for the stored version with the best cross-validated mean AUC.
+# The version "best" stands for the stored version that `credit_risk.selection` ranks first.
 BEST = "best"
 DEFAULT_TAG = f"{MODEL_NAME}:{BEST}"
 
 
 def resolve(tag: str) -> bentoml.Tag:
-    """The stored model `tag` names; version "best": the one with the best CV mean AUC.
+    """The stored model `tag` names; version "best": the best by `credit_risk.selection`.
 
     "best" looks at every stored version of the model that carries cross-validated
-    metrics (written at import from the manifest) and takes the highest mean AUC, the
-    newest among equals.
+    metrics (written at import from the manifest) and takes the lowest mean Brier score,
+    ties by the lower mean expected cost, then the newest.
     """
     wanted = bentoml.Tag.from_taglike(tag)
     if wanted.version != BEST:
@@ -30,8 +31,12 @@ def resolve(tag: str) -> bentoml.Tag:
     evaluated = [m for m in bentoml.models.list(wanted.name) if "cv" in m.info.metadata]
     if not evaluated:
         raise NotFound(f"no stored version of {wanted.name} has cross-validated metrics")
-    return max(
-        evaluated, key=lambda m: (m.info.metadata["cv"]["auc"]["mean"], m.info.creation_time)
+    return min(
+        evaluated,
+        key=lambda m: (
+            *selection_key(m.info.metadata["cv"]),
+            -m.info.creation_time.timestamp(),
+        ),
     ).tag
 
 

@@ -1,10 +1,11 @@
-"""Train configs 000-002 and export their artifacts with one manifest."""
+"""Train the configs and export their artifacts with one manifest."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import platform
+from collections.abc import Collection
 from importlib import metadata
 from pathlib import Path
 
@@ -55,8 +56,12 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def export(directory: Path, evaluation: Path = REPORTS_DIR / REPORT_JSON) -> dict:
-    """Train every config, write its files and one manifest into `directory`.
+def export(
+    directory: Path,
+    evaluation: Path = REPORTS_DIR / REPORT_JSON,
+    config_ids: Collection[str] = tuple(CONFIGS),
+) -> dict:
+    """Train every config (of `config_ids`), write its files and one manifest into `directory`.
 
     All configs use the same split; the preprocessor, fitted on the same training rows for
     each, and the profile of those rows are shared files. Each version's decision file
@@ -75,7 +80,8 @@ def export(directory: Path, evaluation: Path = REPORTS_DIR / REPORT_JSON) -> dic
     directory.mkdir(parents=True, exist_ok=True)
     TrainingProfile.fit(parts.train).to_json(directory / PROFILE)
     models = {}
-    for config_id, config in CONFIGS.items():
+    for config_id in config_ids:
+        config = CONFIGS[config_id]
         model = train_network(config, parts.train, parts.validation)
         decision = Decision.fit(model.validation_logits, y_val)
         torch.save(model.network.state_dict(), directory / weights_file(config_id))
@@ -87,7 +93,7 @@ def export(directory: Path, evaluation: Path = REPORTS_DIR / REPORT_JSON) -> dic
             "artifacts": {name: sha256_of(directory / name) for name in model_files(config_id)},
             "metrics": scores(y_test, p_test, decision.threshold),
             "cv": cv["models"][mlp_name(config_id)],
-            "training": {"epochs_run": model.epochs_run, "best_epoch": model.best_epoch},
+            "training": model.training_record(),
         }
     baseline_p = baseline_decision.calibrate(baseline.logits(parts.test))
     manifest = {

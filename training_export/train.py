@@ -17,7 +17,8 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from credit_risk.contract import FIELDS, GOOD, TARGET
 from credit_risk.decision import BAYES_THRESHOLD, Decision, expected_cost
 from credit_risk.features import build_preprocessor
-from credit_risk.network import ModelConfig, build_network
+from credit_risk.network import ModelConfig, build_network, stack_members
+from training_export.teacher import teacher_proba
 
 SEED = 20261123
 VALIDATION_SHARE = 0.15
@@ -54,14 +55,18 @@ def target(frame: pd.DataFrame) -> np.ndarray:
 class TrainedModel:
     preprocessor: ColumnTransformer
     network: nn.Sequential
-    epochs_run: int
-    best_epoch: int
+    # Per member (one for a single network): epochs run and the best validation epoch.
+    epochs: list[dict[str, int]]
     # Logits of the validation rows by a network that did not train on them: fit the
     # calibration and the threshold on these (with `refit`, `network` has seen those rows).
     validation_logits: np.ndarray
 
     def logits(self, frame: pd.DataFrame) -> np.ndarray:
         return reference_logits(self.preprocessor, self.network, frame)
+
+    def training_record(self) -> dict[str, object]:
+        """The manifest's record of the training: epochs run and best epoch (per member)."""
+        return self.epochs[0] if len(self.epochs) == 1 else {"members": self.epochs}
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,11 @@ def train_network(
     With `config.refit` (and early stopping), a second network is then trained from the same
     seed on the training and validation rows together for the early-stopped number of epochs,
     and returned. `validation_logits` always come from the early-stopped network.
+
+    An ensemble (`config.members` k > 1) is k such networks trained independently from the
+    seeds seed, seed + 1, ..., each with its own early stopping and refit (member 0 is the
+    single network of the same shape and seed), stacked into one network averaging their
+    logits; its validation logits are the mean of the members'.
     """
     preprocessor = build_preprocessor().fit(train[list(FIELDS)])
     x_train = torch.from_numpy(preprocessor.transform(train[list(FIELDS)]).astype(np.float32))
@@ -113,18 +123,46 @@ def train_network(
         torch.from_numpy(target(train)),
         torch.from_numpy(target(validation)),
     )
-    network, epochs_run, best_epoch = _fit(config, x_train, y_train, (x_val, y_val), seed)
-    with torch.inference_mode():
-        validation_logits = network(x_val).numpy()[:, 0]
-    if config.refit and config.early_stopping:
-        network, _, _ = _fit(
-            config.model_copy(update={"epochs": best_epoch, "early_stopping": False}),
-            torch.cat([x_train, x_val]),
-            torch.cat([y_train, y_val]),
-            None,
-            seed,
+    x_all, y_all = torch.cat([x_train, x_val]), torch.cat([y_train, y_val])
+    refit = config.refit and config.early_stopping
+    targets_train = _targets(config, x_train, y_train, seed)
+    targets_all = _targets(config, x_all, y_all, seed) if refit else None
+    single = config.model_copy(update={"members": 1})
+    networks, epochs, validation_logits = [], [], []
+    for member in range(config.members):
+        network, epochs_run, best_epoch = _fit(
+            single, x_train, targets_train, (x_val, y_val), seed + member
         )
-    return TrainedModel(preprocessor, network.eval(), epochs_run, best_epoch, validation_logits)
+        with torch.inference_mode():
+            validation_logits.append(network(x_val).numpy()[:, 0])
+        if targets_all is not None:
+            network, _, _ = _fit(
+                single.model_copy(update={"epochs": best_epoch, "early_stopping": False}),
+                x_all,
+                targets_all,
+                None,
+                seed + member,
+            )
+        networks.append(network.eval())
+        epochs.append({"epochs_run": epochs_run, "best_epoch": best_epoch})
+    if config.members == 1:
+        return TrainedModel(preprocessor, networks[0], epochs, validation_logits[0])
+    return TrainedModel(
+        preprocessor,
+        stack_members(config, networks),
+        epochs,
+        np.mean(validation_logits, axis=0, dtype=np.float32),
+    )
+
+
+def _targets(config: ModelConfig, x: torch.Tensor, y: torch.Tensor, seed: int) -> torch.Tensor:
+    """The training targets of these rows: the labels, or with `distillation` d the mix
+    (1 - d) y + d t with the teacher's out-of-fold P(good) t."""
+    if not config.distillation:
+        return y
+    teacher = teacher_proba(x.numpy().astype(np.float64), y.numpy(), seed)
+    mixed = (1 - config.distillation) * y.numpy() + config.distillation * teacher
+    return torch.from_numpy(mixed.astype(np.float32))
 
 
 def _fit(

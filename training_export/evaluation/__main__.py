@@ -12,6 +12,7 @@ reports/calibration.png.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from training_export.evaluation.cv import Protocol
@@ -26,8 +27,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=Protocol.n_repeats)
     parser.add_argument("--processes", type=int, default=Protocol.processes)
     parser.add_argument("--out", type=Path, default=REPORTS_DIR)
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        help="an earlier evaluation.json: models it evaluated with the same protocol, data "
+        "and config are not trained again (their figures are taken from it)",
+    )
     args = parser.parse_args()
-    report = evaluate(Protocol(args.splits, args.repeats, args.processes), args.out)
+    previous = json.loads(args.reuse.read_text()) if args.reuse else None
+    report = evaluate(
+        Protocol(args.splits, args.repeats, args.processes), args.out, previous=previous
+    )
     for name, m in report["models"].items():
         print(f"{name:22} AUC {fmt(m['auc'])}  Brier {fmt(m['brier'])}  cost {fmt(m['cost'])}")
 

@@ -25,6 +25,12 @@ ABLATION: dict[str, dict[str, Any]] = {
     "final + label smoothing 0.1": {"label_smoothing": 0.1},
     "final + weight averaging (EMA 0.99 per step)": {"weight_averaging": 0.99},
 }
+# For an ensemble config: each of its two changes alone (the final row is the config itself).
+ENSEMBLE_ABLATION: dict[str, dict[str, Any]] = {
+    "ensemble of 5, no distillation": {"distillation": 0.0},
+    "one network, distillation 0.5": {"members": 1},
+    FINAL_TRAINING + ", ensemble of 5, distillation 0.5": {},
+}
 # Tried on the folds of repeat 1 while choosing the training, not in the table (see markdown).
 NOT_IN_TABLE = (
     "How the training was chosen: on the folds of repeat 1, each variant's mean "
@@ -46,6 +52,12 @@ NOT_IN_TABLE = (
 )
 
 
+def variants_of(config: ModelConfig) -> dict[str, dict[str, Any]]:
+    """The ablation's variants of a config: the training changes of a single network, or
+    the two changes of an ensemble one at a time."""
+    return ABLATION if config.members == 1 and not config.distillation else ENSEMBLE_ABLATION
+
+
 def run_ablation(
     frame: pd.DataFrame,
     protocol: Protocol,
@@ -60,15 +72,15 @@ def run_ablation(
     models = {
         f"{mlp_name(i)} | {variant}": base.model_copy(update=change)
         for i, base in configs.items()
-        for variant, change in ABLATION.items()
+        for variant, change in variants_of(base).items()
         if change
     }
-    variants = summarise(cross_validate(frame, models, first), list(models))
+    variants = summarise(cross_validate(frame, models, first), list(models)) if models else {}
     final = summarise([f for f in main_folds if f[0] == 0], [mlp_name(i) for i in configs])
     return {
         f"{mlp_name(i)} | {variant}": (
             final[mlp_name(i)] if not change else variants[f"{mlp_name(i)} | {variant}"]
         )
-        for i in configs
-        for variant, change in ABLATION.items()
+        for i, base in configs.items()
+        for variant, change in variants_of(base).items()
     }

@@ -12,12 +12,14 @@ import numpy as np
 from credit_risk.artifacts import sha256_of
 from credit_risk.decision import BAYES_THRESHOLD, expected_cost
 from credit_risk.network import ModelConfig
+from credit_risk.selection import selection_key
 from training_export import dataset
 from training_export.configs import CONFIGS
-from training_export.evaluation.ablation import run_ablation
+from training_export.evaluation.ablation import run_ablation, variants_of
 from training_export.evaluation.cv import (
     INNER_VALIDATION_SHARE,
     LOGISTIC,
+    Fold,
     Protocol,
     cross_validate,
     mlp_name,
@@ -33,20 +35,36 @@ from training_export.train import SEED, target
 
 
 def evaluate(
-    protocol: Protocol, out: Path, configs: Mapping[str, ModelConfig] = CONFIGS
+    protocol: Protocol,
+    out: Path,
+    configs: Mapping[str, ModelConfig] = CONFIGS,
+    previous: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run the CV and the training ablation, write the reports, return the JSON report."""
+    """Run the CV and the training ablation, write the reports, return the JSON report.
+
+    With `previous` (an earlier report), the models it evaluated under the same protocol,
+    data and config are not trained again: their per-fold metrics, calibration errors and
+    ablation rows are taken from it (training is deterministic, so a full run gives the
+    same figures on this machine). The best model must be evaluated anew.
+    """
     frame = dataset.load()
     models: dict[str, ModelConfig | None] = {mlp_name(i): c for i, c in configs.items()}
     models[LOGISTIC] = None
-    folds = cross_validate(frame, models, protocol)
+    head = _protocol(protocol, len(frame))
+    reused = _reusable(previous, head, models)
+    fresh = {name: config for name, config in models.items() if name not in reused}
+    folds = cross_validate(frame, fresh, protocol)
+    if reused:
+        folds = _with_reused_metrics(folds, previous or {}, reused)
     per_model = summarise(folds, list(models))
     mlps = [mlp_name(i) for i in configs]
-    best = max(mlps, key=lambda name: per_model[name]["auc"]["mean"])
+    best = min(mlps, key=lambda name: selection_key(per_model[name]))
+    if best in reused:
+        raise ValueError(f"{best} is the best model: evaluate it anew (no `previous`)")
     y = target(frame).astype(np.float64)
 
     calibration, pooled = {}, {}
-    for name in models:
+    for name in fresh:
         p_cal, p_raw = (
             np.concatenate(
                 [out_of_fold(folds, name, key, r, len(frame)) for r in range(protocol.n_repeats)]
@@ -66,26 +84,32 @@ def evaluate(
             thresholds[test_index] = results[best]["metrics"]["threshold"]
     best_oof = out_of_fold(folds, best, "p_good", 0, len(frame))
 
-    ablation = run_ablation(frame, protocol, folds, configs)
+    fresh_configs = {i: c for i, c in configs.items() if mlp_name(i) in fresh}
+    ablation = run_ablation(frame, protocol, folds, fresh_configs)
+    for i, config in configs.items():
+        if mlp_name(i) in reused:
+            for variant in variants_of(config):
+                name = f"{mlp_name(i)} | {variant}"
+                ablation[name] = (previous or {})["ablation"][name]
+    ablation = {
+        f"{mlp_name(i)} | {variant}": ablation[f"{mlp_name(i)} | {variant}"]
+        for i, config in configs.items()
+        for variant in variants_of(config)
+    }
     report = {
-        "protocol": {
-            "cv": f"{protocol.n_repeats}x{protocol.n_splits} repeated stratified k-fold",
-            "n_splits": protocol.n_splits,
-            "n_repeats": protocol.n_repeats,
-            "seed": SEED,
-            "inner_validation_share": INNER_VALIDATION_SHARE,
-            "rows": len(frame),
-            "data_sha256": sha256_of(DATASET_CSV),
-            "costs": {"bad_called_good": 5, "good_called_bad": 1},
-            "bayes_threshold": BAYES_THRESHOLD,
-        },
+        "protocol": head,
+        "reused": sorted(reused),
         "configs": {mlp_name(i): c.model_dump() for i, c in configs.items()},
         "models": per_model,
         "best": best,
         "best_config_id": best.removeprefix("mlp_"),
         "calibration": {
-            name: {kind: table["ece"] for kind, table in tables.items()}
-            for name, tables in calibration.items()
+            name: (
+                {kind: table["ece"] for kind, table in calibration[name].items()}
+                if name in fresh
+                else (previous or {})["calibration"][name]
+            )
+            for name in models
         },
         "reliability": calibration[best],
         "everyone_bad_cost": expected_cost(y, np.zeros(len(y), dtype=bool)),
@@ -102,3 +126,43 @@ def evaluate(
     (out / REPORT_MD).write_text(markdown(report))
     reliability_plot(pooled[best], best, out / CALIBRATION_PNG)
     return report
+
+
+def _protocol(protocol: Protocol, rows: int) -> dict[str, Any]:
+    return {
+        "cv": f"{protocol.n_repeats}x{protocol.n_splits} repeated stratified k-fold",
+        "n_splits": protocol.n_splits,
+        "n_repeats": protocol.n_repeats,
+        "seed": SEED,
+        "inner_validation_share": INNER_VALIDATION_SHARE,
+        "rows": rows,
+        "data_sha256": sha256_of(DATASET_CSV),
+        "costs": {"bad_called_good": 5, "good_called_bad": 1},
+        "bayes_threshold": BAYES_THRESHOLD,
+    }
+
+
+def _reusable(
+    previous: dict[str, Any] | None, head: dict[str, Any], models: dict[str, ModelConfig | None]
+) -> set[str]:
+    """The models `previous` evaluated under the same protocol and data with the same config."""
+    if previous is None or previous["protocol"] != head:
+        return set()
+    done = previous["configs"]
+    return {
+        name
+        for name, config in models.items()
+        if name in previous["models"]
+        and (config is None or (name in done and ModelConfig.model_validate(done[name]) == config))
+    }
+
+
+def _with_reused_metrics(
+    folds: list[Fold], previous: dict[str, Any], reused: set[str]
+) -> list[Fold]:
+    """The folds with the reused models' per-fold metrics of `previous` (no predictions)."""
+    earlier = {(f["repeat"], f["fold"]): f["metrics"] for f in previous["folds"]}
+    return [
+        (r, f, test_index, {**results, **{n: {"metrics": earlier[r, f][n]} for n in reused}})
+        for r, f, test_index, results in folds
+    ]

@@ -7,7 +7,7 @@ import torch
 from pydantic import ValidationError
 from torch import nn
 
-from credit_risk.network import ModelConfig, build_network, fuse_for_inference
+from credit_risk.network import ModelConfig, build_network, fuse_for_inference, stack_members
 from training_export.configs import CONFIGS
 
 
@@ -49,3 +49,37 @@ def test_fused_network_computes_the_same_function() -> None:
     x = torch.randn(1000, 29) * 3
     with torch.inference_mode():
         torch.testing.assert_close(fused(x), network(x), rtol=0, atol=1e-5)
+
+
+def test_an_ensemble_is_the_mean_of_its_members_in_one_network() -> None:
+    torch.manual_seed(0)
+    single = CONFIGS["001"]
+    members = []
+    for _ in range(3):
+        member = build_network(single, input_dim=29).train()
+        member(torch.randn(256, 29))  # non-trivial BatchNorm statistics
+        members.append(member.eval())
+    ensemble = stack_members(single.model_copy(update={"members": 3}), members)
+    assert not any(isinstance(m, nn.Linear) for m in list(ensemble)[1:])  # grouped after the first
+    x = torch.randn(1000, 29) * 3
+    with torch.inference_mode():
+        expected = torch.stack([member(x) for member in members]).mean(dim=0)
+        torch.testing.assert_close(ensemble(x), expected, rtol=0, atol=1e-5)
+        torch.testing.assert_close(fuse_for_inference(ensemble)(x), expected, rtol=0, atol=1e-5)
+        assert ensemble[:-1](x).shape == (1000, 3)  # the members' own logits
+
+
+def test_members_must_match_the_config() -> None:
+    members = [build_network(CONFIGS["000"], input_dim=29).eval() for _ in range(2)]
+    with pytest.raises(ValueError, match="3 members, got 2"):
+        stack_members(CONFIGS["000"].model_copy(update={"members": 3}), members)
+    with pytest.raises(ValidationError):
+        ModelConfig.model_validate({**CONFIGS["000"].model_dump(), "members": 0})
+
+
+def test_a_single_network_keeps_the_original_config_format(tmp_path) -> None:
+    CONFIGS["000"].to_yaml(tmp_path / "single.yaml")
+    assert "members" not in (tmp_path / "single.yaml").read_text()
+    ensemble = CONFIGS["000"].model_copy(update={"members": 4})
+    ensemble.to_yaml(tmp_path / "ensemble.yaml")
+    assert ModelConfig.from_yaml(tmp_path / "ensemble.yaml") == ensemble
