@@ -41,7 +41,8 @@ class Settings(BaseSettings):
     served_model: str = Field(
         default=DEFAULT_TAG,
         description=f'Tag of the model in the BentoML store; version "{BEST}": the stored '
-        "version with the best cross-validated mean AUC",
+        "version with the lowest cross-validated mean Brier score (ties: lower mean cost, "
+        "then the newest)",
     )
     cors_origins: list[str] = Field(
         default=["*"],

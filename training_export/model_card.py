@@ -61,9 +61,8 @@ def render(
     rows = manifest["test_split"]["rows"]
     calibration = evaluation["calibration"][best]
     violated = [c for c in checks if not c.holds]
-    goal_auc = cv[best]["auc"]["mean"] >= 0.76
-    goal_lr = cv[best]["auc"]["mean"] >= cv[LOGISTIC]["auc"]["mean"]
-    goal_brier = cv[best]["brier"]["mean"] <= 0.17
+    members = config.get("members", 1)
+    distillation = config.get("distillation", 0.0)
     lines = [
         "# Model card: credit_risk (German Credit, PyTorch MLP)",
         "",
@@ -73,13 +72,28 @@ def render(
         "",
         "## Model",
         "",
-        f"- Served by default: config **{best_id}** (the best cross-validated mean AUC of "
-        f"the three configs; `CREDIT_RISK_SERVED_MODEL=credit_risk:best`). Configs "
+        f"- Served by default: config **{best_id}** "
+        f"(`CREDIT_RISK_SERVED_MODEL=credit_risk:best`). Configs "
         f"{', '.join(manifest['models'])} are all exported and stored as versions.",
-        f"- Architecture: hidden layers {config['hidden_layers']} "
+        "- **Which version is `best`:** the stored version with the lowest cross-validated "
+        "mean Brier score (a proper score of the calibrated P(good) that is served, and the "
+        "steadiest figure from fold to fold); mean Brier scores equal to 4 decimals are "
+        "ties, broken by the lower mean expected cost per applicant, then by the newest "
+        "version (`credit_risk/selection.py`, used by the model store and the evaluation).",
+        (
+            f"- Architecture: a deep ensemble of {members} networks of one shape, evaluated "
+            "as one network in one forward pass (the first layer one wide Linear over the "
+            "shared input, later layers grouped: one batched matrix product per layer); the "
+            f"served logit is the mean of the {members} members' logits. Each member: "
+            if members > 1
+            else "- Architecture: "
+        )
+        + f"hidden layers {config['hidden_layers']} "
         f"({', '.join(config['activation_functions'])}), each Linear → BatchNorm1d → "
         f"activation → Dropout {config['dropout_rate']}; one logit for 'good'.",
-        "- Training: "
+        "- Training"
+        + (" (of each member, from its own seed)" if members > 1 else "")
+        + ": "
         + (
             f"AdamW (lr {config['learning_rate']}, decoupled weight decay "
             if config["optimizer"] == "adamw"
@@ -94,6 +108,15 @@ def render(
             "network is served"
             if config["refit"]
             else ", the weights of the best epoch are served"
+        )
+        + (
+            f". Distillation: the targets are {1 - distillation:g} * label + "
+            f"{distillation:g} * the mean P(good) of a spline logistic regression and "
+            "gradient boosting, each row predicted by models fitted on the other rows (5 "
+            "folds within the rows the network trains on); early stopping, calibration "
+            "and threshold use the true labels"
+            if distillation
+            else ""
         )
         + f". Export split (seed "
         f"{manifest['test_split']['seed']}): {rows['train']} train / {rows['validation']} "
@@ -148,14 +171,13 @@ def render(
         )
     lines += [
         "",
-        f"Quality goals for the served MLP: mean AUC ≥ 0.76 — "
-        f"{'met' if goal_auc else 'not met'} ({cv[best]['auc']['mean']:.3f}); not below "
-        f"logistic regression — {'met' if goal_lr else 'not met'} "
-        f"({cv[LOGISTIC]['auc']['mean']:.3f}); Brier ≤ 0.17 — "
-        f"{'met' if goal_brier else 'not met'} ({cv[best]['brier']['mean']:.3f}). The "
-        "differences between the three MLPs and logistic regression are well inside one "
-        "fold-to-fold sd. What the training changes did: see the ablation in "
-        f"[{REPORT_MD}]({REPORT_MD}).",
+        *goals(cv[best], cv[LOGISTIC]),
+        "",
+        "The differences between the MLPs and logistic regression are well inside one "
+        "fold-to-fold sd. What the training changes and the ensemble did, and what did not "
+        f"help: see the ablation in [{REPORT_MD}]({REPORT_MD}) and the comparison below.",
+        "",
+        *comparison(evaluation),
         "",
         f"Exported version {best_id} on the held-out export test split ({rows['test']} rows, "
         f"one noisy split): AUC {test['auc']:.3f}, Brier {test['brier']:.3f}, log loss "
@@ -262,6 +284,67 @@ def render(
         "",
     ]
     return "\n".join(lines)
+
+
+# The served version's goals under the CV protocol: (metric, bound, "min" or "max").
+GOALS = (("auc", 0.767, "min"), ("brier", 0.170, "max"), ("cost", 0.595, "max"))
+# Measured independently of this repository on the same 5 x 5 folds (reproducing logistic
+# regression 0.745 / 0.1776 and config 002 0.762 / 0.1722): AUC, Brier.
+EXTERNAL = (
+    ("gradient boosting (HistGradientBoosting, lr 0.03, depth 3) + Platt", "0.767", "0.1703"),
+    ("LightGBM (8 leaves, lr 0.02, 300 trees)", "0.765", "0.1707"),
+    ("average of spline logistic regression + gradient boosting + MLP", "0.768-0.769", "0.1695"),
+    ("the same average, a second independent set of folds", "n/a", "0.1687-0.1694"),
+)
+
+
+def goals(served: dict[str, Any], logistic: dict[str, Any]) -> list[str]:
+    """The goal lines: each bound, and never below logistic regression."""
+    lines = ["Goals for the served version (CV means):", ""]
+    for metric, bound, kind in GOALS:
+        value = served[metric]["mean"]
+        met = value >= bound if kind == "min" else value <= bound
+        sign = "≥" if kind == "min" else "≤"
+        lines.append(f"- {metric} {sign} {bound}: {'met' if met else '**not met**'} ({value:.4f})")
+    worse = [
+        m
+        for m, _, kind in GOALS
+        if (
+            served[m]["mean"] < logistic[m]["mean"]
+            if kind == "min"
+            else served[m]["mean"] > logistic[m]["mean"]
+        )
+    ]
+    lines.append(
+        "- not below logistic regression on AUC, Brier and cost: "
+        + ("met" if not worse else f"**not met** ({', '.join(worse)})")
+    )
+    return lines
+
+
+def comparison(evaluation: dict[str, Any]) -> list[str]:
+    """What else was measured on the nine columns, in this repository and outside it."""
+    cv = evaluation["models"]
+    lines = [
+        "## Comparison: what the nine columns allow",
+        "",
+        "| model | AUC | Brier | cost / applicant | source |",
+        "|---|---|---|---|---|",
+    ]
+    for name, m in cv.items():
+        lines.append(
+            f"| {name} | {fmt(m['auc'])} | {fmt(m['brier'], 4)} | {fmt(m['cost'])} | "
+            "this evaluation, 5 x 5 CV |"
+        )
+    for name, m in evaluation["ablation"].items():
+        if name.startswith(f"{mlp_name('003')} | ") and "final" not in name:
+            lines.append(
+                f"| {name.replace(' | ', ': ')} | {fmt(m['auc'])} | {fmt(m['brier'], 4)} | "
+                f"{fmt(m['cost'])} | ablation, folds of repeat 1 |"
+            )
+    for name, auc, brier in EXTERNAL:
+        lines.append(f"| {name} | {auc} | {brier} | n/a | measured outside this repository |")
+    return lines
 
 
 def main() -> None:

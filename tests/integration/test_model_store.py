@@ -48,8 +48,11 @@ def test_every_config_is_a_version_with_its_metrics(stored_model) -> None:
         assert {"torch", "scikit-learn", "bentoml"} <= set(meta["versions"])
 
 
-def test_best_is_the_version_with_the_best_cv_auc_and_the_default(stored_model) -> None:
-    best = max(bentoml.models.list(MODEL_NAME), key=lambda m: m.info.metadata["cv"]["auc"]["mean"])
+def test_best_is_the_version_with_the_lowest_cv_brier_and_the_default(stored_model) -> None:
+    stored = bentoml.models.list(MODEL_NAME)
+    lowest = min(round(m.info.metadata["cv"]["brier"]["mean"], 4) for m in stored)
+    tied = [m for m in stored if round(m.info.metadata["cv"]["brier"]["mean"], 4) == lowest]
+    best = min(tied, key=lambda m: m.info.metadata["cv"]["cost"]["mean"])
     assert resolve(f"{MODEL_NAME}:best") == best.tag == stored_model.tag
     assert Settings().served_model == f"{MODEL_NAME}:best"
     committed = json.loads((ARTIFACTS_DIR / MANIFEST).read_text())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from training_export.evaluation.ablation import NOT_IN_TABLE
+from training_export.evaluation.ablation import ENSEMBLE_CHOICE, NOT_IN_TABLE
 from training_export.evaluation.metrics import summary
 
 REPORT_JSON = "evaluation.json"
@@ -31,6 +31,13 @@ def markdown(report: dict[str, Any]) -> str:
         "| cost (0.5) | cost (5/6) | threshold |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
+    if report.get("reused"):
+        lines[4:4] = [
+            f"Not trained again in this run: {', '.join(report['reused'])}, whose figures "
+            "(per fold, calibration errors, ablation rows) come from the previous run under "
+            "the same protocol, data and config (`--reuse`; the training is deterministic).",
+            "",
+        ]
     for name, m in report["models"].items():
         lines.append(
             f"| {name} | {fmt(m['auc'])} | {fmt(m['accuracy'])} | {fmt(m['brier'])} | "
@@ -39,7 +46,8 @@ def markdown(report: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        f"Best MLP by mean AUC: **{report['best']}**. Cost per applicant of calling everyone "
+        f"Best MLP (lowest mean Brier score, ties by mean cost: `credit_risk.selection`): "
+        f"**{report['best']}**. Cost per applicant of calling everyone "
         f"bad: {report['everyone_bad_cost']:.2f}; everyone good: "
         f"{report['everyone_good_cost']:.2f}.",
         "",
@@ -79,7 +87,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {config} | {variant} | {fmt(m['auc'])} | {fmt(m['brier'])} | "
             f"{fmt(m['log_loss'])} | {fmt(m['cost'])} |"
         )
-    lines += ["", NOT_IN_TABLE]
+    lines += ["", NOT_IN_TABLE, "", ENSEMBLE_CHOICE]
     held_out = [f["metrics"][report["best"]] for f in report["folds"] if f["repeat"] > 0]
     if held_out:
         lines += [

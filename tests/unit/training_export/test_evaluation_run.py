@@ -5,6 +5,7 @@ The full 5 x 5 run is `make evaluate`; its committed output is checked in test_m
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -56,3 +57,33 @@ def test_slices_cover_every_row_once_per_field(report: tuple[dict, Path]) -> Non
 def test_ablation_reports_each_training_variant(report: tuple[dict, Path]) -> None:
     variants = [name.split(" | ")[1] for name in report[0]["ablation"]]
     assert len(variants) == len(ABLATION) and FINAL_TRAINING in variants
+
+
+def test_a_rerun_reuses_unchanged_models_and_evaluates_the_new_one(
+    report: tuple[dict, Path], tmp_path: Path
+) -> None:
+    # Figures of `previous` are taken as they are: make the reused MLP the worse one, so the
+    # new one is the best (which must be evaluated anew).
+    previous = copy.deepcopy(report[0])
+    for fold in previous["folds"]:
+        fold["metrics"]["mlp_000"]["brier"] += 0.1
+    previous["models"]["mlp_000"]["brier"]["mean"] += 0.1
+    ensemble = CONFIGS["000"].model_copy(update={"epochs": 2, "members": 2, "distillation": 0.5})
+    result = evaluate(
+        Protocol(n_splits=2, n_repeats=1, processes=1),
+        tmp_path,
+        {**SHORT, "009": ensemble},
+        previous=previous,
+    )
+    assert result["reused"] == [LOGISTIC, "mlp_000"]
+    assert result["best"] == "mlp_009"
+    for name in result["reused"]:
+        for metric, stat in previous["models"][name].items():
+            assert result["models"][name][metric] == pytest.approx(stat), (name, metric)
+        assert result["calibration"][name] == previous["calibration"][name]
+    assert set(result["models"]) == {"mlp_000", "mlp_009", LOGISTIC}
+    assert [name for name in result["ablation"] if name.startswith("mlp_000")] == list(
+        previous["ablation"]
+    )
+    assert len([name for name in result["ablation"] if name.startswith("mlp_009")]) == 3
+    assert "Not trained again in this run" in (tmp_path / REPORT_MD).read_text()
