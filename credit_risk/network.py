@@ -78,9 +78,9 @@ class ModelConfig(BaseModel):
     members: int = Field(
         default=1,
         ge=1,
-        description="A deep ensemble: this many independently initialised networks of this "
-        "shape, trained side by side (each on its own loss) and evaluated in one batched "
-        "forward pass; the served logit is the mean of theirs",
+        description="A deep ensemble: this many networks of this shape, trained apart from "
+        "consecutive seeds, stacked into one network evaluated in one batched forward "
+        "pass; the served logit is the mean of theirs",
     )
 
     @model_validator(mode="after")
@@ -117,6 +117,8 @@ class GroupedLinear(nn.Module):
     def __init__(self, members: int, in_features: int, out_features: int) -> None:
         super().__init__()
         self.members, self.in_features, self.out_features = members, in_features, out_features
+        # In a fused network: rows arrive and leave member-major, (members, n, features).
+        self.member_major = False
         self.weight = nn.Parameter(torch.empty(members, in_features, out_features))
         self.bias = nn.Parameter(torch.empty(members, 1, out_features))
         bound = 1 / math.sqrt(in_features)  # nn.Linear's default initialisation
@@ -124,6 +126,8 @@ class GroupedLinear(nn.Module):
         nn.init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.member_major:
+            return torch.baddbmm(self.bias, x, self.weight)
         rows = x.shape[0]
         per_member = x.view(rows, self.members, self.in_features).transpose(0, 1)
         out = torch.baddbmm(self.bias, per_member, self.weight)  # (members, rows, out)
@@ -133,8 +137,24 @@ class GroupedLinear(nn.Module):
 class MeanLogit(nn.Module):
     """The ensemble's logit: the mean of the members' logits, shape (n, 1)."""
 
+    def __init__(self, member_major: bool = False) -> None:
+        super().__init__()
+        self.member_major = member_major  # the logits arrive as (members, n, 1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean(dim=1, keepdim=True)
+        return x.mean(dim=0) if self.member_major else x.mean(dim=1, keepdim=True)
+
+
+class MemberMajor(nn.Module):
+    """(n, members * features) → (members, n, features): the layout the fused grouped layers
+    work in, which saves a transpose before and after each of them."""
+
+    def __init__(self, members: int) -> None:
+        super().__init__()
+        self.members = members
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.view(x.shape[0], self.members, -1).transpose(0, 1)
 
 
 def build_network(config: ModelConfig, input_dim: int) -> nn.Sequential:
@@ -200,7 +220,8 @@ def _fuse_grouped_bn(layer: GroupedLinear, bn: nn.BatchNorm1d) -> GroupedLinear:
 
 def fuse_for_inference(network: nn.Sequential) -> nn.Sequential:
     """The same function as `network` in eval mode, faster: each BatchNorm folded into the
-    Linear before it and Dropout (the identity in eval mode) removed. ~4x at batch 4096."""
+    Linear before it and Dropout (the identity in eval mode) removed. ~4x at batch 4096.
+    An ensemble's grouped layers then work member-major (`MemberMajor`)."""
     layers = list(network.eval())
     fused: list[nn.Module] = []
     for index, layer in enumerate(layers):
@@ -209,7 +230,20 @@ def fuse_for_inference(network: nn.Sequential) -> nn.Sequential:
         following = layers[index + 1] if index + 1 < len(layers) else None
         if isinstance(layer, nn.Linear) and isinstance(following, nn.BatchNorm1d):
             layer = fuse_linear_bn_eval(layer, following)
-        elif isinstance(layer, GroupedLinear) and isinstance(following, nn.BatchNorm1d):
-            layer = _fuse_grouped_bn(layer, following)
+        elif isinstance(layer, GroupedLinear):
+            if not fused_member_major(fused):
+                fused.append(MemberMajor(layer.members))
+            layer = (
+                _fuse_grouped_bn(layer, following)
+                if isinstance(following, nn.BatchNorm1d)
+                else copy.deepcopy(layer)
+            )
+            layer.member_major = True
+        elif isinstance(layer, MeanLogit):
+            layer = MeanLogit(member_major=fused_member_major(fused))
         fused.append(layer)
     return nn.Sequential(*fused).eval()
+
+
+def fused_member_major(layers: list[nn.Module]) -> bool:
+    return any(isinstance(layer, MemberMajor) for layer in layers)

@@ -7,7 +7,13 @@ import torch
 from pydantic import ValidationError
 from torch import nn
 
-from credit_risk.network import ModelConfig, build_network, fuse_for_inference, stack_members
+from credit_risk.network import (
+    GroupedLinear,
+    ModelConfig,
+    build_network,
+    fuse_for_inference,
+    stack_members,
+)
 from training_export.configs import CONFIGS
 
 
@@ -15,8 +21,10 @@ from training_export.configs import CONFIGS
 def test_blocks_follow_the_config(config_id: str) -> None:
     config = CONFIGS[config_id]
     network = build_network(config, input_dim=29)
-    linears = [m for m in network if isinstance(m, nn.Linear)]
-    assert [m.out_features for m in linears] == [*config.hidden_layers, 1]
+    k = config.members
+    linears = [m for m in network if isinstance(m, nn.Linear | GroupedLinear)]
+    widths = [m.out_features * getattr(m, "members", 1) for m in linears]
+    assert widths == [k * size for size in [*config.hidden_layers, 1]]
     assert linears[0].in_features == 29
     assert sum(isinstance(m, nn.BatchNorm1d) for m in network) == len(config.hidden_layers)
     assert all(m.p == config.dropout_rate for m in network if isinstance(m, nn.Dropout))
