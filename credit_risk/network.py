@@ -142,7 +142,14 @@ class MeanLogit(nn.Module):
         self.member_major = member_major  # the logits arrive as (members, n, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean(dim=0) if self.member_major else x.mean(dim=1, keepdim=True)
+        # Summed member by member in a fixed order: a row's result is bit-identical wherever
+        # it sits in the batch (a vectorised mean rounds rows in the SIMD tail differently).
+        members = x.unbind(0) if self.member_major else x.unbind(1)
+        total = members[0]
+        for logits in members[1:]:
+            total = total + logits
+        mean = total / len(members)
+        return mean if self.member_major else mean.unsqueeze(1)
 
 
 class MemberMajor(nn.Module):
