@@ -71,11 +71,12 @@ def test_records_are_not_readable_where_no_api_keys_are_configured(client: TestC
     assert outcome.status_code == 403
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_the_export_command_writes_a_period_for_an_auditor(
-    client: TestClient, tmp_path, records: Records
+    client: TestClient, tmp_path, records: Records, suffix: str
 ) -> None:
     client.post(PREDICT, json=EXAMPLE, headers={"X-Request-ID": "rec-export"})
-    out = tmp_path / "decisions.parquet"
+    out = tmp_path / f"decisions{suffix}"
     done = subprocess.run(
         [
             sys.executable,
@@ -92,7 +93,7 @@ def test_the_export_command_writes_a_period_for_an_auditor(
         check=True,
     )
     assert "records to" in done.stdout
-    frame = pd.read_parquet(out)
+    frame = pd.read_parquet(out) if suffix == ".parquet" else pd.read_csv(out)
     exported = frame[frame["request_id"] == "rec-export"].iloc[0]
     assert json.loads(exported["applicant"]) == EXAMPLE
     assert len(frame) == len(records.between(None, None))
