@@ -27,6 +27,8 @@ CONTAINER = DEPLOYMENT["spec"]["template"]["spec"]["containers"][0]
 STOP_TIMEOUT_S = DEPLOYMENT["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
 ENV_ARGS = [arg for env in CONTAINER["env"] for arg in ("--env", f"{env['name']}={env['value']}")]
 MEBIBYTE = 2**20
+# What a cluster pulls on every scale-up; the torch CPU build alone is ~0.55 GB installed.
+MAX_IMAGE_BYTES = 1.5e9
 BINARY_SUFFIXES = {"Mi": 2**20, "Gi": 2**30}  # the Deployment's memory quantities
 
 
@@ -79,6 +81,12 @@ def container(tmp_path_factory) -> Iterator[Container]:
     finally:
         running.stop()
         subprocess.run([os.environ["ENGINE"], "rm", "--force", running.name], capture_output=True)
+
+
+def test_the_image_is_small_enough_to_pull_on_every_scale_up() -> None:
+    size = int(engine("image", "inspect", "--format", "{{.Size}}", os.environ["IMAGE"]).stdout)
+    print(f"image size {size / 1e9:.2f} GB")
+    assert size <= MAX_IMAGE_BYTES
 
 
 def test_the_api_docs_example_gets_the_documented_answer(container: Container, example_answer):

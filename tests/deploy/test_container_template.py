@@ -40,6 +40,18 @@ def test_bentoml_still_copies_the_wheels_twice(stock: list[str]) -> None:
     assert f"COPY --chown={USER}:{USER} . ./" in stock
 
 
+def test_bentoml_still_refuses_a_template_outside_the_working_directory(tmp_path) -> None:
+    """`bentoml containerize` renders the template in a temporary copy of the Bento, so
+    scripts/containerize.sh points TMPDIR into the working directory."""
+    template = tmp_path / "Dockerfile.template"
+    template.write_text("{% extends bento_base_template %}")
+    options = DockerOptions(base_image=DOCKER["base_image"], dockerfile_template=template.name)
+    with pytest.raises(ValueError, match="outside of current working directory"):
+        generate_containerfile(
+            options.with_defaults(), str(tmp_path), conda=CondaOptions(), bento_fs=tmp_path
+        )
+
+
 def test_the_template_installs_from_a_mount_and_copies_no_wheel(ours: list[str]) -> None:
     copies = [line for line in ours if line.startswith("COPY")]
     assert copies and not [line for line in copies if " . " in line or "wheels" in line]
