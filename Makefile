@@ -61,7 +61,7 @@ container: bento  ## container image of the Bento: Docker if a daemon runs, else
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH scripts/containerize.sh $$(cat build/bento-tag)
 
 test-container: container  ## run the image and check it answers, as root-less, stops on SIGTERM
-	set -a && . build/container.env && $(PY) -m pytest -m container -rP  # -rP: its figures
+	$(PY) -m pytest -m container -rP  # -rP: its figures
 
 lint: setup
 	$(VENV)/bin/ruff check .
