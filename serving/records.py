@@ -7,7 +7,8 @@ to compute them again for any record), the caller (a hash of its API key, never 
 and the client's own reference (X-Application-ID). Outcomes (repaid or not) are added later.
 
 SQLite in WAL mode by default, or any database SQLAlchemy reaches by URL (PostgreSQL in
-production, through psycopg); its schema is made by the migrations in serving/migrations/. Records of concurrent requests are committed in one transaction
+production, through psycopg); its schema is made by the migrations in serving/migrations/.
+Records of concurrent requests are committed in one transaction
 (`serving.coalescer.Coalescer`), and a request is answered only once its records are
 committed. With WAL and synchronous=NORMAL a killed process loses no committed transaction.
 """

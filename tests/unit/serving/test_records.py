@@ -227,9 +227,12 @@ def test_workers_starting_together_all_get_the_database(records_url: str) -> Non
     workers = [
         subprocess.Popen(
             [sys.executable, "-c", WORKER, records_url],
-            cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cwd=REPO_ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for _ in range(4)
     ]
     for worker in workers:
