@@ -204,8 +204,9 @@ class RetryLaterOn503:
 
 class ExplainedErrorFilter(logging.Filter):
     """Drop BentoML's ERROR-level traceback for what is no fault of the code: a client's
-    invalid input (the access log has its 422) and a request shed under overload
-    (`RetryLaterOn503` writes one WARNING line for it; the runner that shed it is quiet)."""
+    invalid input (the access log has its 422), a request shed under overload and one whose
+    decision could not be recorded (`RetryLaterOn503` writes one WARNING line for each; the
+    runner that shed it is quiet, the service logs losing the database once)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
