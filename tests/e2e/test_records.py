@@ -66,7 +66,7 @@ def test_outcomes_close_the_loop(restricted: str) -> None:
 
 @pytest.fixture(scope="module")
 def postgres_served(
-    stored_model, postgres, tmp_path_factory: pytest.TempPathFactory
+    stored_model, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[ServerProcess, PostgresCluster, str]]:
     """A server keeping its records on a PostgreSQL server of its own (stopped and started
     again by a test), and the records database's URL."""
