@@ -5,7 +5,9 @@ database at start-up named without its password."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -190,8 +192,9 @@ def test_an_unreachable_database_at_start_up_is_named_without_its_password(
             time.sleep(0.2)
         with pytest.raises(requests.RequestException):  # no worker answers
             requests.get(server.url + "/readyz", timeout=1)
-    finally:
-        server.stop()
+    finally:  # nothing started to stop gracefully: killed after 3 s
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.stop(timeout_s=3)
     text = log.read_text(errors="replace")
     assert f"{shown}: connection failed" in text and "Connection refused" in text
     assert "pw-123" not in text
