@@ -23,7 +23,14 @@ pytestmark = pytest.mark.container
 DEPLOYMENT = yaml.safe_load((REPO_ROOT / "deploy" / "kubernetes" / "deployment.yaml").read_text())
 CONTAINER = DEPLOYMENT["spec"]["template"]["spec"]["containers"][0]
 STOP_TIMEOUT_S = DEPLOYMENT["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
-ENV_ARGS = [arg for env in CONTAINER["env"] for arg in ("--env", f"{env['name']}={env['value']}")]
+# The Deployment's settings, less those from a Secret (the records URL: here the default
+# SQLite file in the container's /tmp).
+ENV_ARGS = [
+    arg
+    for env in CONTAINER["env"]
+    if "value" in env
+    for arg in ("--env", f"{env['name']}={env['value']}")
+]
 MEBIBYTE = 2**20
 # What a cluster pulls on every scale-up; the torch CPU build alone is ~0.55 GB installed.
 MAX_IMAGE_BYTES = 1.5e9
