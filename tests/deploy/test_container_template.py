@@ -1,8 +1,9 @@
 """deploy/container/Dockerfile.template, rendered by BentoML's own Dockerfile generator.
 
-The template replaces BentoML's SETUP_BENTO_COMPONENTS block, which leaves two copies of
-the torch wheel in the image. The stock rendering is checked too: if BentoML stops copying
-the Bento twice, the first test fails and the template may be dropped.
+The template installs the packages in a build stage of its own instead of BentoML's
+SETUP_BENTO_COMPONENTS block, which leaves two copies of the torch wheel in the image.
+The stock rendering is checked too: if BentoML stops copying the Bento twice, the first
+test fails and the template may be dropped.
 """
 
 from __future__ import annotations
@@ -52,17 +53,23 @@ def test_bentoml_still_refuses_a_template_outside_the_working_directory(tmp_path
         )
 
 
-def test_the_template_installs_from_a_mount_and_copies_no_wheel(ours: list[str]) -> None:
-    copies = [line for line in ours if line.startswith("COPY")]
-    assert copies and not [line for line in copies if " . " in line or "wheels" in line]
+def test_the_template_installs_in_a_stage_of_its_own_and_copies_no_wheel(
+    ours: list[str],
+) -> None:
+    stages = [i for i, line in enumerate(ours) if line.startswith("FROM ")]
+    assert [ours[i].split()[-1] for i in stages] == ["packages", "base-container"]
+    packages, image = ours[stages[0] : stages[1]], ours[stages[1] :]
+    assert [line for line in packages if "install.sh" in line and line.startswith("RUN")]
+    copies = [line for line in image if line.startswith("COPY")]
+    assert "COPY --from=packages /app/.venv /app/.venv" in copies
+    assert not [line for line in copies if " . " in line or "wheels" in line]
     assert not [line for line in copies if line.split()[-2].rstrip("/") == "./env/python"]
-    installs = [line for line in ours if "install.sh" in line and line.startswith("RUN")]
-    assert len(installs) == 1
-    assert "--mount=type=bind,source=env/python" in installs[0]
+    assert not [line for line in image if "install.sh" in line and line.startswith("RUN")]
 
 
 def test_the_template_keeps_bentomls_other_blocks(stock: list[str], ours: list[str]) -> None:
+    image = ours[max(i for i, line in enumerate(ours) if line.startswith("FROM ")) :]
     for block in ("FROM ", "USER ", "ENTRYPOINT ", "WORKDIR ", "ENV BENTOML_HOME"):
-        assert [line for line in ours if line.startswith(block)] == [
+        assert [line for line in image if line.startswith(block)] == [
             line for line in stock if line.startswith(block)
         ], block
