@@ -16,7 +16,7 @@ export CONTAINERS_CONF ?= $(CURDIR)/scripts/containers.conf
 # The CPU torch wheel the Bento installs (its path is in bentofile.yaml, pinned by constraints.txt).
 TORCH_WHEEL := $(shell sed -n 's|^ *- "\./\(build/wheels/torch-.*\.whl\)"$$|\1|p' bentofile.yaml)
 
-.PHONY: setup store serve test test-retrain browser lint format train evaluate data bench reliability clean wheels \
+.PHONY: setup store serve test test-retrain browser postgres lint format train evaluate data bench reliability clean wheels \
 	bento test-bento container test-container score spark-score bench-scoring \
 	records-export records-purge
 
@@ -36,7 +36,7 @@ store: setup  ## import the committed artifacts into the BentoML model store
 serve: store  ## set up from nothing and serve on http://127.0.0.1:$(PORT)
 	$(VENV)/bin/bentoml serve service:CreditScoring --host $(HOST) --port $(PORT)
 
-test: setup lint browser  ## lint, then unit, in-process and end-to-end tests (not the slow ones below)
+test: setup lint browser postgres  ## lint, then unit, in-process and end-to-end tests (not the slow ones below)
 	$(PY) -m pytest
 
 test-retrain: setup  ## retrain the ensemble versions, compare with the committed artifacts (~2 min)
@@ -45,6 +45,10 @@ test-retrain: setup  ## retrain the ensemble versions, compare with the committe
 browser:  ## Debian's headless Chromium and its driver, for the web form's browser test
 	command -v chromedriver >/dev/null || \
 		($(APT) update -qq && $(APT) install -y -qq chromium chromium-driver)
+
+postgres:  ## Debian's PostgreSQL server: the decision records' tests start their own (tools/postgres.py)
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		($(APT) update -qq && $(APT) install -y -qq postgresql)
 
 $(TORCH_WHEEL): | setup
 	$(PY) -m pip download --quiet --no-deps -c constraints.txt torch -d $(@D)
@@ -64,7 +68,7 @@ container: bento  ## container image of the Bento: Docker if a daemon runs, else
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH scripts/containerize.sh $$(cat build/bento-tag)
 
 test-container: container  ## run the image and check it answers, as root-less, stops on SIGTERM
-	set -a && . build/container.env && $(PY) -m pytest -m container
+	$(PY) -m pytest -m container -rP  # -rP: its figures
 
 lint: setup
 	$(VENV)/bin/ruff check .

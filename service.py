@@ -10,6 +10,8 @@ drift and words the answers. The parts live in `credit_risk/` (the model) and `s
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from itertools import chain
 from typing import Annotated, Any
@@ -121,6 +123,22 @@ def _openapi() -> dict[str, Any]:
     )
 
 
+@contextmanager
+def _records_reachable() -> Iterator[None]:
+    """The records database lost while serving: a 503 with Retry-After, not a 500."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        retry_after = {"Retry-After": str(bentoml_fixes.RECORDS_RETRY_AFTER_S)}
+        raise HTTPException(503, "decision records are unavailable", retry_after) from exc
+
+
+def _why(exc: SQLAlchemyError) -> str:
+    """The database driver's own words: SQLAlchemy's add the statement and its parameters,
+    personal data."""
+    return str(getattr(exc, "orig", None) or exc.__class__.__name__).strip()
+
+
 def _joined(parts: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     return list(chain.from_iterable(parts))
 
@@ -179,6 +197,7 @@ class CreditScoring:
         self.memory = TrimWhenIdle()  # large batch requests leave freed memory with glibc
         self.drift = DriftWindow(profile, settings.drift_window, min_rows=settings.drift_min_rows)
         self.records = Records(engine_for(settings.records_url)) if settings.records else None
+        self.records_lost = False  # logged once when lost, once when back
         if self.records is not None:
             # Committed together with the records of concurrent requests, one at a time.
             self.record = Coalescer(
@@ -226,13 +245,23 @@ class CreditScoring:
         try:
             await self.record(rows)
         except SQLAlchemyError as exc:  # no decision without its record
-            logger.warning("decision records unavailable: %s", exc.__class__.__name__)
-            raise ServiceUnavailable("decision records are unavailable; retry later") from exc
+            if not self.records_lost:
+                self.records_lost = True
+                logger.error("decision records database lost, scoring answers 503: %s", _why(exc))
+            # bentoml_fixes.RetryLaterOn503 words the 503 and logs each one.
+            setattr(ctx.request.state, bentoml_fixes.RECORDS_UNAVAILABLE_STATE, True)
+            raise ServiceUnavailable("decision records are unavailable") from exc
+        if self.records_lost:
+            self.records_lost = False
+            logger.warning("decision records database back, scoring again")
 
     def __metrics__(self, content: str) -> str:
         """/metrics, plus which model version this process serves, and how the recorded
         decisions with an outcome turned out."""
-        realised = realised_metrics(self.records.labelled()) if self.records else ""
+        try:
+            realised = realised_metrics(self.records.labelled()) if self.records else ""
+        except SQLAlchemyError:  # the other metrics still: the records' outage is in the log
+            realised = ""
         return (
             f"{content}# HELP credit_risk_model_info The model version served.\n"
             "# TYPE credit_risk_model_info gauge\n"
@@ -251,7 +280,9 @@ class CreditScoring:
     @web.get("/decisions/{request_id}", response_model=list[DecisionRecord])
     def decision_records(self, request_id: str) -> list[dict[str, Any]]:
         """The recorded decisions of one request, in request order."""
-        found = self._records_or_refuse().of_request(request_id)
+        records = self._records_or_refuse()
+        with _records_reachable():
+            found = records.of_request(request_id)
         if not found:
             raise HTTPException(404, "no decision with that request id")
         return found
@@ -259,8 +290,10 @@ class CreditScoring:
     @web.post("/outcomes", response_model=DecisionRecord)
     def outcome(self, outcome: Outcome) -> dict[str, Any]:
         """Whether a decided applicant repaid; the same outcome again changes nothing."""
+        records = self._records_or_refuse()
         try:
-            return self._records_or_refuse().record_outcome(outcome)
+            with _records_reachable():
+                return records.record_outcome(outcome)
         except LookupError as exc:
             raise HTTPException(404, str(exc)) from exc
         except OutcomeConflict as exc:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from benchmarks.load import run_wrk, write_script
 from serving.settings import usable_cpus
+from tools.container import Container, built_image
 from tools.server_process import BIN, ServerProcess, bentoml_serve, free_port
 from training_export.paths import REPO_ROOT
 
@@ -32,13 +33,29 @@ TARGETS = (
     "litserve peer",
     "ours",
     "ours+reasons",
+    "ours, no records",
+    "container",
     "ceiling",
     "stock ceiling",
 )
 ROUTE = "/credit_score_prediction"
 ROUTES = {target: f"{ROUTE}?reasons=true" if target.endswith("+reasons") else ROUTE
           for target in TARGETS}  # fmt: skip
-ENVS = {"ceiling": {"CEILING_TUNED": "1"}}  # see benchmarks/constant_service.py
+ENVS = {
+    "ceiling": {"CEILING_TUNED": "1"},  # see benchmarks/constant_service.py
+    "ours, no records": {"CREDIT_RISK_RECORDS": "false"},
+}
+
+
+def server(target: str, log: Path) -> ServerProcess:
+    """Each benchmarked server, not yet started."""
+    if target == "container":  # its processes are not the engine's children: no CPU, RSS
+        image = built_image()
+        assert image is not None
+        return Container(image["ENGINE"], image["IMAGE"], log)
+    port = free_port()
+    cmd, ready = command(target, port)
+    return ServerProcess(cmd, port, log, env=ENVS.get(target), ready_path=ready)
 
 
 def command(target: str, port: int) -> tuple[list[str], str]:
@@ -65,19 +82,16 @@ def command(target: str, port: int) -> tuple[list[str], str]:
 
 def measure(target: str, clients: list[int], seconds: float, logs: Path) -> list[dict]:
     script = write_script(logs / f"{target}.lua", ROUTES[target])
-    port = free_port()
-    cmd, ready = command(target, port)
     rows = []
-    log = logs / f"{target}.log"
-    with ServerProcess(cmd, port, log, env=ENVS.get(target), ready_path=ready) as server:
-        run_wrk(server.url, script, 8, 2)  # warm-up
+    with server(target, logs / f"{target}.log") as running:
+        run_wrk(running.url, script, 8, 2)  # warm-up
         for n in clients:
-            cpu, rss = server.cpu_seconds(), server.rss_bytes()
-            result = run_wrk(server.url, script, n, seconds)
+            cpu, rss = running.cpu_seconds(), running.rss_bytes()
+            result = run_wrk(running.url, script, n, seconds)
             rows.append({
                 "target": target, **asdict(result), "rps": result.rps,
-                "server_cpu_s": server.cpu_seconds() - cpu,
-                "rss_mb_before": rss / 2**20, "rss_mb_after": server.rss_bytes() / 2**20,
+                "server_cpu_s": running.cpu_seconds() - cpu,
+                "rss_mb_before": rss / 2**20, "rss_mb_after": running.rss_bytes() / 2**20,
             })  # fmt: skip
             print(f"{target:20} {n:4} clients: {result.rps:8.0f} req/s  p50 {result.p50_ms:7.2f} ms"
                   f"  p99 {result.p99_ms:7.2f} ms  errors {result.errors}", flush=True)  # fmt: skip
@@ -111,10 +125,13 @@ def report(runs: list[dict], clients: list[int], seconds: int, repeats: int) -> 
     for target in targets:
         for n in clients:
             m = med[(target, n)]
+            cpu = f"{m['server_cpu_s']:.1f}"
+            rss = f"{m['rss_mb_before']:.0f}, {m['rss_mb_after']:.0f}"
+            if target == "container":
+                cpu = rss = "n/a"
             lines.append(
                 f"| {target} | {n} | {m['rps']:.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | "
-                f"{m['errors']:.0f} | {m['server_cpu_s']:.1f} | "
-                f"{m['rss_mb_before']:.0f}, {m['rss_mb_after']:.0f} |"
+                f"{m['errors']:.0f} | {cpu} | {rss} |"
             )
     pairs = [  # numerator, denominator: those of the measured targets
         ("ours", "fastapi peer"),
@@ -124,6 +141,8 @@ def report(runs: list[dict], clients: list[int], seconds: int, repeats: int) -> 
         ("ours", "ceiling"),
         ("ours", "stock ceiling"),
         ("ours+reasons", "ours"),
+        ("ours", "ours, no records"),
+        ("container", "ours"),
     ]
     ratios = {f"{a} / {b}": (a, b) for a, b in pairs if a in targets and b in targets}
     if ratios:
@@ -169,6 +188,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--targets", nargs="+", choices=TARGETS, default=list(TARGETS))
     args = parser.parse_args()
+    if "container" in args.targets and built_image() is None:
+        print("no container image: `make container` first; measuring without it")
+        args.targets.remove("container")
     runs: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.repeats):

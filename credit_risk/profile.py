@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from credit_risk.contract import CATEGORICAL_FIELDS, CATEGORIES, ENCODED_COLUMNS, NUMERIC_FIELDS
+
+if TYPE_CHECKING:  # the profile is fitted at export; the service only reads it (no pandas)
+    import pandas as pd
 
 # Numeric fields are binned at the training deciles (fewer edges where values repeat).
 QUANTILES = tuple(q / 10 for q in range(1, 10))

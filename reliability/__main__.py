@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -129,7 +130,8 @@ def main() -> None:
         "# Reliability report",
         "",
         f"`make reliability` on {time.strftime('%Y-%m-%d %H:%M')}, each check on a fresh "
-        "`bentoml serve` on this machine.",
+        "`bentoml serve` on this machine; load average over the last 15 minutes at the end: "
+        f"{os.getloadavg()[2]:.1f} (timings on a busy machine run long).",
         "",
         "| check | target | measured | met |",
         "|---|---|---|---|",

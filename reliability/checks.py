@@ -117,33 +117,46 @@ class KillResult:
 def kill_runner_under_load(
     server: ServerProcess, body: dict, clients: int = 4, timeout_s: float = 40
 ) -> KillResult:
-    """SIGKILL the model runner under load and time the recovery."""
+    """SIGKILL the model runner under load and time the recovery.
+
+    /readyz and the first answer are watched by two loops of their own: a prediction that
+    waits for the restarted runner must not hide the seconds in which /readyz says not ready.
+    """
     inf = float("inf")
+    ready_at: dict[str, float] = {}
     with Traffic(server.url, body, clients) as traffic:
         time.sleep(2)
         (runner,) = runner_processes(server)
         runner.kill()
         killed = time.monotonic()
-        not_ready_seen, answering, ready = False, inf, inf
-        while time.monotonic() - killed < timeout_s and inf in (answering, ready):
-            elapsed = time.monotonic() - killed
-            if not is_ready(server.url):
-                not_ready_seen = True
-            elif not_ready_seen and ready == inf:
-                ready = elapsed
-            if answering == inf and elapsed > 0.5:
-                try:
-                    response = requests.post(server.url + PREDICT, json=body, timeout=5)
-                    if response.status_code == 200:
-                        answering = time.monotonic() - killed
-                except requests.RequestException:
-                    pass
+
+        def watch_readiness() -> None:
+            while time.monotonic() - killed < timeout_s:
+                if not is_ready(server.url):
+                    ready_at.setdefault("not ready", time.monotonic() - killed)
+                elif "not ready" in ready_at:
+                    ready_at["ready"] = time.monotonic() - killed
+                    return
+                time.sleep(0.05)
+
+        watcher = threading.Thread(target=watch_readiness, daemon=True)
+        watcher.start()
+        answering = inf
+        time.sleep(0.5)
+        while time.monotonic() - killed < timeout_s and answering == inf:
+            try:
+                response = requests.post(server.url + PREDICT, json=body, timeout=5)
+                if response.status_code == 200:
+                    answering = time.monotonic() - killed
+            except requests.RequestException:
+                pass
             time.sleep(0.1)
+        watcher.join(timeout=max(0.0, timeout_s - (time.monotonic() - killed)))
         time.sleep(1)
     return KillResult(
-        not_ready_seen=not_ready_seen,
+        not_ready_seen="not ready" in ready_at,
         answering_s=answering,
-        ready_s=ready,
+        ready_s=ready_at.get("ready", inf),
         requests=len(traffic.outcomes),
         failed=len(traffic.failures()),
         answers=traffic.answers(),

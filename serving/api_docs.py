@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
@@ -22,7 +22,9 @@ OPENAPI_URL = "/openapi.json"
 # BentoML serves its own, different document here; the mounted app's route wins.
 BENTOML_OPENAPI_URL = "/docs.json"
 ASSETS_URL = "/docs-assets"
-FAVICON = "swagger-ui-dist/favicon-32x32.png"  # in the assets directory
+# Swagger UI 5 and ReDoc 2 bundles, served locally because clients may have no internet.
+# fastapi-offline ships them with nothing but FastAPI as a dependency.
+ASSETS_DIR = Path(fastapi_offline.__file__).parent / "static"
 # The pages may load from this server only: ReDoc's bundle links Redocly's logo from a CDN,
 # which an offline browser would try to fetch. Their own scripts are inline; ReDoc runs
 # its search in a worker made from a blob.
@@ -30,18 +32,6 @@ PAGE_POLICY = (
     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; worker-src 'self' blob:"
 )
-
-
-def _assets_dir() -> Path:
-    """Swagger UI and ReDoc bundles from the drf-spectacular-sidecar package.
-
-    Served locally because clients may have no internet. The package's __init__ imports
-    Django, so the directory is located without importing it.
-    """
-    spec = find_spec("drf_spectacular_sidecar")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("drf-spectacular-sidecar is not installed")
-    return Path(spec.submodule_search_locations[0]) / "static" / "drf_spectacular_sidecar"
 
 
 def docs_app(openapi: Callable[[], dict[str, Any]]) -> FastAPI:
@@ -58,7 +48,7 @@ def docs_app(openapi: Callable[[], dict[str, Any]]) -> FastAPI:
     # Errors of this app's routes in the service's one error shape.
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
-    app.mount(ASSETS_URL, StaticFiles(directory=_assets_dir()), name="docs-assets")
+    app.mount(ASSETS_URL, StaticFiles(directory=ASSETS_DIR), name="docs-assets")
     app.add_middleware(HeadAsGet)
 
     @app.get("/", include_in_schema=False)
@@ -73,7 +63,7 @@ def docs_app(openapi: Callable[[], dict[str, Any]]) -> FastAPI:
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> FileResponse:
-        return FileResponse(_assets_dir() / FAVICON)
+        return FileResponse(ASSETS_DIR / "favicon.png")
 
     @app.get("/docs", include_in_schema=False)
     def swagger_ui() -> HTMLResponse:
@@ -81,8 +71,8 @@ def docs_app(openapi: Callable[[], dict[str, Any]]) -> FastAPI:
             get_swagger_ui_html(
                 openapi_url=OPENAPI_URL,
                 title=f"{TITLE} - Swagger UI",
-                swagger_js_url=f"{ASSETS_URL}/swagger-ui-dist/swagger-ui-bundle.js",
-                swagger_css_url=f"{ASSETS_URL}/swagger-ui-dist/swagger-ui.css",
+                swagger_js_url=f"{ASSETS_URL}/swagger-ui-bundle.js",
+                swagger_css_url=f"{ASSETS_URL}/swagger-ui.css",
                 swagger_favicon_url="/favicon.ico",
             )
         )
@@ -93,7 +83,7 @@ def docs_app(openapi: Callable[[], dict[str, Any]]) -> FastAPI:
             get_redoc_html(
                 openapi_url=OPENAPI_URL,
                 title=f"{TITLE} - ReDoc",
-                redoc_js_url=f"{ASSETS_URL}/redoc/bundles/redoc.standalone.js",
+                redoc_js_url=f"{ASSETS_URL}/redoc.standalone.js",
                 redoc_favicon_url="/favicon.ico",
                 with_google_fonts=False,
             )

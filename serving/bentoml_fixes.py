@@ -16,8 +16,8 @@ service's ASGI app: service.py calls it at import.
 5. `ExplainedErrorFilter`: that 400, and a request shed under overload, are logged with a
    traceback at ERROR level (`bentoml/_internal/server/http_app.py`, `log_exception`).
 6. `RetryLaterOn503`: a request the batcher sheds (`_bentoml_impl/server/app.py`, the
-   dispatchers' `fallback`) is a 503 with a body that says "unexpected error"
-   (`api_endpoint_wrapper`) and no Retry-After.
+   dispatchers' `fallback`), or one whose decision cannot be recorded, is a 503 with a body
+   that says "unexpected error" (`api_endpoint_wrapper`) and no Retry-After.
 7. `Optimizer`: the adaptive batcher's learned wait feeds on itself and outlives a flood
    by minutes (`bentoml/_internal/marshal/dispatcher.py`, `Optimizer.trigger_refresh` and
    `CorkDispatcher.controller`).
@@ -64,6 +64,14 @@ BENTOML_HTTP_LOGGER = "bentoml._internal.server.http_app"
 # batcher's latency budget is about a second, so a queue has drained or shed by then.
 OVERLOADED = {"error": "overloaded: retry later"}
 RETRY_AFTER_S = 1
+# What a client is told when its decision could not be recorded (the service marks the
+# request's state with RECORDS_UNAVAILABLE_STATE): no decision is given without its record.
+RECORDS_UNAVAILABLE = {
+    "error": "decision records are unavailable: no decision is given without its record; "
+    "retry later"
+}
+RECORDS_RETRY_AFTER_S = 5
+RECORDS_UNAVAILABLE_STATE = "records_unavailable"
 
 logger = logging.getLogger(__name__)
 
@@ -149,13 +157,14 @@ class ValidationErrorAs422:
 
 
 class RetryLaterOn503:
-    """On `paths`, a 503 says what it is: `OVERLOADED` with a Retry-After header, and one
-    WARNING line in the log.
+    """On `paths`, a 503 says what it is, with a Retry-After header and one WARNING line in
+    the log: `RECORDS_UNAVAILABLE` when the service marked the request so, else `OVERLOADED`.
 
-    BentoML answers a request its batcher shed (in the runner, passed on by the runner's
-    client as `ServiceUnavailable`) with 503 and "An unexpected error has occurred, please
-    check the server log". The runner being unready is the only other 503 there: retrying
-    later is right for both.
+    BentoML answers every 503 with "An unexpected error has occurred, please check the server
+    log": a request its batcher shed (in the runner, passed on by the runner's client as
+    `ServiceUnavailable`), the runner being unready, and the service's own
+    `ServiceUnavailable` when the decision records cannot be written. Retrying later is
+    right for all of them.
     """
 
     def __init__(self, app: ASGIApp, *, paths: Iterable[str]) -> None:
@@ -171,14 +180,21 @@ class RetryLaterOn503:
             nonlocal replaced
             if message["type"] == "http.response.start" and message["status"] == 503:
                 replaced = True
-                retry_after = (b"retry-after", str(RETRY_AFTER_S).encode())
-                await replace_answer(send, message, 503, OVERLOADED, [retry_after])
+                state = scope.get("state", {})
+                body, seconds, cause = (
+                    (RECORDS_UNAVAILABLE, RECORDS_RETRY_AFTER_S, "decision records unavailable")
+                    if state.get(RECORDS_UNAVAILABLE_STATE)
+                    else (OVERLOADED, RETRY_AFTER_S, "shed: overloaded")
+                )
+                retry_after = (b"retry-after", str(seconds).encode())
+                await replace_answer(send, message, 503, body, [retry_after])
                 logger.warning(
-                    "%s %s shed: overloaded, answered 503 (Retry-After: %d s), request id %s",
+                    "%s %s %s, answered 503 (Retry-After: %d s), request id %s",
                     scope["method"],
                     scope["path"],
-                    RETRY_AFTER_S,
-                    scope.get("state", {}).get("request_id"),
+                    cause,
+                    seconds,
+                    state.get("request_id"),
                 )
             elif not replaced:  # BentoML's body of the 503 is dropped
                 await send(message)
@@ -188,8 +204,9 @@ class RetryLaterOn503:
 
 class ExplainedErrorFilter(logging.Filter):
     """Drop BentoML's ERROR-level traceback for what is no fault of the code: a client's
-    invalid input (the access log has its 422) and a request shed under overload
-    (`RetryLaterOn503` writes one WARNING line for it; the runner that shed it is quiet)."""
+    invalid input (the access log has its 422), a request shed under overload and one whose
+    decision could not be recorded (`RetryLaterOn503` writes one WARNING line for each; the
+    runner that shed it is quiet, the service logs losing the database once)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None

@@ -36,13 +36,15 @@ API_ERRORS: dict[int, str] = {
     429: "Too many requests in progress; retry later",
     431: "Request headers larger than the limit; the connection is closed",
     500: "A fault of the server",
-    503: "Overloaded; retry later",
+    503: "Overloaded, or the decision records are unavailable (no decision is given "
+    "without its record); retry after the Retry-After header's seconds",
     504: "Not answered within the request timeout",
 }
 RECORDS_ERRORS: dict[int, str] = {
     401: "No valid X-API-Key header",
     403: "Records are readable only where API keys are configured",
     404: "No such decision",
+    503: "The decision records are unavailable; retry after the Retry-After header's seconds",
 }
 # An invalid body, for the 422 example: what the service answers it.
 INVALID_EXAMPLE = {**EXAMPLE, "Age": 0, "Sex": "other"}

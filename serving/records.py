@@ -7,7 +7,8 @@ to compute them again for any record), the caller (a hash of its API key, never 
 and the client's own reference (X-Application-ID). Outcomes (repaid or not) are added later.
 
 SQLite in WAL mode by default, or any database SQLAlchemy reaches by URL (PostgreSQL in
-production). Records of concurrent requests are committed in one transaction
+production, through psycopg); its schema is made by the migrations in serving/migrations/.
+Records of concurrent requests are committed in one transaction
 (`serving.coalescer.Coalescer`), and a request is answered only once its records are
 committed. With WAL and synchronous=NORMAL a killed process loses no committed transaction.
 """
@@ -22,8 +23,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
+import alembic.command
+import alembic.config
 import numpy as np
 import sqlalchemy as sa
+from alembic.util import CommandError
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from credit_risk.contract import FIELDS, GOOD
@@ -56,19 +60,44 @@ def caller_of(api_key: str | None) -> str | None:
     return hashlib.sha256(api_key.encode()).hexdigest()[:16] if api_key else None
 
 
+# The schema's history (Alembic); the database is brought to its head at start-up.
+MIGRATIONS = Path(__file__).with_name("migrations")
+# PostgreSQL: a connection attempt gives up after this (else a lost server would hold each
+# request until the request timeout, a 504, instead of a prompt 503).
+CONNECT_TIMEOUT_S = 3
+# The PostgreSQL advisory lock that one migrating process holds at a time.
+MIGRATION_LOCK = 0x637265646974  # "credit"
+
+
 def engine_for(url: str) -> sa.Engine:
-    """The database at `url`, its table created if missing; SQLite in WAL mode.
+    """The database at `url`, migrated to this code's schema (`migrate`).
 
     Raises RecordsUnavailable, naming the URL without its password, if it cannot be reached.
     """
-    engine = sa.create_engine(url, pool_pre_ping=True)
-    shown = engine.url.render_as_string(hide_password=True)
+    try:
+        shown = sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError as exc:  # not a URL; the message does not echo it
+        raise RecordsUnavailable(f"decision records database URL: {exc}") from exc
+    try:
+        engine = open_engine(url)
+        migrate(engine)
+    except (OSError, sa.exc.SQLAlchemyError, CommandError) as exc:
+        reason = getattr(exc, "orig", None) or exc
+        raise RecordsUnavailable(f"decision records database {shown}: {reason}") from exc
+    return engine
+
+
+def open_engine(url: str) -> sa.Engine:
+    """An engine for `url`, as is (no migration): SQLite in WAL mode, its directory made,
+    PostgreSQL with a connection timeout."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
+    engine = sa.create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
     if engine.dialect.name == "sqlite":
-        if engine.url.database and engine.url.database != ":memory:":
-            try:
-                Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise RecordsUnavailable(f"decision records database {shown}: {exc}") from exc
 
         @sa.event.listens_for(engine, "connect")
         def _wal(connection: Any, _: Any) -> None:
@@ -78,20 +107,27 @@ def engine_for(url: str) -> sa.Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
-    try:
-        metadata.create_all(engine)
-    except sa.exc.SQLAlchemyError as exc:
-        if _table_exists(engine):  # workers starting together race to create it: one wins
-            return engine
-        raise RecordsUnavailable(f"decision records database {shown}: {exc.orig or exc}") from exc
     return engine
 
 
-def _table_exists(engine: sa.Engine) -> bool:
-    try:
-        return sa.inspect(engine).has_table(decisions.name)
-    except sa.exc.SQLAlchemyError:
-        return False
+def migrate(engine: sa.Engine) -> None:
+    """Bring the database to the head of `MIGRATIONS`, one process at a time: API workers
+    starting together wait for the first one, then find nothing left to do."""
+    config = alembic.config.Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        lock_for_migration(connection)
+        config.attributes["connection"] = connection
+        alembic.command.upgrade(config, "head")
+
+
+def lock_for_migration(connection: sa.Connection) -> None:
+    """Hold, until `connection`'s transaction ends, the lock that one migration at a time
+    takes (SQLite: its write lock; PostgreSQL: an advisory lock)."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    elif connection.dialect.name == "postgresql":
+        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK)))
 
 
 class RecordsUnavailable(RuntimeError):

@@ -11,31 +11,39 @@ version, how the decisions with an outcome turned out.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import pandas as pd
-
-from serving.records import Records, engine_for, realised
+from serving.records import Records, decisions, engine_for, realised
 from serving.settings import settings
 
 
 def export(records: Records, out: Path, since: date | None, until: date | None) -> int:
     """Write the records decided in [since, until) to CSV or Parquet (by `out`'s suffix),
     nested fields as JSON text; how many."""
-    rows = records.between(_midnight(since), _midnight(until))
-    frame = pd.DataFrame(rows)
-    for column in ("applicant", "reasons"):
-        if column in frame:
-            frame[column] = [None if v is None else json.dumps(v) for v in frame[column]]
+    nested = ("applicant", "reasons")
+    rows = [
+        {k: json.dumps(v) if k in nested and v is not None else v for k, v in row.items()}
+        for row in records.between(_midnight(since), _midnight(until))
+    ]
+    columns = [column.name for column in decisions.columns]
     if out.suffix == ".parquet":
-        frame.to_parquet(out, index=False)
+        try:  # not in the Bento: the container exports CSV
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise SystemExit(f"{out}: Parquet needs pyarrow; write .csv instead") from None
+        pq.write_table(pa.table({c: [row[c] for row in rows] for c in columns}), out)
     elif out.suffix == ".csv":
-        frame.to_csv(out, index=False)
+        with out.open("w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
     else:
         raise SystemExit(f"{out}: write .csv or .parquet")
-    return len(frame)
+    return len(rows)
 
 
 def _midnight(day: date | None) -> datetime | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +20,26 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(os.environ["BENTOML_HOME"], ignore_errors=True)  # built Bentos are large
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator:
+    """A PostgreSQL server of the tests' own (tools/postgres.py), for the whole session."""
+    from tools.postgres import INSTALL_HINT, PostgresCluster, postgres_bin
+
+    if postgres_bin() is None:
+        pytest.fail(f"the decision records' tests need {INSTALL_HINT}", pytrace=False)
+    with PostgresCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def records_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty records database of each kind: SQLite in a new directory, and a new
+    database on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'records' / 'decisions.db'}"
+    return request.getfixturevalue("postgres").create_database()
 
 
 @pytest.fixture(scope="session")

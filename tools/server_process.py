@@ -84,7 +84,8 @@ class ServerProcess:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def start(self) -> None:
+    def start(self, *, wait: bool = True) -> None:
+        """Start the server and, if `wait`, wait until it is ready."""
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 self.command,
@@ -94,6 +95,8 @@ class ServerProcess:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        if not wait:
+            return
         try:
             self.wait_ready(self.startup_timeout_s)
         except BaseException:

@@ -305,7 +305,9 @@ def goals(served: dict[str, Any], logistic: dict[str, Any]) -> list[str]:
         value = served[metric]["mean"]
         met = value >= bound if kind == "min" else value <= bound
         sign = "≥" if kind == "min" else "≤"
-        lines.append(f"- {metric} {sign} {bound:.3f}: {'met' if met else '**not met**'} ({value:.4f})")
+        lines.append(
+            f"- {metric} {sign} {bound:.3f}: {'met' if met else '**not met**'} ({value:.4f})"
+        )
     worse = [
         m
         for m, _, kind in GOALS

@@ -54,7 +54,7 @@ def test_threads_and_workers_match_the_cpu_limit(stored_model) -> None:
     from service import CreditRiskModel, CreditScoring
     from serving.settings import settings
 
-    env = {e["name"]: e["value"] for e in CONTAINER["env"]}
+    env = {e["name"]: e.get("value") for e in CONTAINER["env"]}
     assert env["OMP_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "1"
     # Single-threaded processes (torch.set_num_threads(1)): one API worker per CPU of the
     # limit, and the runner's one process, which uses a fraction of a core.
@@ -71,3 +71,11 @@ def test_the_pod_runs_as_the_images_non_root_user() -> None:
     assert security["runAsUser"] == security["runAsGroup"] == BENTO_UID_GID
     assert CONTAINER["securityContext"]["allowPrivilegeEscalation"] is False
     assert CONTAINER["securityContext"]["capabilities"]["drop"] == ["ALL"]
+
+
+def test_records_are_kept_in_postgresql_outside_the_pod() -> None:
+    """Not in the pod's emptyDir (lost with the pod, one database per replica): a URL from
+    a Secret, which the pod needs to start."""
+    (records,) = [e for e in CONTAINER["env"] if e["name"] == "CREDIT_RISK_RECORDS_URL"]
+    secret = records["valueFrom"]["secretKeyRef"]
+    assert secret["name"] and secret["key"] and not secret.get("optional", False)

@@ -1,11 +1,16 @@
-"""Decision records on real servers: read with a key, outcomes, realised metrics, and no
-acknowledged decision lost when the API worker is killed."""
+"""Decision records on real servers: read with a key, outcomes, realised metrics, no
+acknowledged decision lost when the API worker is killed (SQLite and PostgreSQL), no decision
+while the database is lost and scoring again by itself once it is back, and an unreachable
+database at start-up named without its password."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -13,8 +18,10 @@ import pytest
 import requests
 
 from credit_risk.contract import EXAMPLE
+from serving.bentoml_fixes import RECORDS_RETRY_AFTER_S, RECORDS_UNAVAILABLE
 from serving.records import Records, caller_of, engine_for
 from tests.e2e.conftest import KEY
+from tools.postgres import PostgresCluster
 from tools.server_process import ServerProcess, bentoml_serve, free_port
 
 PREDICT = "/credit_score_prediction"
@@ -59,8 +66,29 @@ def test_outcomes_close_the_loop(restricted: str) -> None:
     assert "credit_risk_realised_decisions{model=" in metrics
 
 
-@pytest.fixture
-def recorded_server(stored_model, tmp_path: Path):
+@pytest.fixture(scope="module")
+def postgres_served(
+    stored_model, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ServerProcess, PostgresCluster, str]]:
+    """A server keeping its records on a PostgreSQL server of its own (stopped and started
+    again by a test), and the records database's URL."""
+    with PostgresCluster() as cluster:
+        url = cluster.create_database()
+        port = free_port()
+        log = tmp_path_factory.mktemp("postgres-served") / "serve.log"
+        env = {"CREDIT_RISK_RECORDS_URL": url}
+        with ServerProcess(bentoml_serve("service:CreditScoring", port), port, log, env=env) as s:
+            yield s, cluster, url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def recorded_server(
+    request: pytest.FixtureRequest, stored_model, tmp_path: Path
+) -> Iterator[tuple[ServerProcess, Records]]:
+    if request.param == "postgresql":
+        server, _, url = request.getfixturevalue("postgres_served")
+        yield server, Records(engine_for(url))
+        return
     url = f"sqlite:///{tmp_path / 'decisions.db'}"
     port = free_port()
     command = bentoml_serve("service:CreditScoring", port)
@@ -109,3 +137,64 @@ def test_no_acknowledged_decision_is_lost_when_the_api_worker_is_killed(
     assert acknowledged and not set(acknowledged) - stored
     complete = {len(r["applicant"]) for r in records.between(None, None)}
     assert complete == {9}  # nothing half-written
+
+
+def test_no_decision_while_the_database_is_lost_and_scoring_again_once_it_is_back(
+    postgres_served: tuple[ServerProcess, PostgresCluster, str],
+) -> None:
+    server, cluster, url = postgres_served
+    records = Records(engine_for(url))
+    batch = {"applicants": [EXAMPLE, EXAMPLE]}
+    assert requests.post(server.url + PREDICT, json=EXAMPLE, timeout=10).status_code == 200
+    cluster.stop()
+    try:
+        lost = [
+            requests.post(server.url + path, json=body, headers={"X-Request-ID": f"lost-{i}"},
+                          timeout=10)
+            for i, (path, body) in enumerate([(PREDICT, EXAMPLE), (PREDICT + "/batch", batch)] * 2)
+        ]  # fmt: skip
+        for answer in lost:
+            assert answer.status_code == 503
+            assert answer.json() == RECORDS_UNAVAILABLE
+            assert "decision records are unavailable" in answer.json()["error"]
+            assert answer.headers["Retry-After"] == str(RECORDS_RETRY_AFTER_S)
+        assert requests.get(server.url + "/health", timeout=10).status_code == 200
+        assert requests.get(server.url + "/metrics", timeout=10).status_code == 200
+    finally:
+        cluster.start()
+    back = requests.post(
+        server.url + PREDICT, json=EXAMPLE, headers={"X-Request-ID": "back"}, timeout=10
+    )
+    assert back.status_code == 200  # at once: no restart, no wait
+    assert len(records.of_request("back")) == 1
+    assert all(records.of_request(f"lost-{i}") == [] for i in range(4))
+    log = server.log.read_text(errors="replace")
+    assert "decision records database lost, scoring answers 503" in log
+    assert "decision records unavailable, answered 503 (Retry-After" in log
+    assert "decision records database back, scoring again" in log
+    assert "[SQL:" not in log  # statements and their parameters (personal data) unlogged
+
+
+def test_an_unreachable_database_at_start_up_is_named_without_its_password(
+    stored_model, tmp_path: Path
+) -> None:
+    closed = free_port()
+    url = f"postgresql+psycopg://auditor:pw-123@127.0.0.1:{closed}/records"
+    port = free_port()
+    log = tmp_path / "serve.log"
+    env = {"CREDIT_RISK_RECORDS_URL": url, "CREDIT_RISK_API_WORKERS": "1"}
+    server = ServerProcess(bentoml_serve("service:CreditScoring", port), port, log, env=env)
+    shown = f"decision records database postgresql+psycopg://auditor:***@127.0.0.1:{closed}/records"
+    server.start(wait=False)
+    try:
+        deadline = time.monotonic() + 60
+        while shown not in log.read_text(errors="replace") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        with pytest.raises(requests.RequestException):  # no worker answers
+            requests.get(server.url + "/readyz", timeout=1)
+    finally:  # nothing started to stop gracefully: killed after 3 s
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.stop(timeout_s=3)
+    text = log.read_text(errors="replace")
+    assert f"{shown}: connection failed" in text and "Connection refused" in text
+    assert "pw-123" not in text

@@ -1,17 +1,20 @@
-"""Decision records written by the service in process, read back as an auditor would."""
+"""Decision records written by the service in process, read back as an auditor would, from
+SQLite and from PostgreSQL."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import uuid
 
 import pandas as pd
 import pytest
 from starlette.testclient import TestClient
 
 from credit_risk.contract import EXAMPLE
-from serving.records import Records, engine_for
+from serving.records import COLUMNS, Records, engine_for
+from serving.records_admin import export
 from serving.settings import settings
 from training_export.paths import REPO_ROOT
 
@@ -71,11 +74,12 @@ def test_records_are_not_readable_where_no_api_keys_are_configured(client: TestC
     assert outcome.status_code == 403
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_the_export_command_writes_a_period_for_an_auditor(
-    client: TestClient, tmp_path, records: Records
+    client: TestClient, tmp_path, records: Records, suffix: str
 ) -> None:
     client.post(PREDICT, json=EXAMPLE, headers={"X-Request-ID": "rec-export"})
-    out = tmp_path / "decisions.parquet"
+    out = tmp_path / f"decisions{suffix}"
     done = subprocess.run(
         [
             sys.executable,
@@ -92,7 +96,31 @@ def test_the_export_command_writes_a_period_for_an_auditor(
         check=True,
     )
     assert "records to" in done.stdout
-    frame = pd.read_parquet(out)
+    frame = pd.read_parquet(out) if suffix == ".parquet" else pd.read_csv(out)
     exported = frame[frame["request_id"] == "rec-export"].iloc[0]
     assert json.loads(exported["applicant"]) == EXAMPLE
     assert len(frame) == len(records.between(None, None))
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_the_services_records_export_alike_from_either_database(
+    client: TestClient, records: Records, records_url: str, tmp_path, suffix: str
+) -> None:
+    applicants = [EXAMPLE, {**EXAMPLE, "Duration": 60}]
+    request_id = f"rec-copy-{uuid.uuid4().hex[:8]}"
+    client.post(
+        BATCH,
+        json={"applicants": applicants},
+        params={"reasons": "true"},
+        headers={"X-Request-ID": request_id, "X-Application-ID": "loan-7"},
+    )
+    written = records.of_request(request_id)
+    copy = Records(engine_for(records_url))  # SQLite or PostgreSQL, empty
+    copy.write([{column: row[column] for column in COLUMNS} for row in written])
+    out = tmp_path / f"decisions{suffix}"
+    assert export(copy, out, None, None) == 2
+    frame = pd.read_parquet(out) if suffix == ".parquet" else pd.read_csv(out)
+    assert [json.loads(a) for a in frame["applicant"]] == applicants
+    assert [json.loads(r) for r in frame["reasons"]] == [r["reasons"] for r in written]
+    assert list(frame["p_good"]) == [r["p_good"] for r in written]
+    assert list(frame["client_reference"]) == ["loan-7", "loan-7"]

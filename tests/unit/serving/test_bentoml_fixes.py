@@ -259,6 +259,27 @@ def test_a_shed_request_gets_retry_after_a_clear_body_and_one_warning(
     assert "POST /shed shed: overloaded" in warnings[0].getMessage()
 
 
+async def _unrecorded_503(scope, receive, send) -> None:
+    """The service's 503 when a decision could not be recorded: marked in the request state."""
+    scope.setdefault("state", {})[bentoml_fixes.RECORDS_UNAVAILABLE_STATE] = True
+    await _generic_503(scope, receive, send)
+
+
+def test_a_decision_that_cannot_be_recorded_is_not_called_overload(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = TestClient(bentoml_fixes.RetryLaterOn503(_unrecorded_503, paths=["/score"]))
+    with caplog.at_level(logging.INFO):
+        response = client.post("/score", json={"size": 1})
+    assert response.status_code == 503
+    assert response.json() == bentoml_fixes.RECORDS_UNAVAILABLE
+    assert "decision records are unavailable" in response.json()["error"]
+    assert "overloaded" not in response.text
+    assert response.headers["retry-after"] == str(bentoml_fixes.RECORDS_RETRY_AFTER_S)
+    (warning,) = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "POST /score decision records unavailable, answered 503" in warning.getMessage()
+
+
 class Item(BaseModel):
     size: int
 

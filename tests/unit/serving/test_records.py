@@ -1,19 +1,24 @@
-"""Decision records on a real SQLite database in a temporary directory."""
+"""Decision records on real databases: SQLite in a temporary directory, and PostgreSQL
+(a server the tests start, tools/postgres.py)."""
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from pydantic import ValidationError
 from sklearn.metrics import roc_auc_score
 
 from credit_risk.contract import EXAMPLE
 from serving.records import (
+    MIGRATIONS,
     OUTCOME,
     OutcomeConflict,
     Records,
@@ -21,17 +26,22 @@ from serving.records import (
     auc,
     caller_of,
     engine_for,
+    metadata,
+    open_engine,
     realised_metrics,
     rows_for,
 )
 from serving.schemas import CreditScore
+from tools.postgres import PASSWORD
+from tools.server_process import free_port
+from training_export.paths import REPO_ROOT
 
 ANSWER = {"prediction": "good", "probability": 0.9, "probability_bad": 0.1, "model": "m:1"}
 
 
 @pytest.fixture
-def records(tmp_path: Path) -> Records:
-    return Records(engine_for(f"sqlite:///{tmp_path / 'records' / 'decisions.db'}"))
+def records(records_url: str) -> Records:
+    return Records(engine_for(records_url))
 
 
 def rows(request_id: str, n: int = 1, reference: str | None = None, **answer) -> list[dict]:
@@ -172,16 +182,66 @@ def test_an_unusable_database_is_a_clear_error_naming_it(tmp_path: Path) -> None
         engine_for("sqlite:///file:nowhere?mode=ro&uri=true")
 
 
-def test_workers_starting_together_all_get_the_database(tmp_path: Path) -> None:
-    """Each API worker creates the table at start-up; they start at the same moment."""
-    url = f"sqlite:///{tmp_path / 'decisions.db'}"
-    start = threading.Barrier(8)
+def test_an_unreachable_server_is_a_clear_error_without_the_password(postgres) -> None:
+    closed = f"postgresql+psycopg://auditor:pw-123@127.0.0.1:{free_port()}/records"
+    with pytest.raises(RecordsUnavailable) as refused:
+        engine_for(closed)
+    assert "auditor:***@127.0.0.1" in str(refused.value) and "pw-123" not in str(refused.value)
+    assert "refused" in str(refused.value)
+    wrong = postgres.url().replace(PASSWORD, "not-the-password")
+    with pytest.raises(RecordsUnavailable, match="password authentication failed") as denied:
+        engine_for(wrong)
+    assert "not-the-password" not in str(denied.value)
 
-    def open_database(_: int) -> Records:
-        start.wait()
-        return Records(engine_for(url))
 
-    with ThreadPoolExecutor(8) as pool:
-        opened = list(pool.map(open_database, range(8)))
-    opened[0].write(rows("r1"))
-    assert all(len(r.of_request("r1")) == 1 for r in opened)
+def test_migrations_make_the_schema_the_code_expects(records_url: str) -> None:
+    engine = engine_for(records_url)
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection)
+        assert set(context.get_current_heads()) == set(ScriptDirectory(str(MIGRATIONS)).get_heads())
+        assert compare_metadata(context, metadata) == []
+
+
+def test_a_table_made_before_the_migrations_is_kept(records_url: str) -> None:
+    unmigrated = open_engine(records_url)
+    metadata.create_all(unmigrated)
+    Records(unmigrated).write(rows("before"))
+    records = Records(engine_for(records_url))
+    assert len(records.of_request("before")) == 1
+
+
+# An API worker at start-up: imports, then opens the database once told to go.
+WORKER = """
+import sys
+from serving.records import Records, engine_for
+print("ready", flush=True)
+sys.stdin.readline()
+Records(engine_for(sys.argv[1])).write([])
+print("opened", flush=True)
+"""
+
+
+def test_workers_starting_together_all_get_the_database(records_url: str) -> None:
+    """Each API worker process migrates the database at start-up, all at the same moment:
+    one migrates, the others wait for it and find nothing left to do."""
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, records_url],
+            cwd=REPO_ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    for worker in workers:
+        assert worker.stdout.readline() == "ready\n", worker.communicate()[1]
+    for worker in workers:  # go
+        worker.stdin.write("\n")
+        worker.stdin.flush()
+    results = [worker.communicate(timeout=60) for worker in workers]
+    assert [out for out, _ in results] == ["opened\n"] * 3, [err for _, err in results]
+    records = Records(engine_for(records_url))
+    records.write(rows("r1"))
+    assert len(records.of_request("r1")) == 1

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from credit_risk.artifacts import MANIFEST, model_files
+from credit_risk.decision import COST_BAD_CALLED_GOOD
 from training_export.configs import CONFIGS
 from training_export.export import export
 from training_export.paths import ARTIFACTS_DIR
@@ -48,12 +49,18 @@ def assert_committed_match(fresh: dict) -> None:
         got = fresh["test_split"]["logistic_regression"][name]
         assert got == pytest.approx(value, abs=1e-4), name
     # On one machine training is bit-identical (above); another CPU's torch kernels round
-    # differently and moved config 002's test-split AUC by 4e-4 (one pair in 150 rows).
+    # differently: an AMD EPYC moved config 002's test-split AUC by 8e-4 and took two
+    # applicants across the threshold. Probability metrics may move by 2e-3; decisions, by
+    # two of the test rows.
+    rows = committed["test_split"]["rows"]["test"]
+    tolerance = {"accuracy": 2 / rows} | {
+        name: 2 * COST_BAD_CALLED_GOOD / rows for name in ("cost", "cost_at_0.5", "cost_bayes")
+    }
     for config_id in fresh["models"]:
         model = committed["models"][config_id]
         for name, value in model["metrics"].items():
             got = fresh["models"][config_id]["metrics"][name]
-            assert got == pytest.approx(value, abs=1e-3), (config_id, name)
+            assert got == pytest.approx(value, abs=tolerance.get(name, 2e-3)), (config_id, name)
         assert fresh["models"][config_id]["cv"] == model["cv"]
 
 
