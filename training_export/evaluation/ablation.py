@@ -65,9 +65,9 @@ ENSEMBLE_CHOICE = (
     "spline logistic regression 0.7539 / 0.1756 / 0.579, gradient boosting (depth 3, 300 "
     "rounds at 0.03) 0.7569 / 0.1727 / 0.646, the average of their probabilities with config "
     "002's 0.7681 / 0.1698 / 0.593, with the five networks' 0.7681 / 0.1698 / 0.574. Serving "
-    "that average would put scikit-learn's predict in the runner: 3 ms (splines) and 12 ms "
-    "(gradient boosting) per call of one row on this busy machine, against well under 1 ms "
-    "for the whole torch path, so it was not pursued."
+    "that average would put scikit-learn's predict in the runner: about 1.7 ms (splines) and "
+    "4.5 ms (gradient boosting, one thread) per call of one row, against 0.2-0.4 ms for the "
+    "whole torch path, so it was not pursued."
 )
 
 
