@@ -69,6 +69,7 @@ BATCHED: dict[str, Any] = {
     "max_batch_size": settings.max_batch_size,
     "max_latency_ms": settings.max_latency_ms,
 }
+EXPLAINED: dict[str, Any] = {**BATCHED, "max_latency_ms": settings.max_latency_reasons_ms}
 
 
 @bentoml.service(
@@ -104,7 +105,7 @@ class CreditRiskModel:
         self.memory.touch()
         return self.scorer.decisions(encoded)
 
-    @bentoml.api(**BATCHED)
+    @bentoml.api(**EXPLAINED)
     async def explain(self, encoded: np.ndarray) -> np.ndarray:
         """The same with each field's contribution: 2**d forward passes for an applicant
         that differs from the reference in d fields (64 on average, at most 512), so only

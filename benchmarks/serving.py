@@ -19,7 +19,10 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import bentoml
+
 from benchmarks.load import run_wrk, write_script
+from model_store.versions import MODEL_NAME
 from serving.settings import usable_cpus
 from tools.container import Container, built_image
 from tools.server_process import BIN, ServerProcess, bentoml_serve, free_port
@@ -34,6 +37,7 @@ TARGETS = (
     "ours",
     "ours+reasons",
     "ours, no records",
+    "ours, version 002",
     "container",
     "ceiling",
     "stock ceiling",
@@ -44,7 +48,19 @@ ROUTES = {target: f"{ROUTE}?reasons=true" if target.endswith("+reasons") else RO
 ENVS = {
     "ceiling": {"CEILING_TUNED": "1"},  # see benchmarks/constant_service.py
     "ours, no records": {"CREDIT_RISK_RECORDS": "false"},
+    "ours, version 002": {"CREDIT_RISK_SERVED_MODEL": "002"},  # a config id: see env()
 }
+
+
+def env(target: str) -> dict[str, str] | None:
+    """The target's settings; a served config id becomes the stored version's tag."""
+    settings = ENVS.get(target)
+    if settings and "CREDIT_RISK_SERVED_MODEL" in settings:
+        config_id = settings["CREDIT_RISK_SERVED_MODEL"]
+        (model,) = [m for m in bentoml.models.list(MODEL_NAME)
+                    if m.info.metadata.get("config_id") == config_id]  # fmt: skip
+        settings = {**settings, "CREDIT_RISK_SERVED_MODEL": str(model.tag)}
+    return settings
 
 
 def server(target: str, log: Path) -> ServerProcess:
@@ -55,7 +71,7 @@ def server(target: str, log: Path) -> ServerProcess:
         return Container(image["ENGINE"], image["IMAGE"], log)
     port = free_port()
     cmd, ready = command(target, port)
-    return ServerProcess(cmd, port, log, env=ENVS.get(target), ready_path=ready)
+    return ServerProcess(cmd, port, log, env=env(target), ready_path=ready)
 
 
 def command(target: str, port: int) -> tuple[list[str], str]:
@@ -142,6 +158,7 @@ def report(runs: list[dict], clients: list[int], seconds: int, repeats: int) -> 
         ("ours", "stock ceiling"),
         ("ours+reasons", "ours"),
         ("ours", "ours, no records"),
+        ("ours", "ours, version 002"),
         ("container", "ours"),
     ]
     ratios = {f"{a} / {b}": (a, b) for a, b in pairs if a in targets and b in targets}
