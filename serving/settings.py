@@ -58,12 +58,6 @@ class Settings(BaseSettings):
     max_latency_ms: int = Field(
         default=1000, gt=0, description="Latency budget of the adaptive batcher"
     )
-    max_latency_reasons_ms: int = Field(
-        default=3000,
-        gt=0,
-        description="Latency budget of the adaptive batcher for rows with reasons: up to 512 "
-        "forward passes each (of every member of an ensemble), seconds for a batch of 1000",
-    )
     request_timeout_s: float = Field(default=10.0, gt=0, description="Per-request timeout")
     max_concurrency: int = Field(
         default=512,

@@ -45,7 +45,7 @@ def flood(url: str, clients: int = 32, seconds: float = 15) -> list[requests.Res
 def test_a_shed_request_is_a_503_with_retry_after_and_one_warning(stored_model, tmp_path) -> None:
     port = free_port()
     # 1 ms: requests queued behind the batch in flight miss it, and the batcher sheds them.
-    env = {"CREDIT_RISK_MAX_LATENCY_MS": "1", "CREDIT_RISK_MAX_LATENCY_REASONS_MS": "1"}
+    env = {"CREDIT_RISK_MAX_LATENCY_MS": "1"}
     log = tmp_path / "serve.log"
     with ServerProcess(bentoml_serve("service:CreditScoring", port), port, log, env=env) as s:
         answers = flood(s.url)
