@@ -199,6 +199,7 @@ class CreditScoring:
         self.explain = Coalescer(
             lambda rows: self.runner.to_async.explain(rows), max_rows=EXPLAINED_ROWS
         )
+        self.explaining_a_batch = False
         profile = training_profile(MODEL.stored)
         self.reference = profile.reference_record()  # shown next to each reason
         self.memory = TrimWhenIdle()  # large batch requests leave freed memory with glibc
@@ -228,8 +229,18 @@ class CreditScoring:
             rows = await self.predict(encoded)
             answers = [CreditScore.from_row(row, self.model_tag) for row in rows]
         else:
-            parts = range(0, len(encoded), EXPLAINED_ROWS)
-            explained = [await self.explain(encoded[i : i + EXPLAINED_ROWS]) for i in parts]
+            large = len(encoded) > EXPLAINED_ROWS
+            if large and self.explaining_a_batch:
+                # One large batch with reasons at a time per worker: shed the others at once,
+                # as several would share the runner until all outlast the request timeout.
+                raise ServiceUnavailable("overloaded: a batch with reasons is in progress")
+            self.explaining_a_batch = self.explaining_a_batch or large
+            try:
+                parts = range(0, len(encoded), EXPLAINED_ROWS)
+                explained = [await self.explain(encoded[i : i + EXPLAINED_ROWS]) for i in parts]
+            finally:
+                if large:
+                    self.explaining_a_batch = False
             answers = [
                 CreditScore.from_row(row, self.model_tag, record, self.reference)
                 for record, row in zip(records, np.concatenate(explained), strict=True)
