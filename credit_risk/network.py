@@ -72,8 +72,8 @@ class ModelConfig(BaseModel):
         le=1,
         description="Train on (1 - d) y + d t: t the mean P(good) of a spline logistic "
         "regression and gradient boosting, each row predicted out-of-fold within the rows "
-        "the network trains on (training_export.teacher); early stopping keeps the hard "
-        "labels",
+        "the network trains on (the training code's teacher module); early stopping keeps "
+        "the hard labels",
     )
     members: int = Field(
         default=1,
