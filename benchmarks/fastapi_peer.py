@@ -14,7 +14,6 @@ from fastapi import FastAPI
 
 from credit_risk.artifacts import load_exported
 from credit_risk.contract import Applicant, encode_applicants
-from credit_risk.explain import Reasons
 from serving.schemas import CreditScore
 from training_export.paths import ARTIFACTS_DIR
 
@@ -35,5 +34,4 @@ async def health() -> dict[str, str]:
 @app.post("/credit_score_prediction")
 async def credit_score_prediction(applicant: Applicant, reasons: bool = False) -> CreditScore:
     row = scorer.decisions(encode_applicants([applicant]), with_reasons=reasons)[0]
-    why = Reasons.rank(applicant.record(), reference, row[2:].tolist()) if reasons else None
-    return CreditScore.from_decision(float(row[0]), bool(row[1]), MODEL, why)
+    return CreditScore.from_row(row, MODEL, applicant.record(), reference)

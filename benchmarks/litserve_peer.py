@@ -46,7 +46,7 @@ class ScoringAPI(ls.LitAPI):
         return list(output)
 
     def encode_response(self, row: np.ndarray) -> dict:
-        return CreditScore.from_decision(float(row[0]), bool(row[1]), MODEL).model_dump()
+        return CreditScore.from_row(row, MODEL).model_dump()
 
 
 def main() -> None:
