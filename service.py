@@ -42,6 +42,7 @@ from serving.records import (
     Outcome,
     OutcomeConflict,
     Records,
+    RecordWriter,
     caller_of,
     engine_for,
     realised_metrics,
@@ -209,7 +210,11 @@ class CreditScoring:
         if self.records is not None:
             # Committed together with the records of concurrent requests, one at a time.
             self.record = Coalescer(
-                self.records.commit, max_rows=10_000, max_in_flight=1, join=_joined
+                RecordWriter(self.records.engine).commit,
+                max_rows=10_000,
+                max_in_flight=1,
+                join=_joined,
+                linger=True,
             )
         self.threshold = recorded_threshold(MODEL.stored)  # recorded with each decision
         freeze_startup_objects()

@@ -7,6 +7,10 @@ whatever its number of rows. The coalescer keeps at most `max_in_flight` runner 
 open; rows that arrive meanwhile ride together in the next call. A lone request is sent
 at once (no timer, so no added latency), and batches grow with load by themselves. The
 runner's adaptive batcher still merges the calls of all front workers.
+
+With `linger`, a call is sent one turn of the event loop later, so that the callers
+resumed in the same turn (the requests of one runner batch, on their way to the records)
+share it: about 10 rows per commit instead of 1-2, at a few microseconds of latency.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ class Coalescer(Generic[Rows]):
         max_rows: int,
         max_in_flight: int = 2,
         join: Callable[[list[Rows]], Rows] = np.concatenate,
+        linger: bool = False,
     ) -> None:
         self._call = call
         self._max_rows = max_rows
@@ -39,12 +44,16 @@ class Coalescer(Generic[Rows]):
         self._join = join
         self._waiting: deque[tuple[Rows, asyncio.Future[Rows]]] = deque()
         self._in_flight = 0
+        self._linger = linger
 
     async def __call__(self, rows: Rows) -> Rows:
         """The call's result for `rows`, computed together with other waiting rows."""
         future: asyncio.Future[Rows] = asyncio.get_running_loop().create_future()
         self._waiting.append((rows, future))
-        self._dispatch()
+        if self._linger:  # let the callers resumed in this turn of the event loop join
+            asyncio.get_running_loop().call_soon(self._dispatch)
+        else:
+            self._dispatch()
         return await future
 
     def _dispatch(self) -> None:

@@ -85,6 +85,21 @@ def test_waiting_calls_ride_together_and_get_their_own_rows_back_in_order() -> N
     asyncio.run(scenario())
 
 
+@pytest.mark.parametrize(("linger", "calls"), [(False, [[1], [2, 3]]), (True, [[1, 2, 3]])])
+def test_with_linger_the_callers_of_one_loop_turn_share_the_first_call(
+    linger: bool, calls: list[list[int]]
+) -> None:
+    async def scenario() -> None:
+        runner = Runner()
+        coalescer = Coalescer(runner, max_rows=64, max_in_flight=1, linger=linger)
+        # Three callers resumed in one turn, as the requests of one runner batch are.
+        results = await done(asyncio.gather(*(coalescer(rows(i)) for i in (1, 2, 3))))
+        assert runner.calls == calls
+        assert [answered(r) for r in results] == [[1], [2], [3]]
+
+    asyncio.run(scenario())
+
+
 @pytest.mark.parametrize("cancel_while", ["waiting", "in_flight"])
 def test_no_result_goes_to_the_wrong_caller_after_another_caller_cancelled(
     cancel_while: str,
