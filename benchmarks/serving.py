@@ -5,8 +5,10 @@ wrk at several client counts; the whole round is repeated and medians are report
 peers: the weak original (baseline), the strongest hand-written one (FastAPI with the whole
 model path in process, one uvicorn worker per CPU, uvloop and httptools, with and without
 reasons), LitServe with dynamic batching (one worker per CPU); the ceilings: a constant
-answer served as ours is, and by stock BentoML. Ratios ours / each of them, and the cost of
-reason codes. Writes reports/benchmark.{md,json,png}.
+answer served as ours is, and by stock BentoML. Ours runs as in production: an API key
+required (wrk sends one with every request; the peers ignore it), decision records on (and
+once off), in source and as the container image. Ratios ours / each of them, and the cost
+of reason codes. Writes reports/benchmark.{md,json,png}.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import bentoml
 
-from benchmarks.load import run_wrk, write_script
+from benchmarks.load import API_KEY, run_wrk, write_script
 from model_store.versions import MODEL_NAME
 from serving.settings import usable_cpus
 from tools.container import Container, built_image
@@ -45,10 +47,14 @@ TARGETS = (
 ROUTE = "/credit_score_prediction"
 ROUTES = {target: f"{ROUTE}?reasons=true" if target.endswith("+reasons") else ROUTE
           for target in TARGETS}  # fmt: skip
+# Ours as in production: API keys required (every request sends one), records on.
+KEYS = {"CREDIT_RISK_API_KEYS": json.dumps([API_KEY])}
 ENVS = {
     "ceiling": {"CEILING_TUNED": "1"},  # see benchmarks/constant_service.py
-    "ours, no records": {"CREDIT_RISK_RECORDS": "false"},
-    "ours, version 002": {"CREDIT_RISK_SERVED_MODEL": "002"},  # a config id: see env()
+    "ours": KEYS,
+    "ours+reasons": KEYS,
+    "ours, no records": {**KEYS, "CREDIT_RISK_RECORDS": "false"},
+    "ours, version 002": {**KEYS, "CREDIT_RISK_SERVED_MODEL": "002"},  # a config id: env()
 }
 
 
@@ -68,7 +74,8 @@ def server(target: str, log: Path) -> ServerProcess:
     if target == "container":  # its processes are not the engine's children: no CPU, RSS
         image = built_image()
         assert image is not None
-        return Container(image["ENGINE"], image["IMAGE"], log)
+        keys = [f"--env={name}={value}" for name, value in KEYS.items()]
+        return Container(image["ENGINE"], image["IMAGE"], log, keys)
     port = free_port()
     cmd, ready = command(target, port)
     return ServerProcess(cmd, port, log, env=env(target), ready_path=ready)
