@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -31,6 +31,7 @@ from tools.server_process import BIN, ServerProcess, bentoml_serve, free_port
 from training_export.paths import REPO_ROOT
 
 REPORTS = REPO_ROOT / "reports"
+LOGS = REPO_ROOT / "build" / "bench"  # the servers' logs of the last run
 TARGETS = (
     "baseline",
     "fastapi peer",
@@ -216,10 +217,12 @@ def main() -> None:
         print("no container image: `make container` first; measuring without it")
         args.targets.remove("container")
     runs: list[dict] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for _ in range(args.repeats):
-            for target in args.targets:
-                runs += measure(target, args.clients, args.seconds, Path(tmp))
+    shutil.rmtree(LOGS, ignore_errors=True)
+    for round_ in range(1, args.repeats + 1):
+        logs = LOGS / f"round-{round_}"  # each server's log and home (its records): kept
+        logs.mkdir(parents=True)
+        for target in args.targets:
+            runs += measure(target, args.clients, args.seconds, logs)
     REPORTS.mkdir(exist_ok=True)
     text = report(runs, args.clients, args.seconds, args.repeats)
     (REPORTS / "benchmark.md").write_text(text)
