@@ -48,10 +48,13 @@ class Decision(BaseModel):
         return np.where(self.calls_good(p_good), GOOD, BAD)
 
     @classmethod
-    def fit(cls, logits: np.ndarray, y_good: np.ndarray) -> Decision:
-        """Platt parameters, then the cost-minimising threshold, both on the same rows."""
-        platt = LogisticRegression(C=1e6).fit(np.asarray(logits).reshape(-1, 1), y_good)
-        slope, intercept = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+    def fit(cls, logits: np.ndarray, y_good: np.ndarray, platt: bool = True) -> Decision:
+        """Platt parameters (the identity without `platt`), then the cost-minimising
+        threshold, both on the same rows."""
+        slope, intercept = 1.0, 0.0
+        if platt:
+            fitted = LogisticRegression(C=1e6).fit(np.asarray(logits).reshape(-1, 1), y_good)
+            slope, intercept = float(fitted.coef_[0, 0]), float(fitted.intercept_[0])
         if slope <= 0:  # a model whose logit ranks no better than chance: keep its order
             slope, intercept = 1.0, 0.0
         calibrated = cls(platt_slope=slope, platt_intercept=intercept, threshold=0.5)

@@ -23,7 +23,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 
 
 # Written into a model_config_NNN.yaml only when they differ from their defaults.
-ADDED_FIELDS = ("distillation", "members")
+ADDED_FIELDS = ("distillation", "members", "calibration")
 
 
 class ModelConfig(BaseModel):
@@ -74,6 +74,11 @@ class ModelConfig(BaseModel):
         "regression and gradient boosting, each row predicted out-of-fold within the rows "
         "the network trains on (the training code's teacher module); early stopping keeps "
         "the hard labels",
+    )
+    calibration: Literal["platt", "none"] = Field(
+        default="platt",
+        description="platt: P(good) is a logistic fit of the logit on the validation rows; "
+        "none: P(good) is the network's own sigmoid (the threshold is fitted either way)",
     )
     members: int = Field(
         default=1,

@@ -83,7 +83,7 @@ def export(
     for config_id in config_ids:
         config = CONFIGS[config_id]
         model = train_network(config, parts.train, parts.validation)
-        decision = Decision.fit(model.validation_logits, y_val)
+        decision = Decision.fit(model.validation_logits, y_val, config.calibration == "platt")
         torch.save(model.network.state_dict(), directory / weights_file(config_id))
         config.to_yaml(directory / config_file(config_id))
         joblib.dump(model.preprocessor, directory / PREPROCESSOR)  # the same for every config

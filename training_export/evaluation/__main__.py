@@ -1,4 +1,4 @@
-"""Repeated stratified cross-validation of configs 000-002 and the logistic baseline.
+"""Repeated stratified cross-validation of every config and the logistic baseline.
 
 `python -m training_export.evaluation` runs 5 x 5 repeated stratified CV on the 1000 rows.
 Every model sees the same folds. Inside each outer training fold an inner stratified
@@ -15,6 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
+from training_export.configs import CONFIGS
 from training_export.evaluation.cv import Protocol
 from training_export.evaluation.report import fmt
 from training_export.evaluation.run import evaluate
@@ -26,6 +27,13 @@ def main() -> None:
     parser.add_argument("--splits", type=int, default=Protocol.n_splits)
     parser.add_argument("--repeats", type=int, default=Protocol.n_repeats)
     parser.add_argument("--processes", type=int, default=Protocol.processes)
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=Protocol.seed,
+        help="of the folds and inner splits: another seed gives an independent set of folds",
+    )
+    parser.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
     parser.add_argument("--out", type=Path, default=REPORTS_DIR)
     parser.add_argument(
         "--reuse",
@@ -36,7 +44,10 @@ def main() -> None:
     args = parser.parse_args()
     previous = json.loads(args.reuse.read_text()) if args.reuse else None
     report = evaluate(
-        Protocol(args.splits, args.repeats, args.processes), args.out, previous=previous
+        Protocol(args.splits, args.repeats, args.processes, args.seed),
+        args.out,
+        {config_id: CONFIGS[config_id] for config_id in args.configs},
+        previous=previous,
     )
     for name, m in report["models"].items():
         print(f"{name:22} AUC {fmt(m['auc'])}  Brier {fmt(m['brier'])}  cost {fmt(m['cost'])}")

@@ -29,7 +29,8 @@ ABLATION: dict[str, dict[str, Any]] = {
 ENSEMBLE_ABLATION: dict[str, dict[str, Any]] = {
     "ensemble of 5, no distillation": {"distillation": 0.0},
     "one network, distillation 0.5": {"members": 1},
-    FINAL_TRAINING + ", ensemble of 5, distillation 0.5": {},
+    "Platt calibration on the validation rows": {"calibration": "platt"},
+    FINAL_TRAINING + ", ensemble of 5, distillation 0.5, no Platt": {},
 }
 # Tried on the folds of repeat 1 while choosing the training, not in the table (see markdown).
 NOT_IN_TABLE = (
@@ -87,7 +88,7 @@ def run_ablation(
 
     The final training is taken from the main run; the other variants are trained anew.
     """
-    first = Protocol(protocol.n_splits, 1, protocol.processes)
+    first = Protocol(protocol.n_splits, 1, protocol.processes, protocol.seed)
     models = {
         f"{mlp_name(i)} | {variant}": base.model_copy(update=change)
         for i, base in configs.items()

@@ -26,7 +26,8 @@ from training_export.train import SEED, scores, target, train_baseline, train_ne
 LOGISTIC = "logistic_regression"
 INNER_VALIDATION_SHARE = 0.2
 
-Job = tuple[pd.DataFrame, int, int, np.ndarray, np.ndarray, dict[str, ModelConfig | None]]
+# (rows, seed of the folds, repeat, fold, training and test row positions, models)
+Job = tuple[pd.DataFrame, int, int, int, np.ndarray, np.ndarray, dict[str, ModelConfig | None]]
 # (repeat, fold, test row positions, per model: metrics and predictions)
 Fold = tuple[int, int, np.ndarray, dict[str, dict[str, Any]]]
 
@@ -36,6 +37,7 @@ class Protocol:
     n_splits: int = 5
     n_repeats: int = 5
     processes: int = 2
+    seed: int = SEED  # of the folds and the inner splits; the networks' seeds do not change
 
 
 def mlp_name(config_id: str) -> str:
@@ -43,14 +45,14 @@ def mlp_name(config_id: str) -> str:
 
 
 def _evaluate_fold(job: Job) -> Fold:
-    frame, repeat, fold, train_index, test_index, models = job
+    frame, seed, repeat, fold, train_index, test_index, models = job
     torch.set_num_threads(1)
     outer_train, test = frame.iloc[train_index], frame.iloc[test_index]
     inner_train, validation = train_test_split(
         outer_train,
         test_size=INNER_VALIDATION_SHARE,
         stratify=outer_train[TARGET],
-        random_state=SEED + 100 * repeat + fold,
+        random_state=seed + 100 * repeat + fold,
     )
     y_val, y_test = target(validation), target(test)
     results: dict[str, dict[str, Any]] = {}
@@ -60,8 +62,10 @@ def _evaluate_fold(job: Job) -> Fold:
             if config is None
             else train_network(config, inner_train, validation)
         )
-        decision = Decision.fit(
-            model.logits(validation) if config is None else model.validation_logits, y_val
+        decision = (
+            Decision.fit(model.logits(validation), y_val)
+            if config is None
+            else Decision.fit(model.validation_logits, y_val, config.calibration == "platt")
         )
         logits = model.logits(test)
         p_raw, p_good = sigmoid(logits), decision.calibrate(logits)
@@ -86,10 +90,10 @@ def cross_validate(
     A model whose config is None is the logistic-regression baseline.
     """
     folds = RepeatedStratifiedKFold(
-        n_splits=protocol.n_splits, n_repeats=protocol.n_repeats, random_state=SEED
+        n_splits=protocol.n_splits, n_repeats=protocol.n_repeats, random_state=protocol.seed
     ).split(frame, frame[TARGET])
     jobs = [
-        (frame, i // protocol.n_splits, i % protocol.n_splits, train, test, models)
+        (frame, protocol.seed, i // protocol.n_splits, i % protocol.n_splits, train, test, models)
         for i, (train, test) in enumerate(folds)
     ]
     if protocol.processes == 1:

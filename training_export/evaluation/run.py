@@ -31,7 +31,7 @@ from training_export.evaluation.plot import reliability_plot
 from training_export.evaluation.report import CALIBRATION_PNG, REPORT_JSON, REPORT_MD, markdown
 from training_export.evaluation.slices import slices
 from training_export.paths import DATASET_CSV
-from training_export.train import SEED, target
+from training_export.train import target
 
 
 def evaluate(
@@ -133,7 +133,7 @@ def _protocol(protocol: Protocol, rows: int) -> dict[str, Any]:
         "cv": f"{protocol.n_repeats}x{protocol.n_splits} repeated stratified k-fold",
         "n_splits": protocol.n_splits,
         "n_repeats": protocol.n_repeats,
-        "seed": SEED,
+        "seed": protocol.seed,
         "inner_validation_share": INNER_VALIDATION_SHARE,
         "rows": rows,
         "data_sha256": sha256_of(DATASET_CSV),
