@@ -61,6 +61,20 @@ def test_platt_recovers_a_known_calibration() -> None:
     assert decision.threshold == cost_minimising_threshold(y, p)
 
 
+def test_without_platt_the_probability_is_the_sigmoid_and_only_the_threshold_is_fitted() -> None:
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=5_000) * 2
+    y = (rng.uniform(size=logits.size) < 1 / (1 + np.exp(-(0.5 * logits + 1.0)))).astype(float)
+    decision = Decision.fit(logits, y, platt=False)
+    assert (decision.platt_slope, decision.platt_intercept) == (1.0, 0.0)
+    p = decision.calibrate(logits)
+    np.testing.assert_allclose(p, 1 / (1 + np.exp(-logits)))
+    assert decision.threshold == cost_minimising_threshold(y, p)
+    # A monotone calibration with its threshold fitted on the same rows decides the same.
+    platt = Decision.fit(logits, y)
+    assert (platt.decide(platt.calibrate(logits)) == decision.decide(p)).all()
+
+
 def test_decision_round_trips_and_refuses_nonsense(tmp_path: Path) -> None:
     decision = Decision(platt_slope=0.8, platt_intercept=0.1, threshold=0.7)
     decision.to_json(tmp_path / "d.json")

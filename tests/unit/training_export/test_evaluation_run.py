@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from training_export.configs import CONFIGS
-from training_export.evaluation.ablation import ABLATION, FINAL_TRAINING
+from training_export.evaluation.ablation import ABLATION, FINAL_TRAINING, variants_of
 from training_export.evaluation.cv import LOGISTIC, Protocol
 from training_export.evaluation.report import CALIBRATION_PNG, REPORT_JSON, REPORT_MD
 from training_export.evaluation.run import evaluate
@@ -85,5 +85,8 @@ def test_a_rerun_reuses_unchanged_models_and_evaluates_the_new_one(
     assert [name for name in result["ablation"] if name.startswith("mlp_000")] == list(
         previous["ablation"]
     )
-    assert len([name for name in result["ablation"] if name.startswith("mlp_009")]) == 3
+    assert [name for name in result["ablation"] if name.startswith("mlp_009")] == [
+        f"mlp_009 | {variant}" for variant in variants_of(ensemble)
+    ]
+    assert "mlp_009 | no Platt: the network's own sigmoid" in result["ablation"]
     assert "Not trained again in this run" in (tmp_path / REPORT_MD).read_text()
