@@ -18,6 +18,8 @@ import requests
 from training_export.paths import REPO_ROOT
 
 BIN = Path(sys.executable).parent
+# How long a stopped server's children may take to follow it before they are killed.
+CHILDREN_GRACE_S = 5
 
 
 def free_port() -> int:
@@ -126,13 +128,21 @@ class ServerProcess:
         tree = self.processes()  # workers run in process groups of their own
         os.killpg(self.process.pid, signal.SIGTERM)
         try:
-            return self.process.wait(timeout=timeout_s)
+            code = self.process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             for process in tree:
                 with contextlib.suppress(psutil.Error):
                     process.kill()
             self.process.wait()
             raise
+        # Children may outlive the main process: LitServe's inference workers went on
+        # polling their queues at full CPU for ~30 s, into the next benchmarked server's run.
+        _, alive = psutil.wait_procs(tree[1:], timeout=CHILDREN_GRACE_S)
+        for process in alive:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+        psutil.wait_procs(alive, timeout=CHILDREN_GRACE_S)
+        return code
 
     def processes(self) -> list[psutil.Process]:
         assert self.process is not None
