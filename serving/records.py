@@ -246,17 +246,19 @@ class Records:
 
 
 class RecordWriter:
-    """The serving path's writer: commits from one thread of its own over one connection
-    kept open between commits.
+    """The serving path's writer: commits from one thread of its own; on SQLite over one
+    connection kept open between commits.
 
     A pool checkout and return around each commit cost more than inserting a few rows
     (SQLite, one row: ~80 µs of CPU per commit through the pool, ~45 µs over a kept
-    connection). A connection whose commit failed is closed; the next commit checks a new
-    one out of the pool (which pings it first), so a database that comes back is used again.
+    connection). A database server can go away between two commits, and only the pool
+    pings a connection before handing it out: there each commit checks one out, and a
+    server that comes back is used again at once.
     """
 
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
+        self._keep = engine.dialect.name == "sqlite"  # a file: nothing to lose between commits
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="records")
         self._connection: sa.Connection | None = None  # touched only by `_thread`
 
@@ -268,7 +270,10 @@ class RecordWriter:
         except BaseException:
             connection.close()
             raise
-        self._connection = connection
+        if self._keep:
+            self._connection = connection
+        else:
+            connection.close()
 
     async def commit(self, rows: list[Mapping[str, Any]]) -> list[bool]:
         """Insert `rows` in one transaction, for `Coalescer`: True for each once committed."""
