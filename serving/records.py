@@ -94,8 +94,8 @@ def open_engine(url: str) -> sa.Engine:
     """An engine for `url`, as is (no migration): SQLite in WAL mode, its directory made,
     PostgreSQL with a connection timeout."""
     parsed = sa.make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if (path := sqlite_file(parsed)) is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
         connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
@@ -111,6 +111,16 @@ def open_engine(url: str) -> sa.Engine:
             cursor.close()
 
     return engine
+
+
+def sqlite_file(url: sa.URL) -> Path | None:
+    """The database file of a SQLite URL; None for other databases, an in-memory one, or a
+    `file:` URI (SQLite opens those itself, with their own options)."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    if url.query.get("uri") == "true":
+        return None
+    return Path(url.database)
 
 
 def migrate(engine: sa.Engine) -> None:
@@ -133,11 +143,11 @@ def first_connection_lock(engine: sa.Engine) -> Iterator[None]:
     workers starting together); the first connection's `journal_mode=WAL` and the migration
     are made one process at a time. Other databases: nothing to do.
     """
-    database = engine.url.database
-    if engine.dialect.name != "sqlite" or database in (None, "", ":memory:"):
+    path = sqlite_file(engine.url)
+    if path is None:
         yield
         return
-    with open(f"{database}.lock", "a") as lock_file:
+    with open(f"{path}.lock", "a") as lock_file:
         fcntl.flock(lock_file, fcntl.LOCK_EX)  # released when the file is closed
         yield
 

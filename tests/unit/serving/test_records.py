@@ -173,13 +173,17 @@ def test_realised_metrics_per_model_version(records: Records) -> None:
     assert 'credit_risk_realised_brier{model="m:2"}' in text
 
 
-def test_an_unusable_database_is_a_clear_error_naming_it(tmp_path: Path) -> None:
+def test_an_unusable_database_is_a_clear_error_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(RecordsUnavailable, match="file"):
         engine_for(f"sqlite:///{blocker / 'records.db'}")
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(RecordsUnavailable, match="nowhere"):
         engine_for("sqlite:///file:nowhere?mode=ro&uri=true")
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]  # no lock file left behind
 
 
 def test_an_unreachable_server_is_a_clear_error_without_the_password(postgres) -> None:
