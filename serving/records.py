@@ -260,14 +260,15 @@ class RecordWriter:
     connection kept open; a database server: from one thread of its own.
 
     A SQLite commit in WAL mode with synchronous=NORMAL writes to the page cache and syncs
-    nothing, ~150 µs of CPU for the ~10 rows a commit carries at 64 clients: less than
+    nothing: ~150 µs of CPU for the ~10 rows a commit carries at 64 clients, less than
     handing it to a thread and back (the futex and self-pipe wake-ups and the GIL handovers
-    cost ~45 µs of CPU per request, 8 % of the throughput). A pool checkout and return around each commit would cost more than inserting a few
-    rows. Its price: a commit waiting for another worker's write lock (busy timeout) holds
-    this worker's loop meanwhile. A database server is reached over the network, where a
-    commit may wait for seconds, and can go away between two commits: only the pool pings
-    a connection before handing it out, so there each commit checks one out, in the thread,
-    and a server that comes back is used again at once.
+    cost ~45 µs of CPU per request, 8 % of the throughput). A pool checkout and return
+    around each commit would cost more than inserting a few rows. The price: a commit that
+    waits for another worker's write lock (busy timeout) holds this worker's loop meanwhile.
+    A database server is reached over the network, where a commit may wait for seconds,
+    and can go away between two commits: only the pool pings a connection before handing
+    it out, so there each commit checks one out, in the thread, and a server that comes
+    back is used again at once.
     """
 
     def __init__(self, engine: sa.Engine) -> None:
