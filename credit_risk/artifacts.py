@@ -14,20 +14,23 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import joblib
 import numpy as np
 import torch
-from sklearn.compose import ColumnTransformer
 from torch import nn
 
 from credit_risk.contract import encode
 from credit_risk.decision import Decision
 from credit_risk.explain import shapley_values
-from credit_risk.features import FeatureEncoder, PreprocessorMismatch
+from credit_risk.features import FeatureEncoder, PreprocessorMismatch, check_preprocessor
 from credit_risk.network import ModelConfig, build_network, fuse_for_inference
 from credit_risk.profile import TrainingProfile
+
+if TYPE_CHECKING:  # scikit-learn is imported where it is used: serving runs without it
+    from sklearn.compose import ColumnTransformer
 
 PREPROCESSOR = "preprocessor.joblib"
 PROFILE = "training_profile.json"
@@ -84,17 +87,24 @@ def verify_hashes(directory: Path, expected: Mapping[str, str]) -> None:
 class Scorer:
     """Encoded applicant rows in, calibrated P(good) out: numpy features, network, Platt."""
 
-    preprocessor: ColumnTransformer  # the fitted source of truth of `features`
     features: FeatureEncoder
     network: nn.Sequential  # as trained
     config: ModelConfig
     decision: Decision
     profile: TrainingProfile
+    preprocessor_file: Path  # the fitted source of truth of `features`
+    preprocessor_sha256: str
     reference: np.ndarray = field(init=False, repr=False)  # the profile's applicant, encoded
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_fused", fuse_for_inference(self.network))
         object.__setattr__(self, "reference", encode([self.profile.reference_record()])[0])
+
+    @cached_property
+    def preprocessor(self) -> ColumnTransformer:
+        """The fitted preprocessor, loaded when first asked for: the offline checks and
+        peers use it, serving needs only `features`."""
+        return load_preprocessor(self.preprocessor_file, self.preprocessor_sha256)
 
     def logits(self, encoded: np.ndarray) -> np.ndarray:
         """The network's logit for "good" of each row encoded by `contract.encode`."""
@@ -128,8 +138,17 @@ class Scorer:
         )
 
 
-def load_scorer(directory: Path, config_id: str, expected_sha256: Mapping[str, str]) -> Scorer:
-    """Load and cross-check one model version's files after verifying their hashes."""
+def load_scorer(
+    directory: Path,
+    config_id: str,
+    expected_sha256: Mapping[str, str],
+    features: FeatureEncoder | None = None,
+) -> Scorer:
+    """Load and cross-check one model version's files after verifying their hashes.
+
+    `features`: the preprocessor's encoder as recorded when the version was checked
+    before (the model store's), else it is read from the preprocessor, with scikit-learn.
+    """
     weights_path, config_path, preprocessor_path, _, profile_path = (
         directory / name for name in model_files(config_id)
     )
@@ -146,13 +165,9 @@ def load_scorer(directory: Path, config_id: str, expected_sha256: Mapping[str, s
         profile = TrainingProfile.from_json(profile_path)
     except Exception as exc:  # json or validation error: report which file
         raise ArtifactError(profile_path, f"invalid training profile: {exc}") from exc
-    try:
-        preprocessor = joblib.load(preprocessor_path)
-        features = FeatureEncoder(preprocessor)
-    except PreprocessorMismatch as exc:
-        raise ArtifactError(preprocessor_path, str(exc)) from exc
-    except Exception as exc:
-        raise ArtifactError(preprocessor_path, f"cannot be loaded: {exc}") from exc
+    preprocessor_sha256 = expected_sha256[PREPROCESSOR]
+    if features is None:
+        features = FeatureEncoder.of(load_preprocessor(preprocessor_path, preprocessor_sha256))
     try:
         state_dict = torch.load(weights_path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -166,7 +181,24 @@ def load_scorer(directory: Path, config_id: str, expected_sha256: Mapping[str, s
             f"does not fit the architecture of {config_path.name} with "
             f"{features.width} inputs from {preprocessor_path.name}: {exc}",
         ) from exc
-    return Scorer(preprocessor, features, network.eval(), config, decision, profile)
+    return Scorer(
+        features, network.eval(), config, decision, profile, preprocessor_path, preprocessor_sha256
+    )
+
+
+def load_preprocessor(path: Path, expected_sha256: str) -> ColumnTransformer:
+    """The fitted contract preprocessor in `path`, after verifying its hash."""
+    import joblib
+
+    verify_hashes(path.parent, {path.name: expected_sha256})
+    try:
+        preprocessor = joblib.load(path)
+        check_preprocessor(preprocessor)
+    except PreprocessorMismatch as exc:
+        raise ArtifactError(path, str(exc)) from exc
+    except Exception as exc:
+        raise ArtifactError(path, f"cannot be loaded: {exc}") from exc
+    return preprocessor
 
 
 def read_manifest(directory: Path) -> dict:

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
-from sklearn.linear_model import LogisticRegression
 
 from credit_risk.contract import BAD, GOOD
 
@@ -53,6 +52,8 @@ class Decision(BaseModel):
         threshold, both on the same rows."""
         slope, intercept = 1.0, 0.0
         if platt:
+            from sklearn.linear_model import LogisticRegression  # training only
+
             fitted = LogisticRegression(C=1e6).fit(np.asarray(logits).reshape(-1, 1), y_good)
             slope, intercept = float(fitted.coef_[0, 0]), float(fitted.intercept_[0])
         if slope <= 0:  # a model whose logit ranks no better than chance: keep its order

@@ -3,16 +3,21 @@
 The fitted ColumnTransformer (preprocessor.joblib) is the source of truth. Calling it
 costs ~2.3 ms whatever the batch size, so serving computes the same features with numpy
 from its fitted parameters (`FeatureEncoder`); tests prove equality on every dataset row
-and every category.
+and every category. The model store records those parameters with each version, so that
+the runner starts without importing scikit-learn (~0.9 s).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
-from sklearn.compose import ColumnTransformer
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from credit_risk.contract import CATEGORICAL_FIELDS, CATEGORIES, NUMERIC_FIELDS
+
+if TYPE_CHECKING:  # scikit-learn is imported where it is used: serving runs without it
+    from sklearn.compose import ColumnTransformer
 
 
 class PreprocessorMismatch(ValueError):
@@ -25,6 +30,9 @@ def build_preprocessor() -> ColumnTransformer:
     The encoder is given the contract's categories and refuses unknown values, so no
     value can silently become an all-zero one-hot.
     """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
     return ColumnTransformer(
         [
             ("numeric", StandardScaler(), list(NUMERIC_FIELDS)),
@@ -51,18 +59,34 @@ def feature_names() -> list[str]:
 
 
 class FeatureEncoder:
-    """Computes a fitted `build_preprocessor()` transform from encoded rows with numpy."""
+    """Computes a fitted `build_preprocessor()` transform from encoded rows with numpy,
+    from the fitted scaler's parameters (the one-hot layout is the contract's)."""
 
-    def __init__(self, preprocessor: ColumnTransformer) -> None:
-        check_preprocessor(preprocessor)
-        scaler: StandardScaler = preprocessor.named_transformers_["numeric"]
-        self._mean = scaler.mean_.astype(np.float64)
-        self._scale = scaler.scale_.astype(np.float64)
+    def __init__(self, mean: Sequence[float], scale: Sequence[float]) -> None:
+        self._mean = np.asarray(mean, dtype=np.float64)
+        self._scale = np.asarray(scale, dtype=np.float64)
+        if self._mean.shape != self._scale.shape or len(self._mean) != len(NUMERIC_FIELDS):
+            raise PreprocessorMismatch("scaler parameters do not fit the numeric fields")
+        if not (np.isfinite(self._mean).all() and np.isfinite(self._scale).all()):
+            raise PreprocessorMismatch("scaler parameters are not finite")
+        if not (self._scale > 0).all():
+            raise PreprocessorMismatch("scaler scales are not positive")
         n_numeric = len(NUMERIC_FIELDS)
         sizes = [len(CATEGORIES[name]) for name in CATEGORICAL_FIELDS]
         self._offsets = n_numeric + np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
         self._sizes = np.array(sizes, dtype=np.intp)
         self.width = n_numeric + int(sum(sizes))
+
+    @classmethod
+    def of(cls, preprocessor: ColumnTransformer) -> FeatureEncoder:
+        """The encoder equal to a fitted contract preprocessor (`check_preprocessor`)."""
+        check_preprocessor(preprocessor)
+        scaler = preprocessor.named_transformers_["numeric"]
+        return cls(scaler.mean_, scaler.scale_)
+
+    def parameters(self) -> dict[str, list[float]]:
+        """What rebuilds this encoder (`FeatureEncoder(**parameters)`), as JSON values."""
+        return {"mean": self._mean.tolist(), "scale": self._scale.tolist()}
 
     def transform(self, encoded: np.ndarray) -> np.ndarray:
         """Features (float32, shape (n, width)) of rows encoded by `contract.encode`."""
@@ -79,6 +103,9 @@ class FeatureEncoder:
 
 def check_preprocessor(preprocessor: object) -> None:
     """Raise PreprocessorMismatch unless `preprocessor` is a fitted contract preprocessor."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
     if not isinstance(preprocessor, ColumnTransformer):
         raise PreprocessorMismatch(
             f"expected a ColumnTransformer, got {type(preprocessor).__name__}"
@@ -95,5 +122,3 @@ def check_preprocessor(preprocessor: object) -> None:
         )
     if not isinstance(scaler, StandardScaler) or not isinstance(encoder, OneHotEncoder):
         raise PreprocessorMismatch("expected a StandardScaler and a OneHotEncoder")
-    if len(scaler.mean_) != len(NUMERIC_FIELDS) or not np.all(np.isfinite(scaler.scale_)):
-        raise PreprocessorMismatch("scaler parameters do not fit the numeric fields")

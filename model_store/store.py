@@ -17,6 +17,7 @@ from bentoml.exceptions import NotFound
 from credit_risk import artifacts
 from credit_risk.artifacts import MANIFEST, ArtifactError, Scorer, model_files, read_manifest
 from credit_risk.contract import EXAMPLE, encode
+from credit_risk.features import FeatureEncoder, PreprocessorMismatch
 from model_store.versions import MODEL_NAME
 
 
@@ -68,6 +69,8 @@ def _import_version(
             "config_id": config_id,
             "artifacts_sha256": expected,
             "input_features": scorer.features.width,
+            # The runner builds its encoder from these, without scikit-learn.
+            "features": scorer.features.parameters(),
             "config": scorer.config.model_dump(),
             "decision": scorer.decision.model_dump(),
             "profile": scorer.profile.model_dump(),
@@ -86,9 +89,15 @@ def _import_version(
 
 
 def load_scorer(model: bentoml.Model) -> Scorer:
-    """Load a stored model version, refusing files that differ from what was imported."""
+    """Load a stored model version, refusing files that differ from what was imported;
+    its encoder from the parameters recorded at import (versions stored before they were
+    recorded: from the preprocessor)."""
+    metadata = model.info.metadata
+    try:
+        recorded = metadata.get("features")
+        features = FeatureEncoder(**recorded) if recorded is not None else None
+    except (TypeError, PreprocessorMismatch) as exc:
+        raise ArtifactError(Path(model.path) / "model.yaml", f"recorded features: {exc}") from exc
     return artifacts.load_scorer(
-        Path(model.path),
-        model.info.metadata["config_id"],
-        model.info.metadata["artifacts_sha256"],
+        Path(model.path), metadata["config_id"], metadata["artifacts_sha256"], features
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import joblib
 import numpy as np
 import pandas as pd
@@ -30,7 +32,7 @@ def test_numpy_features_equal_scikit_learn_on_every_row(
     preprocessor: ColumnTransformer, records: list[dict], dataset: pd.DataFrame
 ) -> None:
     expected = preprocessor.transform(dataset[list(FIELDS)])
-    actual = FeatureEncoder(preprocessor).transform(encode(records))
+    actual = FeatureEncoder.of(preprocessor).transform(encode(records))
     assert actual.shape == expected.shape == (1000, len(feature_names()))
     np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-6)
 
@@ -39,7 +41,7 @@ def test_every_category_has_its_own_one_hot_in_both_paths(
     preprocessor: ColumnTransformer, records: list[dict]
 ) -> None:
     """The original service encoded Job and "NA" as all zeros: never again."""
-    features = FeatureEncoder(preprocessor)
+    features = FeatureEncoder.of(preprocessor)
     base = records[0]
     n_numeric = len(NUMERIC_FIELDS)
     for name in CATEGORICAL_FIELDS:
@@ -58,7 +60,7 @@ def test_unknown_category_is_an_error_not_zeros(preprocessor: ColumnTransformer,
     bad_code = encode(records[:1])
     bad_code[0, -1] = 99
     with pytest.raises(ValueError):
-        FeatureEncoder(preprocessor).transform(bad_code)
+        FeatureEncoder.of(preprocessor).transform(bad_code)
 
 
 def test_preprocessor_of_another_schema_is_refused(dataset: pd.DataFrame) -> None:
@@ -74,3 +76,25 @@ def test_preprocessor_of_another_schema_is_refused(dataset: pd.DataFrame) -> Non
         check_preprocessor(build_preprocessor())
     with pytest.raises(PreprocessorMismatch, match="expected a ColumnTransformer"):
         check_preprocessor(StandardScaler())
+
+
+def test_the_recorded_parameters_rebuild_the_same_encoder(
+    preprocessor: ColumnTransformer, records: list[dict]
+) -> None:
+    fitted = FeatureEncoder.of(preprocessor)
+    rebuilt = FeatureEncoder(**json.loads(json.dumps(fitted.parameters())))
+    encoded = encode(records)
+    np.testing.assert_array_equal(rebuilt.transform(encoded), fitted.transform(encoded))
+
+
+@pytest.mark.parametrize(
+    ("mean", "scale", "problem"),
+    [
+        ([0.0], [1.0], "do not fit the numeric fields"),
+        ([0.0, 0.0, float("nan")], [1.0, 1.0, 1.0], "not finite"),
+        ([0.0, 0.0, 0.0], [1.0, 0.0, 1.0], "not positive"),
+    ],
+)
+def test_parameters_that_do_not_fit_are_refused(mean, scale, problem: str) -> None:
+    with pytest.raises(PreprocessorMismatch, match=problem):
+        FeatureEncoder(mean, scale)
