@@ -68,6 +68,11 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # PostgreSQL: a connection attempt gives up after this (else a lost server would hold each
 # request until the request timeout, a 504, instead of a prompt 503).
 CONNECT_TIMEOUT_S = 3
+# SQLite: how long a write waits for another connection's write lock. Serving commits hold
+# it for well under a millisecond; one held longer (another process's open transaction) is
+# a lost database: scoring answers 503 rather than holding a worker's event loop, where it
+# commits (`RecordWriter`), for longer.
+BUSY_TIMEOUT_S = 2
 # The PostgreSQL advisory lock that one migrating process holds at a time.
 MIGRATION_LOCK = 0x637265646974  # "credit"
 
@@ -105,7 +110,7 @@ def open_engine(url: str) -> sa.Engine:
         @sa.event.listens_for(engine, "connect")
         def _wal(connection: Any, _: Any) -> None:
             cursor = connection.cursor()
-            cursor.execute("PRAGMA busy_timeout=10000")  # other workers write too
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")  # others write too
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()

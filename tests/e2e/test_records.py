@@ -1,17 +1,20 @@
 """Decision records on real servers: read with a key, outcomes, realised metrics, no
-acknowledged decision lost when the API worker is killed (SQLite and PostgreSQL), no decision
-while the database is lost and scoring again by itself once it is back, and an unreachable
-database at start-up named without its password."""
+acknowledged decision lost when the API worker is killed, no decision while the database is
+lost and scoring again by itself once it is back (both on SQLite and PostgreSQL), and an
+unreachable database at start-up named without its password."""
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import sqlite3
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import NamedTuple
 
 import psutil
 import pytest
@@ -81,26 +84,57 @@ def postgres_served(
             yield s, cluster, url
 
 
+class Recorded(NamedTuple):
+    """A server, its records, and how to lose its database for a while."""
+
+    server: ServerProcess
+    records: Records
+    lost: Callable[[], AbstractContextManager[None]]
+
+
+@contextlib.contextmanager
+def write_lock_held(path: Path) -> Iterator[None]:
+    """SQLite's write lock held by another process past the records' busy timeout."""
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("BEGIN EXCLUSIVE")
+        yield
+    finally:
+        connection.close()  # rolls back, releasing the lock
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def recorded_server(
     request: pytest.FixtureRequest, stored_model, tmp_path: Path
-) -> Iterator[tuple[ServerProcess, Records]]:
+) -> Iterator[Recorded]:
+    """PostgreSQL is lost while it is stopped; SQLite while another process holds its
+    write lock."""
     if request.param == "postgresql":
-        server, _, url = request.getfixturevalue("postgres_served")
-        yield server, Records(engine_for(url))
+        server, cluster, url = request.getfixturevalue("postgres_served")
+
+        @contextlib.contextmanager
+        def stopped() -> Iterator[None]:
+            cluster.stop()
+            try:
+                yield
+            finally:
+                cluster.start()
+
+        yield Recorded(server, Records(engine_for(url)), stopped)
         return
-    url = f"sqlite:///{tmp_path / 'decisions.db'}"
+    path = tmp_path / "decisions.db"
     port = free_port()
     command = bentoml_serve("service:CreditScoring", port)
-    env = {"CREDIT_RISK_RECORDS_URL": url}
+    env = {"CREDIT_RISK_RECORDS_URL": f"sqlite:///{path}"}
     with ServerProcess(command, port, tmp_path / "serve.log", env=env) as server:
-        yield server, Records(engine_for(url))
+        records = Records(engine_for(f"sqlite:///{path}"))
+        yield Recorded(server, records, lambda: write_lock_held(path))
 
 
 def test_no_acknowledged_decision_is_lost_when_the_api_worker_is_killed(
-    recorded_server: tuple[ServerProcess, Records],
+    recorded_server: Recorded,
 ) -> None:
-    server, records = recorded_server
+    server, records, _ = recorded_server
     acknowledged: list[str] = []
     numbers = itertools.count()
     stop = threading.Event()
@@ -140,29 +174,25 @@ def test_no_acknowledged_decision_is_lost_when_the_api_worker_is_killed(
 
 
 def test_no_decision_while_the_database_is_lost_and_scoring_again_once_it_is_back(
-    postgres_served: tuple[ServerProcess, PostgresCluster, str],
+    recorded_server: Recorded,
 ) -> None:
-    server, cluster, url = postgres_served
-    records = Records(engine_for(url))
+    server, records, lost = recorded_server
     batch = {"applicants": [EXAMPLE, EXAMPLE]}
     for _ in range(8):  # each API worker has written, and may keep a connection
         assert requests.post(server.url + PREDICT, json=EXAMPLE, timeout=10).status_code == 200
-    cluster.stop()
-    try:
-        lost = [
+    with lost():
+        answers = [
             requests.post(server.url + path, json=body, headers={"X-Request-ID": f"lost-{i}"},
                           timeout=10)
             for i, (path, body) in enumerate([(PREDICT, EXAMPLE), (PREDICT + "/batch", batch)] * 2)
         ]  # fmt: skip
-        for answer in lost:
+        for answer in answers:
             assert answer.status_code == 503
             assert answer.json() == RECORDS_UNAVAILABLE
             assert "decision records are unavailable" in answer.json()["error"]
             assert answer.headers["Retry-After"] == str(RECORDS_RETRY_AFTER_S)
         assert requests.get(server.url + "/health", timeout=10).status_code == 200
         assert requests.get(server.url + "/metrics", timeout=10).status_code == 200
-    finally:
-        cluster.start()
     back = [  # on every worker, also one that got none of the requests above
         requests.post(
             server.url + PREDICT, json=EXAMPLE, headers={"X-Request-ID": f"back-{i}"}, timeout=10
