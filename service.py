@@ -77,6 +77,10 @@ BATCHED: dict[str, Any] = {
 # batch of 1000 once its first parts had taken the latency budget.
 EXPLAINED_ROWS = 64
 EXPLAINED: dict[str, Any] = {**BATCHED, "max_batch_size": EXPLAINED_ROWS}
+# Applicants of batches with reasons that one API worker computes at once: a largest batch's
+# worth (0.5-1.3 s of the runner, as the applicants differ from the reference), or one batch
+# of any size.
+EXPLAINING_BUDGET = settings.max_batch_records
 
 
 @bentoml.service(
@@ -200,7 +204,7 @@ class CreditScoring:
         self.explain = Coalescer(
             lambda rows: self.runner.to_async.explain(rows), max_rows=EXPLAINED_ROWS
         )
-        self.explaining_a_batch = False
+        self.explaining = 0  # applicants of batches with reasons in progress in this worker
         profile = training_profile(MODEL.stored)
         self.reference = profile.reference_record()  # shown next to each reason
         self.memory = TrimWhenIdle()  # large batch requests leave freed memory with glibc
@@ -235,17 +239,18 @@ class CreditScoring:
             answers = [CreditScore.from_row(row, self.model_tag) for row in rows]
         else:
             large = len(encoded) > EXPLAINED_ROWS
-            if large and self.explaining_a_batch:
-                # One large batch with reasons at a time per worker: shed the others at once,
-                # as several would share the runner until all outlast the request timeout.
-                raise ServiceUnavailable("overloaded: a batch with reasons is in progress")
-            self.explaining_a_batch = self.explaining_a_batch or large
+            if large and self.explaining and self.explaining + len(encoded) > EXPLAINING_BUDGET:
+                # Batches with reasons share the runner until all are done: shed those
+                # beyond a largest batch's work in progress at once, as more would all
+                # outlast the request timeout together.
+                raise ServiceUnavailable("overloaded: batches with reasons are in progress")
+            counted = len(encoded) if large else 0
+            self.explaining += counted
             try:
                 parts = range(0, len(encoded), EXPLAINED_ROWS)
                 explained = [await self.explain(encoded[i : i + EXPLAINED_ROWS]) for i in parts]
             finally:
-                if large:
-                    self.explaining_a_batch = False
+                self.explaining -= counted
             answers = [
                 CreditScore.from_row(row, self.model_tag, record, self.reference)
                 for record, row in zip(records, np.concatenate(explained), strict=True)

@@ -2,7 +2,8 @@
 
 What a careful engineer writes without BentoML: per request the numpy features, the fused
 network and the decision of `credit_risk` (the same `Scorer` our runner uses), and with
-`?reasons=true` the same Shapley values, all in the request's process; no batching, no hop.
+`?reasons=true` the same Shapley values, all in the request's process; no batching across
+requests, no hop. A batch request's applicants are scored together, as ours are.
 Run: uvicorn benchmarks.fastapi_peer:app --workers <CPUs> --loop uvloop --http httptools
 --no-access-log
 """
@@ -14,7 +15,7 @@ from fastapi import FastAPI
 
 from credit_risk.artifacts import load_exported
 from credit_risk.contract import Applicant, encode_applicants
-from serving.schemas import CreditScore
+from serving.schemas import ApplicantBatch, CreditScore, CreditScores
 from training_export.paths import ARTIFACTS_DIR
 
 torch.set_num_threads(1)  # one core per worker process
@@ -35,3 +36,17 @@ async def health() -> dict[str, str]:
 async def credit_score_prediction(applicant: Applicant, reasons: bool = False) -> CreditScore:
     row = scorer.decisions(encode_applicants([applicant]), with_reasons=reasons)[0]
     return CreditScore.from_row(row, MODEL, applicant.record(), reference)
+
+
+@app.post("/credit_score_prediction/batch")
+async def batch_credit_score_prediction(
+    batch: ApplicantBatch, reasons: bool = False
+) -> CreditScores:
+    records = [applicant.record() for applicant in batch.applicants]
+    rows = scorer.decisions(encode_applicants(batch.applicants), with_reasons=reasons)
+    return CreditScores(
+        predictions=[
+            CreditScore.from_row(row, MODEL, record, reference)
+            for row, record in zip(rows, records, strict=True)
+        ]
+    )

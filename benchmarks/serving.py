@@ -7,8 +7,10 @@ model path in process, one uvicorn worker per CPU, uvloop and httptools, with an
 reasons), LitServe with dynamic batching (one worker per CPU); the ceilings: a constant
 answer served as ours is, and by stock BentoML. Ours runs as in production: an API key
 required (wrk sends one with every request; the peers ignore it), decision records on (and
-once off), in source and as the container image. Ratios ours / each of them, and the cost
-of reason codes. Writes reports/benchmark.{md,json,png}.
+once off), in source and as the container image. Heavier requests too: batches of 100
+applicants with reasons, ours (with one runner process and with two) against the FastAPI
+peer, at up to 8 clients. Ratios ours / each of them, and the cost of reason codes. Writes
+reports/benchmark.{md,json,png}.
 """
 
 from __future__ import annotations
@@ -41,12 +43,21 @@ TARGETS = (
     "ours+reasons",
     "ours, no records",
     "ours, version 002",
+    "fastapi peer, batches of 100+reasons",
+    "ours, batches of 100+reasons",
+    "ours, 2 runners, batches of 100+reasons",
     "container",
     "ceiling",
     "stock ceiling",
 )
 ROUTE = "/credit_score_prediction"
-ROUTES = {target: f"{ROUTE}?reasons=true" if target.endswith("+reasons") else ROUTE
+# Heavier requests: batches of this many applicants with reasons, at few clients (ours sheds
+# batches with reasons beyond 1000 applicants in progress per API worker).
+BATCH = 100
+BATCH_MAX_CLIENTS = 8
+BATCHES = {target for target in TARGETS if ", batches of" in target}
+ROUTES = {target: (f"{ROUTE}/batch" if target in BATCHES else ROUTE)
+          + ("?reasons=true" if target.endswith("+reasons") else "")
           for target in TARGETS}  # fmt: skip
 # Ours as in production: API keys required (every request sends one), records on.
 KEYS = {"CREDIT_RISK_API_KEYS": json.dumps([API_KEY])}
@@ -56,6 +67,12 @@ ENVS = {
     "ours+reasons": KEYS,
     "ours, no records": {**KEYS, "CREDIT_RISK_RECORDS": "false"},
     "ours, version 002": {**KEYS, "CREDIT_RISK_SERVED_MODEL": "002"},  # a config id: env()
+    "ours, batches of 100+reasons": KEYS,
+    # The runner's processes, as BentoML configures any service's.
+    "ours, 2 runners, batches of 100+reasons": {
+        **KEYS,
+        "BENTOML_CONFIG_OPTIONS": "services.credit_risk_model.workers=2",
+    },
 }
 
 
@@ -105,11 +122,12 @@ def command(target: str, port: int) -> tuple[list[str], str]:
 
 
 def measure(target: str, clients: list[int], seconds: float, logs: Path) -> list[dict]:
-    script = write_script(logs / f"{target}.lua", ROUTES[target])
+    batch = BATCH if target in BATCHES else 0
+    script = write_script(logs / f"{target}.lua", ROUTES[target], batch)
     rows = []
     with server(target, logs / f"{target}.log") as running:
         run_wrk(running.url, script, 8, 2)  # warm-up
-        for n in clients:
+        for n in clients_of(target, clients):
             cpu, rss = running.cpu_seconds(), running.rss_bytes()
             result = run_wrk(running.url, script, n, seconds)
             rows.append({
@@ -120,6 +138,10 @@ def measure(target: str, clients: list[int], seconds: float, logs: Path) -> list
             print(f"{target:20} {n:4} clients: {result.rps:8.0f} req/s  p50 {result.p50_ms:7.2f} ms"
                   f"  p99 {result.p99_ms:7.2f} ms  errors {result.errors}", flush=True)  # fmt: skip
     return rows
+
+
+def clients_of(target: str, clients: list[int]) -> list[int]:
+    return [n for n in clients if n <= BATCH_MAX_CLIENTS] if target in BATCHES else clients
 
 
 def medians(runs: list[dict]) -> dict[tuple[str, int], dict]:
@@ -147,7 +169,7 @@ def report(runs: list[dict], clients: list[int], seconds: int, repeats: int) -> 
         "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for target in targets:
-        for n in clients:
+        for n in clients_of(target, clients):
             m = med[(target, n)]
             cpu = f"{m['server_cpu_s']:.1f}"
             rss = f"{m['rss_mb_before']:.0f}, {m['rss_mb_after']:.0f}"
@@ -160,6 +182,8 @@ def report(runs: list[dict], clients: list[int], seconds: int, repeats: int) -> 
     pairs = [  # numerator, denominator: those of the measured targets
         ("ours", "fastapi peer"),
         ("ours+reasons", "fastapi peer+reasons"),
+        ("ours, batches of 100+reasons", "fastapi peer, batches of 100+reasons"),
+        ("ours, 2 runners, batches of 100+reasons", "fastapi peer, batches of 100+reasons"),
         ("ours", "litserve peer"),
         ("ours", "baseline"),
         ("ours", "ceiling"),
@@ -179,7 +203,8 @@ def report(runs: list[dict], clients: list[int], seconds: int, repeats: int) -> 
             f"|---:|{'---:|' * len(ratios)}",
         ]
     for n in clients if ratios else []:
-        cells = [f"{med[(a, n)]['rps'] / med[(b, n)]['rps']:.2f}" for a, b in ratios.values()]
+        cells = [f"{med[(a, n)]['rps'] / med[(b, n)]['rps']:.2f}" if (a, n) in med else "n/a"
+                 for a, b in ratios.values()]  # fmt: skip
         lines.append(f"| {n} | {' | '.join(cells)} |")
     return "\n".join(lines) + "\n"
 
@@ -192,7 +217,7 @@ def chart(runs: list[dict], clients: list[int], path: Path) -> None:
 
     med = medians(runs)
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for target in [t for t in TARGETS if (t, clients[0]) in med]:
+    for target in [t for t in TARGETS if (t, clients[0]) in med and t not in BATCHES]:
         left.plot(clients, [med[(target, n)]["rps"] for n in clients], marker="o", label=target)
         right.plot(clients, [med[(target, n)]["p99_ms"] for n in clients], marker="o", label=target)
     for axis, title in ((left, "throughput (req/s)"), (right, "p99 latency (ms)")):
@@ -207,7 +232,7 @@ def chart(runs: list[dict], clients: list[int], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    # Defaults: 8 servers x 3 client counts x 8 s x 2 rounds, about 8 minutes in all.
+    # Defaults: 14 servers x up to 3 client counts x 8 s x 2 rounds, about 15 minutes in all.
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 64])
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2)

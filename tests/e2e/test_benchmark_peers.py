@@ -39,6 +39,22 @@ def test_each_peer_answers_as_ours(
     ours = answers(server, route, records)
     with bench.server(target, tmp_path / "peer.log") as peer:
         theirs = answers(peer.url, route, records)
+    assert_same(ours, theirs)
+
+
+def test_the_peer_answers_batches_with_reasons_as_ours(
+    server: str, records: list[dict], tmp_path: Path
+) -> None:
+    target = "fastapi peer, batches of 100+reasons"
+    route, body = bench.ROUTES[target], {"applicants": records[:ROWS]}
+    ours = requests.post(f"{server}{route}", json=body, timeout=30).json()["predictions"]
+    with bench.server(target, tmp_path / "peer.log") as peer:
+        theirs = requests.post(f"{peer.url}{route}", json=body, timeout=30).json()["predictions"]
+    assert len(ours) == ROWS
+    assert_same(ours, theirs)
+
+
+def assert_same(ours: list[dict], theirs: list[dict]) -> None:
     for mine, its in zip(ours, theirs, strict=True):
         assert its.keys() == mine.keys()
         assert its["prediction"] == mine["prediction"]

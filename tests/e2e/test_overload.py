@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
@@ -62,3 +63,28 @@ def test_a_shed_request_is_a_503_with_retry_after_and_one_warning(stored_model, 
     assert all("[WARNING]" in line for line in warnings)
     assert "Traceback" not in text
     assert "ServiceUnavailable" not in text
+
+
+def concurrent_batches(url: str, batches: int, size: int) -> list[int]:
+    """The statuses of `batches` batches of `size` applicants with reasons sent at once."""
+    body = {"applicants": [EXAMPLE] * size}
+    with ThreadPoolExecutor(batches) as pool:
+        return list(
+            pool.map(
+                lambda _: (
+                    requests.post(
+                        f"{url}/credit_score_prediction/batch?reasons=true", json=body, timeout=60
+                    ).status_code
+                ),
+                range(batches),
+            )
+        )
+
+
+def test_batches_with_reasons_are_shed_only_beyond_a_largest_batchs_work(server: str) -> None:
+    """Per API worker, batches with reasons run together up to `CREDIT_RISK_MAX_BATCH_RECORDS`
+    applicants (1000): eight of 100 at once are all answered, even on one worker; of three
+    of 1000 at once, two meet on one of the two workers, and one of those is shed."""
+    assert concurrent_batches(server, 8, 100) == [200] * 8
+    statuses = concurrent_batches(server, 3, 1000)
+    assert sorted(statuses)[0] == 200 and 503 in statuses, statuses
