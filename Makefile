@@ -92,6 +92,7 @@ evaluate: setup  ## 5x5 cross-validation into reports/, then `make train` (about
 bench: store  ## HTTP benchmark vs the peers (baseline, FastAPI, LitServe) and BentoML's ceiling; model path
 	command -v wrk >/dev/null || ($(APT) update -qq && $(APT) install -y -qq wrk)
 	$(PY) -m benchmarks.model_path
+	$(PY) -m benchmarks.middlewares
 	$(PY) -m benchmarks.serving
 
 reliability: store  ## fuzzing (2000+ cases), 5-minute soak, recovery after a flood, runner kill, hostile clients, SIGTERM under load

@@ -362,7 +362,8 @@ class CreditScoring:
 
 
 _API_ROUTES = [PREDICTION_ROUTE, BATCH_ROUTE]
-for _middleware, _options in [
+# The public service's own ASGI middlewares with their options, outermost first.
+MIDDLEWARES: list[tuple[type, dict[str, Any]]] = [
     *middlewares.stack(
         api_routes=_API_ROUTES,
         known_keys=[*FIELDS, "applicants"],  # the batch body: {"applicants": [...]}
@@ -378,5 +379,6 @@ for _middleware, _options in [
     (bentoml_fixes.ValidationErrorAs422, {"paths": _API_ROUTES}),
     (bentoml_fixes.RetryLaterOn503, {"paths": _API_ROUTES}),
     (PlainErrorsAsJson, {}),
-]:
+]
+for _middleware, _options in MIDDLEWARES:
     CreditScoring.add_asgi_middleware(_middleware, **_options)

@@ -1,0 +1,22 @@
+"""The middleware benchmark measures answered requests, not refusals."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from benchmarks.middlewares import microseconds_per_request, stack
+from serving.middlewares import ApiKeys
+
+
+def test_a_request_refused_on_the_way_is_not_measured() -> None:
+    refusing = stack([(ApiKeys, {"keys": ["another key"], "open_paths": []})])
+    with pytest.raises(RuntimeError, match="not answered by the app"):
+        asyncio.run(microseconds_per_request(refusing, requests=10))
+
+
+def test_the_served_stack_answers_the_benchmark_request(stored_model) -> None:
+    from service import MIDDLEWARES
+
+    assert asyncio.run(microseconds_per_request(stack(MIDDLEWARES), requests=10)) > 0
