@@ -91,7 +91,9 @@ def engine_for(url: str) -> sa.Engine:
         migrate(engine)
     except (OSError, sa.exc.SQLAlchemyError, CommandError) as exc:
         reason = getattr(exc, "orig", None) or exc
-        raise RecordsUnavailable(f"decision records database {shown}: {reason}") from exc
+        # Not chained: the driver's words are in the message, and its tracebacks (~130 log
+        # lines, again each time BentoML restarts the worker, every ~10 s) would bury it.
+        raise RecordsUnavailable(f"decision records database {shown}: {reason}") from None
     return engine
 
 

@@ -1,7 +1,8 @@
 """Decision records on real servers: read with a key, outcomes, realised metrics, no
 acknowledged decision lost when the API worker is killed, no decision while the database is
 lost and scoring again by itself once it is back (both on SQLite and PostgreSQL), and an
-unreachable database at start-up named without its password."""
+unreachable database at start-up named without its password, the service ready by itself
+once it is up."""
 
 from __future__ import annotations
 
@@ -232,3 +233,30 @@ def test_an_unreachable_database_at_start_up_is_named_without_its_password(
     text = log.read_text(errors="replace")
     assert f"{shown}: connection failed" in text and "Connection refused" in text
     assert "pw-123" not in text
+    # One short traceback per attempt: not the driver's chained ones, which buried it.
+    assert "direct cause of the following exception" not in text
+
+
+def test_a_service_started_without_its_database_is_ready_once_the_database_is_up(
+    stored_model, tmp_path: Path
+) -> None:
+    """BentoML starts a worker that failed again (every ~10 s): no one has to restart it."""
+    with PostgresCluster() as cluster:
+        url = cluster.create_database()
+        cluster.stop()
+        port = free_port()
+        env = {"CREDIT_RISK_RECORDS_URL": url, "CREDIT_RISK_API_WORKERS": "1"}
+        log = tmp_path / "serve.log"
+        server = ServerProcess(bentoml_serve("service:CreditScoring", port), port, log, env=env)
+        server.start(wait=False)
+        try:
+            deadline = time.monotonic() + 60
+            while "connection failed" not in log.read_text(errors="replace"):
+                assert time.monotonic() < deadline, server.tail()
+                time.sleep(0.2)
+            cluster.start()
+            server.wait_ready(timeout_s=60)
+            answer = requests.post(server.url + PREDICT, json=EXAMPLE, timeout=10)
+            assert answer.status_code == 200
+        finally:
+            server.stop(timeout_s=10)
