@@ -167,7 +167,11 @@ def load_scorer(
         raise ArtifactError(profile_path, f"invalid training profile: {exc}") from exc
     preprocessor_sha256 = expected_sha256[PREPROCESSOR]
     if features is None:
-        features = FeatureEncoder.of(load_preprocessor(preprocessor_path, preprocessor_sha256))
+        preprocessor = load_preprocessor(preprocessor_path, preprocessor_sha256)
+        try:
+            features = FeatureEncoder.of(preprocessor)
+        except PreprocessorMismatch as exc:  # its parameters, e.g. a scale that is not finite
+            raise ArtifactError(preprocessor_path, str(exc)) from exc
     try:
         state_dict = torch.load(weights_path, map_location="cpu", weights_only=True)
     except Exception as exc:

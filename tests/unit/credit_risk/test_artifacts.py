@@ -111,3 +111,11 @@ def test_preprocessor_of_another_schema_is_refused(artifact_copy: Path) -> None:
     joblib.dump(preprocessor, artifact_copy / PREPROCESSOR)
     with pytest.raises(ArtifactError, match=r"preprocessor\.joblib: output features"):
         load_scorer(artifact_copy, ID, rehash(artifact_copy))
+
+
+def test_preprocessor_with_a_scale_that_is_not_finite_is_refused(artifact_copy: Path) -> None:
+    preprocessor = joblib.load(artifact_copy / PREPROCESSOR)
+    preprocessor.named_transformers_["numeric"].scale_[0] = np.nan
+    joblib.dump(preprocessor, artifact_copy / PREPROCESSOR)
+    with pytest.raises(ArtifactError, match=r"preprocessor\.joblib: scaler parameters are not"):
+        load_scorer(artifact_copy, ID, rehash(artifact_copy))
