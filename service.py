@@ -78,8 +78,7 @@ BATCHED: dict[str, Any] = {
 EXPLAINED_ROWS = 64
 EXPLAINED: dict[str, Any] = {**BATCHED, "max_batch_size": EXPLAINED_ROWS}
 # Applicants of batches with reasons that one API worker computes at once: a largest batch's
-# worth (0.5-1.3 s of the runner, as the applicants differ from the reference), or one batch
-# of any size.
+# worth (which alone is answered within the request timeout), or one batch of any size.
 EXPLAINING_BUDGET = settings.max_batch_records
 
 
