@@ -73,6 +73,9 @@ CONNECT_TIMEOUT_S = 3
 # a lost database: scoring answers 503 rather than holding a worker's event loop, where it
 # commits (`RecordWriter`), for longer.
 BUSY_TIMEOUT_S = 2
+# Rows the purge deletes per transaction: each holds the write lock for well under
+# `BUSY_TIMEOUT_S`, so that serving commits wait between them rather than fail.
+PURGE_CHUNK = 5000
 # The PostgreSQL advisory lock that one migrating process holds at a time.
 MIGRATION_LOCK = 0x637265646974  # "credit"
 
@@ -233,13 +236,24 @@ class Records:
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
 
-    def purge(self, older_than_days: int, now: datetime | None = None) -> int:
-        """Delete the records decided more than `older_than_days` ago; how many."""
+    def purge(
+        self, older_than_days: int, now: datetime | None = None, chunk: int = PURGE_CHUNK
+    ) -> int:
+        """Delete the records decided more than `older_than_days` ago, `chunk` rows to a
+        transaction; how many."""
         cutoff = (now or datetime.now(UTC)) - timedelta(days=older_than_days)
-        with self.engine.begin() as connection:
-            return connection.execute(
-                decisions.delete().where(decisions.c.decided_at < cutoff)
-            ).rowcount
+        oldest = (
+            sa.select(decisions.c.id).where(decisions.c.decided_at < cutoff).limit(chunk)
+        ).scalar_subquery()
+        deleted = 0
+        while True:
+            with self.engine.begin() as connection:
+                count = connection.execute(
+                    decisions.delete().where(decisions.c.id.in_(oldest))
+                ).rowcount
+            deleted += count
+            if count < chunk:
+                return deleted
 
     def delete_applicant(self, request_id: str | None, client_reference: str | None) -> int:
         """Delete one applicant's records (by request id or client reference); how many."""

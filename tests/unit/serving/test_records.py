@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -132,6 +133,17 @@ def test_retention_deletes_only_what_is_older(records: Records) -> None:
         )
     assert records.purge(older_than_days=30) == 1
     assert records.of_request("old") == [] and len(records.of_request("new")) == 1
+
+
+def test_retention_deletes_in_short_transactions(records: Records) -> None:
+    """A transaction per chunk: serving commits wait between them rather than fail."""
+    records.write(rows("old", 7) + rows("new"))
+    later = datetime.now(UTC) + timedelta(days=40)
+    transactions = []
+    sa.event.listen(records.engine, "commit", lambda _: transactions.append(1))
+    deleted = records.purge(older_than_days=30, now=later, chunk=3)
+    assert deleted == 8 and transactions == [1, 1, 1]
+    assert records.between(None, None) == []
 
 
 def test_one_applicants_records_can_be_deleted(records: Records) -> None:
