@@ -109,8 +109,17 @@ def configure_access_log() -> None:
 
 
 class AccessLog:
+    """One JSON line per request, without its body.
+
+    The lines of the requests that end in one turn of the event loop (under load, those of
+    one runner batch) are logged together, in one logging call: a call per line cost ~12 µs
+    of CPU per request, a quarter of this module's middlewares (`benchmarks/middlewares.py`),
+    and ~5 % of the requests served at 64 clients.
+    """
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._lines: list[str] = []  # of this turn of the event loop
         configure_access_log()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -128,7 +137,7 @@ class AccessLog:
         try:
             await self.app(scope, receive, send_seen)
         finally:
-            line: dict[str, Any] = {
+            line = {
                 "ts": round(time.time(), 3),
                 "request_id": scope.get("state", {}).get("request_id"),
                 "method": scope["method"],
@@ -137,7 +146,13 @@ class AccessLog:
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                 "client": scope["client"][0] if scope.get("client") else None,
             }
-            access_log.info(json.dumps(line))
+            self._lines.append(json.dumps(line))
+            if len(self._lines) == 1:
+                asyncio.get_running_loop().call_soon(self._write)
+
+    def _write(self) -> None:
+        lines, self._lines = self._lines, []
+        access_log.info("\n".join(lines))
 
 
 class HeaderLimit:

@@ -289,7 +289,8 @@ def test_api_keys_when_configured(headers: list, status: int) -> None:
     assert preflight.status_code != 401
 
 
-def test_access_log_is_one_json_line_without_the_body() -> None:
+def test_access_log_is_one_json_line_per_request_without_the_body() -> None:
+    """Requests that end in one turn of the event loop share a logging call."""
     import json
     import logging
 
@@ -299,11 +300,31 @@ def test_access_log_is_one_json_line_without_the_body() -> None:
     handler = logging.Handler()
     handler.emit = records.append
     access_log.addHandler(handler)
+
+    async def two_at_once(asgi: Starlette) -> None:
+        async def discard(message: dict) -> None:
+            pass
+
+        def body(content: bytes):
+            async def receive() -> dict:
+                return {"type": "http.request", "body": content, "more_body": False}
+
+            return receive
+
+        await asyncio.gather(
+            asgi(post_scope((b"x-request-id", b"r2")), body(b'{"Age": 4712}'), discard),
+            asgi(post_scope((b"x-request-id", b"r3")), body(b"{}"), discard),
+        )
+        await asyncio.sleep(0)  # the turn that logs their lines
+
     try:
-        client().post("/api", content=b'{"Age": 4711}', headers={"X-Request-ID": "r1"})
+        with TestClient(app(), base_url="http://127.0.0.1") as test_client:
+            test_client.post("/api", content=b'{"Age": 4711}', headers={"X-Request-ID": "r1"})
+            test_client.portal.call(two_at_once, test_client.app)
     finally:
         access_log.removeHandler(handler)
-    (record,) = records
-    line = json.loads(record.getMessage())
-    assert line["request_id"] == "r1" and line["status"] == 200 and line["path"] == "/api"
-    assert "4711" not in record.getMessage()
+    lines = [json.loads(line) for r in records for line in r.getMessage().split("\n")]
+    assert [line["request_id"] for line in lines] == ["r1", "r2", "r3"]
+    assert len(records) == 2  # r2 and r3 ended in the same turn
+    assert all(line["status"] == 200 and line["path"] == "/api" for line in lines)
+    assert not any("471" in r.getMessage() for r in records)
