@@ -31,22 +31,24 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
+def scores(applicants: list[Applicant], reasons: bool) -> list[CreditScore]:
+    """The model path in process, the applicants of one request together."""
+    rows = scorer.decisions(encode_applicants(applicants), with_reasons=reasons)
+    return [
+        CreditScore.from_row(row, MODEL, applicant.record(), reference)
+        for row, applicant in zip(rows, applicants, strict=True)
+    ]
+
+
 # `async def`: the model path takes well under a millisecond, less than a thread hand-over.
 @app.post("/credit_score_prediction")
 async def credit_score_prediction(applicant: Applicant, reasons: bool = False) -> CreditScore:
-    row = scorer.decisions(encode_applicants([applicant]), with_reasons=reasons)[0]
-    return CreditScore.from_row(row, MODEL, applicant.record(), reference)
+    (score,) = scores([applicant], reasons)
+    return score
 
 
 @app.post("/credit_score_prediction/batch")
 async def batch_credit_score_prediction(
     batch: ApplicantBatch, reasons: bool = False
 ) -> CreditScores:
-    records = [applicant.record() for applicant in batch.applicants]
-    rows = scorer.decisions(encode_applicants(batch.applicants), with_reasons=reasons)
-    return CreditScores(
-        predictions=[
-            CreditScore.from_row(row, MODEL, record, reference)
-            for row, record in zip(rows, records, strict=True)
-        ]
-    )
+    return CreditScores(predictions=scores(batch.applicants, reasons))

@@ -294,8 +294,8 @@ class RecordWriter:
 
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
-        self._inline = engine.dialect.name == "sqlite"  # a local file
-        self._thread = None if self._inline else ThreadPoolExecutor(1, "records")
+        # None on SQLite (a local file): commits run on the event loop.
+        self._thread = None if engine.dialect.name == "sqlite" else ThreadPoolExecutor(1, "records")
         self._connection: sa.Connection | None = None  # SQLite's, kept open
 
     def _write(self, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -306,7 +306,7 @@ class RecordWriter:
         except BaseException:
             connection.close()
             raise
-        if self._inline:
+        if self._thread is None:
             self._connection = connection
         else:
             connection.close()
