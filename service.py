@@ -197,11 +197,19 @@ class CreditScoring:
     def __init__(self) -> None:
         self.model_tag = str(MODEL.stored.tag)
         # The runner client's methods exist only once the server has started: look up late.
+        # A call of plain rows costs the runner little besides the call itself: one in
+        # flight, so that the rows arriving meanwhile make fewer, larger calls. Rows with
+        # reasons cost the runner far more than the call: two, so that it always has the
+        # next one queued.
         self.predict = Coalescer(
-            lambda rows: self.runner.to_async.predict(rows), max_rows=settings.max_batch_size
+            lambda rows: self.runner.to_async.predict(rows),
+            max_rows=settings.max_batch_size,
+            max_in_flight=1,
         )
         self.explain = Coalescer(
-            lambda rows: self.runner.to_async.explain(rows), max_rows=EXPLAINED_ROWS
+            lambda rows: self.runner.to_async.explain(rows),
+            max_rows=EXPLAINED_ROWS,
+            max_in_flight=2,
         )
         self.explaining = 0  # applicants of batches with reasons in progress in this worker
         profile = training_profile(MODEL.stored)

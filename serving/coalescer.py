@@ -34,7 +34,7 @@ class Coalescer(Generic[Rows]):
         call: Callable[[Rows], Awaitable[Rows]],
         *,
         max_rows: int,
-        max_in_flight: int = 2,
+        max_in_flight: int,
         join: Callable[[list[Rows]], Rows] = np.concatenate,
         linger: bool = False,
     ) -> None:

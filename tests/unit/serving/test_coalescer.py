@@ -60,7 +60,7 @@ def answered(result: np.ndarray) -> list[int]:
 def test_a_lone_call_is_sent_at_once_with_its_rows() -> None:
     async def scenario() -> None:
         runner = Runner()
-        coalescer = Coalescer(runner, max_rows=64)
+        coalescer = Coalescer(runner, max_rows=64, max_in_flight=1)
         call = asyncio.create_task(coalescer(rows(1, 2)))
         await settle()  # no timer: the runner has the rows before any time passes
         assert runner.calls == [[1, 2]]
@@ -81,6 +81,29 @@ def test_waiting_calls_ride_together_and_get_their_own_rows_back_in_order() -> N
         results = await done(asyncio.gather(first, *waiting))
         assert runner.calls == [[1], [2, 3, 4, 5, 6, 7]]
         assert [answered(r) for r in results] == [[1], [2, 3], [4], [5, 6, 7]]
+
+    asyncio.run(scenario())
+
+
+def test_up_to_max_in_flight_calls_are_open_and_the_rest_wait_for_one_to_end() -> None:
+    async def scenario() -> None:
+        runner = Runner(hold=True)
+        coalescer = Coalescer(runner, max_rows=64, max_in_flight=2)
+        first = asyncio.create_task(coalescer(rows(1)))
+        await settle()
+        second = asyncio.create_task(coalescer(rows(2)))
+        await settle()
+        later = [asyncio.create_task(coalescer(rows(i))) for i in (3, 4)]
+        await settle()
+        assert runner.calls == [[1], [2]]  # two open, the later rows wait together
+        runner.release()
+        assert [answered(await done(call)) for call in (first, second, *later)] == [
+            [1],
+            [2],
+            [3],
+            [4],
+        ]
+        assert runner.calls == [[1], [2], [3, 4]]
 
     asyncio.run(scenario())
 
