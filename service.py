@@ -32,7 +32,7 @@ from serving.coalescer import Coalescer
 from serving.compression import CompressedOn
 from serving.drift import DriftReport, DriftWindow
 from serving.errors import PlainErrorsAsJson
-from serving.gc_tuning import freeze_startup_objects
+from serving.gc_tuning import tune_gc_after_startup
 from serving.loan_form import add_loan_form
 from serving.malloc_trim import TrimWhenIdle
 from serving.openapi import build_openapi
@@ -105,7 +105,7 @@ class CreditRiskModel:
         torch.set_num_threads(1)  # one core per worker; batches are small
         self.scorer = load_scorer(self.model)  # a bentoml.Model on the instance
         self.memory = TrimWhenIdle()  # large batches leave freed memory with glibc
-        freeze_startup_objects()
+        tune_gc_after_startup()
 
     # Both run on the event loop, not in a thread: a batch takes well under a millisecond
     # of CPU, less than the hand-over to a worker thread would cost.
@@ -228,7 +228,7 @@ class CreditScoring:
                 linger=True,
             )
         self.threshold = recorded_threshold(MODEL.stored)  # recorded with each decision
-        freeze_startup_objects()
+        tune_gc_after_startup()
 
     async def decisions(
         self, applicants: list[Applicant], ctx: bentoml.Context

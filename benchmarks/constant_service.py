@@ -17,7 +17,7 @@ import bentoml
 
 from credit_risk.contract import Applicant
 from serving import bentoml_fixes, middlewares
-from serving.gc_tuning import freeze_startup_objects
+from serving.gc_tuning import tune_gc_after_startup
 from serving.schemas import CreditScore
 from serving.settings import settings
 
@@ -44,7 +44,7 @@ if TUNED:
 class ConstantScoring:
     def __init__(self) -> None:
         if TUNED:
-            freeze_startup_objects()
+            tune_gc_after_startup()
 
     @bentoml.api(route="/credit_score_prediction")
     async def credit_score_prediction(self, applicant: Applicant, /) -> CreditScore:
