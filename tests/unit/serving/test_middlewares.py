@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+import uuid
 
 import pytest
 from starlette.applications import Starlette
@@ -112,6 +114,20 @@ def test_request_id_is_echoed_or_created() -> None:
     created = client().post("/api", content=b"{}", headers={"X-Request-ID": "no spaces allowed"})
     assert len(created.headers["x-request-id"]) == 32
     assert client().get("/livez").headers["x-request-id"]
+
+
+def test_created_request_ids_are_uuid7_and_sort_in_the_order_they_were_made() -> None:
+    made = []
+    for _ in range(3):
+        made += [middlewares.new_request_id() for _ in range(1000)]
+        time.sleep(0.002)  # the next ones are of a later millisecond
+    assert len(set(made)) == len(made)
+    assert all(uuid.UUID(hex=rid).version == 7 for rid in made)
+    assert all(uuid.UUID(hex=rid).variant == uuid.RFC_4122 for rid in made)
+    milliseconds = [int(rid[:12], 16) for rid in made]
+    assert milliseconds == sorted(milliseconds)
+    assert made[0] < made[1000] < made[2000]  # as text too: the index grows at its end
+    assert abs(milliseconds[-1] - time.time() * 1000) < 1000
 
 
 def test_request_ids_of_up_to_64_characters_are_kept_longer_ones_replaced() -> None:
