@@ -81,9 +81,10 @@ format: setup
 data: setup  ## re-derive data/german_credit.csv from the raw UCI file
 	$(PY) -m training_export.dataset
 
-train: setup  ## retrain and re-export artifacts/ and the model card (then `make store`)
+train: setup  ## retrain and re-export artifacts/, the model card and the fairness report (then `make store`)
 	$(PY) -m training_export
 	$(PY) -m training_export.model_card
+	$(PY) -m training_export.fairness
 
 evaluate: setup  ## 5x5 cross-validation into reports/, then `make train` (about 5-10 minutes)
 	$(PY) -m training_export.evaluation

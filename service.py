@@ -3,7 +3,8 @@
 Serve with `bentoml serve service:CreditScoring`. The runner owns the model and its
 decision rule: it loads the version once per process from the BentoML model store,
 verified against the hashes recorded at import, and answers adaptive batches of encoded
-rows with P(good) and the decision. The public service validates, encodes, monitors
+rows with P(good), the decision and, for declines, the fields' gains that its principal
+reasons are ranked by (`credit_risk.reasons`). The public service validates, encodes, monitors
 drift and words the answers. The parts live in `credit_risk/` (the model) and `serving/`.
 """
 
@@ -25,13 +26,20 @@ from pydantic import Field, TypeAdapter
 from sqlalchemy.exc import SQLAlchemyError
 
 from credit_risk.contract import EXAMPLE, FIELDS, Applicant, encode
-from model_store.versions import example_decision, recorded_threshold, resolve, training_profile
+from model_store.versions import (
+    example_decision,
+    reason_baseline,
+    recorded_threshold,
+    resolve,
+    training_profile,
+)
 from serving import bentoml_fixes, middlewares
 from serving.api_docs import ASSETS_URL, BENTOML_OPENAPI_URL, OPENAPI_URL, docs_app
 from serving.coalescer import Coalescer
 from serving.compression import CompressedOn
 from serving.drift import DriftReport, DriftWindow
 from serving.errors import PlainErrorsAsJson
+from serving.fairness import FairnessReport, live_fairness
 from serving.gc_tuning import tune_gc_after_startup
 from serving.loan_form import add_loan_form
 from serving.malloc_trim import TrimWhenIdle
@@ -70,16 +78,6 @@ BATCHED: dict[str, Any] = {
     "max_batch_size": settings.max_batch_size,
     "max_latency_ms": settings.max_latency_ms,
 }
-# A row with reasons costs up to 512 forward passes (of every member of an ensemble). A
-# request's rows go to the runner in parts of this many, one after the other: each is queued
-# afresh, with a wait of its own. Sent at once, the batcher would split them itself and count
-# every part's wait from when the whole was queued (`CorkDispatcher._get_inputs`), shedding a
-# batch of 1000 once its first parts had taken the latency budget.
-EXPLAINED_ROWS = 64
-EXPLAINED: dict[str, Any] = {**BATCHED, "max_batch_size": EXPLAINED_ROWS}
-# Applicants of batches with reasons that one API worker computes at once: a largest batch's
-# worth (which alone is answered within the request timeout), or one batch of any size.
-EXPLAINING_BUDGET = settings.max_batch_records
 
 
 @bentoml.service(
@@ -111,15 +109,14 @@ class CreditRiskModel:
     # of CPU, less than the hand-over to a worker thread would cost.
     @bentoml.api(**BATCHED)
     async def predict(self, encoded: np.ndarray) -> np.ndarray:
-        """P(good) and the decision of each row (`Scorer.decisions`)."""
+        """P(good), the decision and, for each decline, the fields' gains
+        (`Scorer.decisions`): a forward pass per field that differs from the baseline."""
         self.memory.touch()
         return self.scorer.decisions(encoded)
 
-    @bentoml.api(**EXPLAINED)
+    @bentoml.api(**BATCHED)
     async def explain(self, encoded: np.ndarray) -> np.ndarray:
-        """The same with each field's contribution: 2**d forward passes for an applicant
-        that differs from the reference in d fields (64 on average, at most 512), so only
-        for requests that ask for reasons."""
+        """The same with the gains of every row, approvals too (`?reasons=true`)."""
         self.memory.touch()
         return self.scorer.decisions(encoded, with_reasons=True)
 
@@ -159,11 +156,9 @@ def _example_answers() -> dict[str, CreditScore]:
     row = example_decision(MODEL.stored)
     if row is None:
         return {}
-    tag, reference = str(MODEL.stored.tag), training_profile(MODEL.stored).reference_record()
-    return {
-        "decision": CreditScore.from_row(row[:2], tag),
-        "with_reasons": CreditScore.from_row(row, tag, EXAMPLE, reference),
-    }
+    tag, baseline = str(MODEL.stored.tag), reason_baseline(MODEL.stored)
+    answer = CreditScore.from_row(row, tag, EXAMPLE, baseline)
+    return {"decision": answer.without_reasons(), "with_reasons": answer}
 
 
 web = docs_app(_openapi)
@@ -197,10 +192,8 @@ class CreditScoring:
     def __init__(self) -> None:
         self.model_tag = str(MODEL.stored.tag)
         # The runner client's methods exist only once the server has started: look up late.
-        # A call of plain rows costs the runner little besides the call itself: one in
-        # flight, so that the rows arriving meanwhile make fewer, larger calls. Rows with
-        # reasons cost the runner far more than the call: two, so that it always has the
-        # next one queued.
+        # A call costs the runner little besides the call itself: one in flight, so that
+        # the rows arriving meanwhile make fewer, larger calls.
         self.predict = Coalescer(
             lambda rows: self.runner.to_async.predict(rows),
             max_rows=settings.max_batch_size,
@@ -208,12 +201,11 @@ class CreditScoring:
         )
         self.explain = Coalescer(
             lambda rows: self.runner.to_async.explain(rows),
-            max_rows=EXPLAINED_ROWS,
-            max_in_flight=2,
+            max_rows=settings.max_batch_size,
+            max_in_flight=1,
         )
-        self.explaining = 0  # applicants of batches with reasons in progress in this worker
         profile = training_profile(MODEL.stored)
-        self.reference = profile.reference_record()  # shown next to each reason
+        self.baseline = reason_baseline(MODEL.stored)  # what each reason is measured against
         self.memory = TrimWhenIdle()  # large batch requests leave freed memory with glibc
         self.drift = DriftWindow(profile, settings.drift_window, min_rows=settings.drift_min_rows)
         self.records = Records(engine_for(settings.records_url)) if settings.records else None
@@ -233,38 +225,23 @@ class CreditScoring:
     async def decisions(
         self, applicants: list[Applicant], ctx: bentoml.Context
     ) -> list[CreditScore]:
-        """Score applicants together with concurrent requests; with reasons when the
-        request asks for them (`?reasons=true`)."""
+        """Score applicants together with concurrent requests; every decline's principal
+        reasons are recorded, and answered when the request asks (`?reasons=true`), with
+        those of approvals too."""
         # An invalid parameter raises pydantic's ValidationError: a 422 like a bad body.
         options = Options.model_validate(dict(ctx.request.query_params))
         self.memory.touch()
         records = [applicant.record() for applicant in applicants]
         encoded = encode(records)
         self.drift.add(encoded)
-        if not options.reasons:
-            rows = await self.predict(encoded)
-            answers = [CreditScore.from_row(row, self.model_tag) for row in rows]
-        else:
-            large = len(encoded) > EXPLAINED_ROWS
-            if large and self.explaining and self.explaining + len(encoded) > EXPLAINING_BUDGET:
-                # Batches with reasons share the runner until all are done: shed those
-                # beyond a largest batch's work in progress at once, as more would all
-                # outlast the request timeout together.
-                raise ServiceUnavailable("overloaded: batches with reasons are in progress")
-            counted = len(encoded) if large else 0
-            self.explaining += counted
-            try:
-                parts = range(0, len(encoded), EXPLAINED_ROWS)
-                explained = [await self.explain(encoded[i : i + EXPLAINED_ROWS]) for i in parts]
-            finally:
-                self.explaining -= counted
-            answers = [
-                CreditScore.from_row(row, self.model_tag, record, self.reference)
-                for record, row in zip(records, np.concatenate(explained), strict=True)
-            ]
+        rows = await (self.explain if options.reasons else self.predict)(encoded)
+        scored = [
+            CreditScore.from_row(row, self.model_tag, record, self.baseline)
+            for record, row in zip(records, rows, strict=True)
+        ]
         if self.records is not None:  # answered only once recorded
-            await self._record(records, answers, ctx)
-        return answers
+            await self._record(records, scored, ctx)
+        return scored if options.reasons else [answer.without_reasons() for answer in scored]
 
     async def _record(
         self, applicants: list[dict[str, Any]], answers: list[CreditScore], ctx: bentoml.Context
@@ -335,6 +312,15 @@ class CreditScoring:
             raise HTTPException(404, str(exc)) from exc
         except OutcomeConflict as exc:
             raise HTTPException(409, str(exc)) from exc
+
+    @web.get("/fairness", response_model=FairnessReport)
+    def fairness(self) -> FairnessReport:
+        """Approval rates and their ratios by Sex and age band over the recorded decisions,
+        per model version (and the share of good payers approved, where outcomes exist);
+        no figure for a group of fewer than 100 applicants."""
+        records = self._records_or_refuse()
+        with _records_reachable():
+            return live_fairness(records.for_fairness())
 
     @web.get("/health", response_model=Health)
     def health(self) -> Health:

@@ -120,7 +120,7 @@ def _numbers(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 def check(batch: pa.RecordBatch, first_row: int | None = None) -> Checked:
     """Validate and encode the contract fields of `batch`.
 
-    Messages read "Age: must be greater than 0: -3; Purpose: missing", prefixed with
+    Messages read "Duration: must be greater than 0: -3; Purpose: missing", prefixed with
     "row N: " (N = `first_row` + position in the batch) when `first_row` is given.
     """
     check_columns(batch.schema.names)
@@ -149,7 +149,8 @@ def check(batch: pa.RecordBatch, first_row: int | None = None) -> Checked:
                 problems.append(
                     (name, number & ~passes(values, limit), f"{message} {limit:.15g}", column)
                 )
-        encoded[:, ENCODED_COLUMNS.index(name)] = values
+        if name in ENCODED_COLUMNS:
+            encoded[:, ENCODED_COLUMNS.index(name)] = values
     for name in CATEGORICAL_FIELDS:
         column = batch.column(name)
         missing = _nulls(column)
@@ -159,7 +160,8 @@ def check(batch: pa.RecordBatch, first_row: int | None = None) -> Checked:
             (name, missing, "missing", column),
             (name, (codes < 0) & ~missing, f"not one of {list(CATEGORIES[name])}", column),
         ]
-        encoded[:, ENCODED_COLUMNS.index(name)] = codes
+        if name in ENCODED_COLUMNS:
+            encoded[:, ENCODED_COLUMNS.index(name)] = codes
     valid = np.ones(n, dtype=bool)
     for _, mask, _, _ in problems:
         valid &= ~mask

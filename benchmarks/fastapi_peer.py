@@ -2,7 +2,8 @@
 
 What a careful engineer writes without BentoML: per request the numpy features, the fused
 network and the decision of `credit_risk` (the same `Scorer` our runner uses), and with
-`?reasons=true` the same Shapley values, all in the request's process; no batching across
+every decline's principal reasons (answered with `?reasons=true`, for approvals too), all
+in the request's process; no batching across
 requests, no hop. A batch request's applicants are scored together, as ours are.
 Run: uvicorn benchmarks.fastapi_peer:app --workers <CPUs> --loop uvloop --http httptools
 --no-access-log
@@ -20,7 +21,7 @@ from training_export.paths import ARTIFACTS_DIR
 
 torch.set_num_threads(1)  # one core per worker process
 scorer = load_exported(ARTIFACTS_DIR)
-reference = scorer.profile.reference_record()
+baseline = scorer.decision.reason_baseline
 MODEL = "fastapi-peer"
 
 app = FastAPI(title="fastapi peer")
@@ -34,10 +35,11 @@ async def health() -> dict[str, str]:
 def scores(applicants: list[Applicant], reasons: bool) -> list[CreditScore]:
     """The model path in process, the applicants of one request together."""
     rows = scorer.decisions(encode_applicants(applicants), with_reasons=reasons)
-    return [
-        CreditScore.from_row(row, MODEL, applicant.record(), reference)
+    answers = [
+        CreditScore.from_row(row, MODEL, applicant.record(), baseline)
         for row, applicant in zip(rows, applicants, strict=True)
     ]
+    return answers if reasons else [answer.without_reasons() for answer in answers]
 
 
 # `async def`: the model path takes well under a millisecond, less than a thread hand-over.

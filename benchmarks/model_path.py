@@ -2,7 +2,7 @@
 
 ours: numpy features from the fitted preprocessor's parameters + torch forward (what the
 runner does per batch). scikit-learn: DataFrame -> ColumnTransformer -> torch forward.
-with reasons: ours plus the per-field contributions (`Scorer.explain`, ?reasons=true).
+with reasons: ours plus every field's gain (`Scorer.decisions`, ?reasons=true).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def main() -> None:
         sample = pd.concat([frame] * (size // len(frame) + 1)).iloc[:size]
         encoded = encode(sample.to_dict("records"))
         ours = rows_per_second(lambda e=encoded: scorer.predict_proba(e), size)
-        explained = rows_per_second(lambda e=encoded: scorer.explain(e), size)
+        explained = rows_per_second(lambda e=encoded: scorer.decisions(e, with_reasons=True), size)
         slow = rows_per_second(
             lambda s=sample: reference_proba(
                 scorer.preprocessor, scorer.network, scorer.decision, s

@@ -51,8 +51,7 @@ TARGETS = (
     "stock ceiling",
 )
 ROUTE = "/credit_score_prediction"
-# Heavier requests: batches of this many applicants with reasons, at few clients (ours sheds
-# batches with reasons beyond 1000 applicants in progress per API worker).
+# Heavier requests: batches of this many applicants with reasons, at few clients.
 BATCH = 100
 BATCH_MAX_CLIENTS = 8
 BATCHES = {target for target in TARGETS if ", batches of" in target}

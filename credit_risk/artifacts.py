@@ -22,12 +22,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from credit_risk.contract import encode
 from credit_risk.decision import Decision
-from credit_risk.explain import shapley_values
 from credit_risk.features import FeatureEncoder, PreprocessorMismatch
 from credit_risk.network import ModelConfig, build_network, fuse_for_inference
 from credit_risk.profile import TrainingProfile
+from credit_risk.reasons import encoded_baseline, field_gains
 
 if TYPE_CHECKING:  # scikit-learn is imported where it is used: serving runs without it
     from sklearn.compose import ColumnTransformer
@@ -94,11 +93,13 @@ class Scorer:
     profile: TrainingProfile
     preprocessor_file: Path  # the fitted source of truth of `features`
     preprocessor_sha256: str
-    reference: np.ndarray = field(init=False, repr=False)  # the profile's applicant, encoded
+    baseline: np.ndarray = field(init=False, repr=False)  # the reason baseline, encoded
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_fused", fuse_for_inference(self.network))
-        object.__setattr__(self, "reference", encode([self.profile.reference_record()])[0])
+        if self.decision.reason_baseline is None:
+            raise ValueError("the decision has no reason baseline")
+        object.__setattr__(self, "baseline", encoded_baseline(self.decision.reason_baseline))
 
     @cached_property
     def preprocessor(self) -> ColumnTransformer:
@@ -115,27 +116,26 @@ class Scorer:
         """Calibrated P(good) for each row encoded by `contract.encode`."""
         return self.decision.calibrate(self.logits(encoded))
 
-    def explain(self, encoded: np.ndarray) -> np.ndarray:
-        """Calibrated P(good) and each field's contribution to it, shape (n, 1 + fields).
-
-        Column 0 is P(good); column 1 + j is the share of field `ENCODED_COLUMNS[j]` in the
-        row's calibrated log-odds of "good" minus the training profile's reference
-        applicant's: exact Shapley values (`credit_risk.explain`), so a row's contributions
-        add up to that difference, and a value equal to the reference contributes 0.
-        """
-        contributions = shapley_values(
-            encoded, self.reference, lambda rows: self.decision.platt_slope * self.logits(rows)
+    def gains(self, encoded: np.ndarray) -> np.ndarray:
+        """Per row and scored field (`ENCODED_COLUMNS`), the calibrated log-odds of "good"
+        the row gains when that field alone takes the reason baseline's value
+        (`credit_risk.reasons`); 0 where it has that value already."""
+        return field_gains(
+            encoded, self.baseline, lambda rows: self.decision.platt_slope * self.logits(rows)
         )
-        return np.column_stack([self.predict_proba(encoded), contributions])
 
     def decisions(self, encoded: np.ndarray, with_reasons: bool = False) -> np.ndarray:
         """What the service answers for each row: columns P(good), 1.0 where the version's
-        decision rule calls the applicant good (else 0.0), then with reasons the
-        contributions of `explain`. The one place that applies the decision rule."""
-        scored = self.explain(encoded) if with_reasons else self.predict_proba(encoded)[:, None]
-        return np.column_stack(
-            [scored[:, 0], self.decision.calls_good(scored[:, 0]), scored[:, 1:]]
-        )
+        decision rule calls the applicant good (else 0.0), then the `gains` of each scored
+        field: for every declined row, and for every row `with_reasons`; NaN elsewhere.
+        The one place that applies the decision rule."""
+        p_good = self.predict_proba(encoded)
+        good = self.decision.calls_good(p_good)
+        explained = np.ones(len(good), dtype=bool) if with_reasons else ~good
+        gains = np.full((len(encoded), encoded.shape[1]), np.nan)
+        if explained.any():
+            gains[explained] = self.gains(encoded[explained])
+        return np.column_stack([p_good, good, gains])
 
 
 def load_scorer(
@@ -161,6 +161,12 @@ def load_scorer(
     except Exception as exc:  # yaml or validation error: report which file
         raise ArtifactError(config_path, f"invalid model config: {exc}") from exc
     decision = load_decision(directory, config_id, expected_sha256)
+    try:
+        if decision.reason_baseline is None:
+            raise ValueError("no reason baseline (credit_risk.reasons): export it anew")
+        encoded_baseline(decision.reason_baseline)
+    except ValueError as exc:
+        raise ArtifactError(directory / decision_file(config_id), str(exc)) from exc
     try:
         profile = TrainingProfile.from_json(profile_path)
     except Exception as exc:  # json or validation error: report which file

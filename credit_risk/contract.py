@@ -4,6 +4,11 @@ Training (the dataset, the fitted preprocessor) and serving (the request schema,
 encoding of a request) both read these definitions; nothing else lists a field or a
 category. "NA" is a real category of both account fields, and Job uses the four
 documented text labels, so a request reaches the model exactly as training data did.
+
+The request carries nine fields; the score reads only the `SCORED_FIELDS`. Sex and Age
+are prohibited bases for a credit decision (Regulation B 12 CFR 1002.6(b), the EU
+Consumer Credit Directive 2023/2225 Art. 6): they are asked for, validated and recorded
+for fairness monitoring, and `encode` leaves them out, so no model can read them.
 """
 
 from __future__ import annotations
@@ -52,14 +57,25 @@ FIELDS: tuple[str, ...] = (
     "Duration",
     "Purpose",
 )
-# Column order of an encoded row (see `encode`): numeric fields, then categorical codes.
-ENCODED_COLUMNS: tuple[str, ...] = NUMERIC_FIELDS + CATEGORICAL_FIELDS
+# Collected for fairness monitoring only: never an input of the score.
+MONITORED_FIELDS: tuple[str, ...] = ("Sex", "Age")
+SCORED_NUMERIC_FIELDS: tuple[str, ...] = tuple(
+    name for name in NUMERIC_FIELDS if name not in MONITORED_FIELDS
+)
+SCORED_CATEGORICAL_FIELDS: tuple[str, ...] = tuple(
+    name for name in CATEGORICAL_FIELDS if name not in MONITORED_FIELDS
+)
+# Column order of an encoded row (see `encode`): scored numeric fields, then categorical codes.
+ENCODED_COLUMNS: tuple[str, ...] = SCORED_NUMERIC_FIELDS + SCORED_CATEGORICAL_FIELDS
+SCORED_FIELDS: tuple[str, ...] = tuple(name for name in FIELDS if name in ENCODED_COLUMNS)
 
 TARGET = "Risk"
 GOOD, BAD = "good", "bad"
 TARGET_LABELS: tuple[str, str] = (BAD, GOOD)  # index = model target (1 = good)
 
 
+# Applicants are adults: a credit contract with a minor is not made on this score.
+MIN_AGE = 18
 # Upper limits, far beyond the training data (age 19-75, amount 250-18,424 DM, 4-72
 # months), that keep the arithmetic finite: the documented API gives none.
 MAX_AGE = 120
@@ -105,8 +121,20 @@ class Applicant(BaseModel):
         frozen=True,
     )
 
-    age: Annotated[int, Field(alias="Age", gt=0, le=MAX_AGE, description="Years"), _NUMBER]
-    sex: Annotated[_choice("Sex"), Field(alias="Sex")]
+    age: Annotated[
+        int,
+        Field(
+            alias="Age",
+            ge=MIN_AGE,
+            le=MAX_AGE,
+            description="Years; recorded for fairness monitoring, not scored",
+        ),
+        _NUMBER,
+    ]
+    sex: Annotated[
+        _choice("Sex"),
+        Field(alias="Sex", description="Recorded for fairness monitoring, not scored"),
+    ]
     job: Annotated[_choice("Job"), Field(alias="Job")]
     housing: Annotated[_choice("Housing"), Field(alias="Housing")]
     saving_accounts: Annotated[
@@ -154,13 +182,14 @@ _CODES: dict[str, dict[str, int]] = {
 def encode(records: Iterable[Mapping[str, Any]]) -> np.ndarray:
     """Encode records keyed by documented field names as a float64 array.
 
-    Columns follow `ENCODED_COLUMNS`: numeric values as they are, then each categorical
-    field as the index of its label in `CATEGORIES`. Raises KeyError for a missing field
-    or an unknown label, so nothing is silently encoded as "no category".
+    Columns follow `ENCODED_COLUMNS` (the scored fields only): numeric values as they are,
+    then each categorical field as the index of its label in `CATEGORIES`. Raises KeyError
+    for a missing scored field or an unknown label, so nothing is silently encoded as "no
+    category".
     """
     rows = [
-        [float(r[name]) for name in NUMERIC_FIELDS]
-        + [_CODES[name][r[name]] for name in CATEGORICAL_FIELDS]
+        [float(r[name]) for name in SCORED_NUMERIC_FIELDS]
+        + [_CODES[name][r[name]] for name in SCORED_CATEGORICAL_FIELDS]
         for r in records
     ]
     return np.array(rows, dtype=np.float64).reshape(len(rows), len(ENCODED_COLUMNS))

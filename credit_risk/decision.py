@@ -1,7 +1,8 @@
 """From the network's logit to a decision: Platt calibration, the cost matrix, the threshold.
 
 The decision file of a model version (decision_NNN.json, hashed with its other files)
-holds the Platt parameters and the threshold fitted on validation data. The served
+holds the Platt parameters and the threshold fitted on validation data, and the baseline
+its adverse-action reasons are measured against (`credit_risk.reasons`). The served
 `probability` is the calibrated P(good); `prediction` is "good" iff it exceeds the
 threshold. The threshold is the one with the lowest expected cost on the validation rows
 under the UCI cost matrix below.
@@ -32,6 +33,11 @@ class Decision(BaseModel):
     platt_slope: float = Field(gt=0, allow_inf_nan=False)
     platt_intercept: float = Field(allow_inf_nan=False)
     threshold: float = Field(ge=0, le=1)
+    reason_baseline: dict[str, float | str] | None = Field(
+        default=None,
+        description="Each scored field's most favourable value (`credit_risk.reasons`); "
+        "every served version has one",
+    )
 
     def calibrate(self, logits: np.ndarray) -> np.ndarray:
         """Calibrated P(good) (float64) from the network's logits for "good"."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from credit_risk.contract import CATEGORICAL_FIELDS, CATEGORIES, NUMERIC_FIELDS
+from credit_risk.contract import CATEGORIES, SCORED_CATEGORICAL_FIELDS, SCORED_NUMERIC_FIELDS
 
 if TYPE_CHECKING:  # scikit-learn is imported where it is used: serving runs without it
     from sklearn.compose import ColumnTransformer
@@ -25,7 +25,8 @@ class PreprocessorMismatch(ValueError):
 
 
 def build_preprocessor() -> ColumnTransformer:
-    """Scaled numerics, then one-hot categoricals in the contract's category order.
+    """Scaled numerics, then one-hot categoricals in the contract's category order, of the
+    scored fields only (the others are dropped: `remainder="drop"`).
 
     The encoder is given the contract's categories and refuses unknown values, so no
     value can silently become an all-zero one-hot.
@@ -35,15 +36,15 @@ def build_preprocessor() -> ColumnTransformer:
 
     return ColumnTransformer(
         [
-            ("numeric", StandardScaler(), list(NUMERIC_FIELDS)),
+            ("numeric", StandardScaler(), list(SCORED_NUMERIC_FIELDS)),
             (
                 "categorical",
                 OneHotEncoder(
-                    categories=[list(CATEGORIES[name]) for name in CATEGORICAL_FIELDS],
+                    categories=[list(CATEGORIES[name]) for name in SCORED_CATEGORICAL_FIELDS],
                     handle_unknown="error",
                     sparse_output=False,
                 ),
-                list(CATEGORICAL_FIELDS),
+                list(SCORED_CATEGORICAL_FIELDS),
             ),
         ],
         remainder="drop",
@@ -53,8 +54,8 @@ def build_preprocessor() -> ColumnTransformer:
 
 def feature_names() -> list[str]:
     """Names of the model's input features, in column order."""
-    return [f"numeric__{n}" for n in NUMERIC_FIELDS] + [
-        f"categorical__{n}_{label}" for n in CATEGORICAL_FIELDS for label in CATEGORIES[n]
+    return [f"numeric__{n}" for n in SCORED_NUMERIC_FIELDS] + [
+        f"categorical__{n}_{label}" for n in SCORED_CATEGORICAL_FIELDS for label in CATEGORIES[n]
     ]
 
 
@@ -65,14 +66,14 @@ class FeatureEncoder:
     def __init__(self, mean: Sequence[float], scale: Sequence[float]) -> None:
         self._mean = np.asarray(mean, dtype=np.float64)
         self._scale = np.asarray(scale, dtype=np.float64)
-        if self._mean.shape != self._scale.shape or len(self._mean) != len(NUMERIC_FIELDS):
+        if self._mean.shape != self._scale.shape or len(self._mean) != len(SCORED_NUMERIC_FIELDS):
             raise PreprocessorMismatch("scaler parameters do not fit the numeric fields")
         if not (np.isfinite(self._mean).all() and np.isfinite(self._scale).all()):
             raise PreprocessorMismatch("scaler parameters are not finite")
         if not (self._scale > 0).all():
             raise PreprocessorMismatch("scaler scales are not positive")
-        n_numeric = len(NUMERIC_FIELDS)
-        sizes = [len(CATEGORIES[name]) for name in CATEGORICAL_FIELDS]
+        n_numeric = len(SCORED_NUMERIC_FIELDS)
+        sizes = [len(CATEGORIES[name]) for name in SCORED_CATEGORICAL_FIELDS]
         self._offsets = n_numeric + np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
         self._sizes = np.array(sizes, dtype=np.intp)
         self.width = n_numeric + int(sum(sizes))
@@ -90,7 +91,7 @@ class FeatureEncoder:
 
     def transform(self, encoded: np.ndarray) -> np.ndarray:
         """Features (float32, shape (n, width)) of rows encoded by `contract.encode`."""
-        n_numeric = len(NUMERIC_FIELDS)
+        n_numeric = len(SCORED_NUMERIC_FIELDS)
         codes = encoded[:, n_numeric:].astype(np.intp)
         if codes.size and ((codes < 0) | (codes >= self._sizes)).any():
             raise ValueError("category code out of range")

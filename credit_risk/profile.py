@@ -1,9 +1,9 @@
-"""The training data's profile: a reference applicant and each field's distribution.
+"""The training data's profile: each scored field's distribution.
 
 Written at export from the training rows (training_profile.json, hashed with the other
-model files). Reason codes compare an applicant with the reference applicant (each
-field's median or most frequent value); drift monitoring compares the distribution of
-recent requests with the training distribution, binned as here.
+model files). Drift monitoring compares the distribution of recent requests with the
+training distribution, binned as here; the numeric bins' edges are also the candidates of
+the reason baseline (`credit_risk.reasons`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from credit_risk.contract import CATEGORICAL_FIELDS, CATEGORIES, ENCODED_COLUMNS, NUMERIC_FIELDS
+from credit_risk.contract import (
+    CATEGORIES,
+    ENCODED_COLUMNS,
+    SCORED_CATEGORICAL_FIELDS,
+    SCORED_NUMERIC_FIELDS,
+)
 
 if TYPE_CHECKING:  # the profile is fitted at export; the service only reads it (no pandas)
     import pandas as pd
@@ -27,7 +32,6 @@ QUANTILES = tuple(q / 10 for q in range(1, 10))
 class NumericProfile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    reference: float = Field(description="Median of the training rows")
     edges: list[float] = Field(description="Bin i holds edges[i-1] < value <= edges[i]")
     shares: list[float] = Field(description="Share of training rows per bin")
 
@@ -39,7 +43,6 @@ class NumericProfile(BaseModel):
 class CategoricalProfile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    reference: str = Field(description="The most frequent value in the training rows")
     shares: list[float] = Field(description="Share of training rows per category (contract order)")
 
 
@@ -53,37 +56,31 @@ class TrainingProfile(BaseModel):
     @classmethod
     def fit(cls, frame: pd.DataFrame) -> TrainingProfile:
         numeric = {}
-        for name in NUMERIC_FIELDS:
+        for name in SCORED_NUMERIC_FIELDS:
             values = frame[name].to_numpy(dtype=np.float64)
             edges = np.unique(np.quantile(values, QUANTILES)).tolist()
-            profile = NumericProfile(reference=float(np.median(values)), edges=edges, shares=[])
+            profile = NumericProfile(edges=edges, shares=[])
             counts = np.bincount(profile.bins(values), minlength=len(edges) + 1)
             numeric[name] = profile.model_copy(update={"shares": (counts / len(values)).tolist()})
         categorical = {}
-        for name in CATEGORICAL_FIELDS:
+        for name in SCORED_CATEGORICAL_FIELDS:
             counts = frame[name].value_counts().reindex(CATEGORIES[name], fill_value=0)
-            categorical[name] = CategoricalProfile(
-                reference=str(counts.idxmax()),
-                shares=(counts / len(frame)).tolist(),
-            )
+            categorical[name] = CategoricalProfile(shares=(counts / len(frame)).tolist())
         return cls(rows=len(frame), numeric=numeric, categorical=categorical)
-
-    def reference_record(self) -> dict[str, float | str]:
-        """The reference applicant, keyed by the documented field names."""
-        return {name: p.reference for name, p in self.numeric.items()} | {
-            name: p.reference for name, p in self.categorical.items()
-        }
 
     def check(self) -> None:
         """Raise ValueError unless the profile covers exactly the contract's fields."""
-        if tuple(self.numeric) != NUMERIC_FIELDS or tuple(self.categorical) != CATEGORICAL_FIELDS:
+        if (
+            tuple(self.numeric) != SCORED_NUMERIC_FIELDS
+            or tuple(self.categorical) != SCORED_CATEGORICAL_FIELDS
+        ):
             raise ValueError(f"fields differ from the contract's {ENCODED_COLUMNS}")
         for name, p in self.numeric.items():
             if len(p.shares) != len(p.edges) + 1:
                 raise ValueError(f"{name}: {len(p.edges)} edges need {len(p.edges) + 1} shares")
         for name, p in self.categorical.items():
-            if len(p.shares) != len(CATEGORIES[name]) or p.reference not in CATEGORIES[name]:
-                raise ValueError(f"{name}: shares or reference do not fit the contract")
+            if len(p.shares) != len(CATEGORIES[name]):
+                raise ValueError(f"{name}: shares do not fit the contract")
 
     @classmethod
     def from_json(cls, path: Path) -> TrainingProfile:

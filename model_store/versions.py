@@ -10,7 +10,7 @@ import bentoml
 from bentoml.exceptions import NotFound
 
 from credit_risk.profile import TrainingProfile
-from credit_risk.selection import selection_key
+from credit_risk.selection import eligible, selection_key
 
 MODEL_NAME = "credit_risk"
 # The version "best" stands for the stored version that `credit_risk.selection` ranks first.
@@ -22,15 +22,23 @@ def resolve(tag: str) -> bentoml.Tag:
     """The stored model `tag` names; version "best": the best by `credit_risk.selection`.
 
     "best" looks at every stored version of the model that carries cross-validated
-    metrics (written at import from the manifest) and takes the lowest mean Brier score,
-    ties by the lower mean expected cost, then the newest.
+    metrics (written at import from the manifest) and passes the fair-lending release gate,
+    and takes the lowest mean Brier score, ties by the lower mean expected cost, then the
+    newest.
     """
     wanted = bentoml.Tag.from_taglike(tag)
     if wanted.version != BEST:
         return bentoml.models.get(wanted).tag
-    evaluated = [m for m in bentoml.models.list(wanted.name) if "cv" in m.info.metadata]
+    evaluated = [
+        m
+        for m in bentoml.models.list(wanted.name)
+        if "cv" in m.info.metadata and eligible(m.info.metadata["cv"])
+    ]
     if not evaluated:
-        raise NotFound(f"no stored version of {wanted.name} has cross-validated metrics")
+        raise NotFound(
+            f"no stored version of {wanted.name} has cross-validated metrics that pass the "
+            "fair-lending release gate (credit_risk.fairness)"
+        )
     return min(
         evaluated,
         key=lambda m: (
@@ -43,6 +51,12 @@ def resolve(tag: str) -> bentoml.Tag:
 def training_profile(model: bentoml.Model) -> TrainingProfile:
     """The version's training profile, as recorded at import from its hash-checked file."""
     return TrainingProfile.model_validate(model.info.metadata["profile"])
+
+
+def reason_baseline(model: bentoml.Model) -> dict[str, float | str]:
+    """The version's reason baseline (`credit_risk.reasons`), as recorded at import from its
+    hash-checked decision file."""
+    return dict(model.info.metadata["decision"]["reason_baseline"])
 
 
 def example_decision(model: bentoml.Model) -> list[float] | None:

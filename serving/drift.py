@@ -22,7 +22,7 @@ import threading
 import numpy as np
 from pydantic import BaseModel, Field
 
-from credit_risk.contract import CATEGORICAL_FIELDS, ENCODED_COLUMNS, NUMERIC_FIELDS
+from credit_risk.contract import ENCODED_COLUMNS, SCORED_CATEGORICAL_FIELDS, SCORED_NUMERIC_FIELDS
 from credit_risk.profile import TrainingProfile
 
 MODERATE_PSI = 0.1
@@ -100,9 +100,9 @@ class DriftWindow:
             )
         self.size = size
         self.min_rows = min_rows
-        self._numeric = [profile.numeric[name] for name in NUMERIC_FIELDS]
+        self._numeric = [profile.numeric[name] for name in SCORED_NUMERIC_FIELDS]
         expected = [np.asarray(p.shares) for p in self._numeric] + [
-            np.asarray(profile.categorical[name].shares) for name in CATEGORICAL_FIELDS
+            np.asarray(profile.categorical[name].shares) for name in SCORED_CATEGORICAL_FIELDS
         ]
         # Every field's bins in one flat count array: field i's bins start at offsets[i].
         widths = [len(shares) for shares in expected]

@@ -48,7 +48,12 @@ def number_limits(schema: dict[str, Any]) -> tuple[dict[str, Any], str]:
     HTML has no exclusive minimum: an integer's becomes the next integer, a number's the
     bound itself. The API validates either way; these guide the officer and the spinner.
     """
-    low, high = schema["exclusiveMinimum"], schema["maximum"]
+    high = schema["maximum"]
+    if "minimum" in schema:  # inclusive (Age: 18)
+        low = schema["minimum"]
+        step = 1 if schema["type"] == "integer" else "any"
+        return {"step": step, "min": low, "max": high}, f"{low:,} to {high:,}"
+    low = schema["exclusiveMinimum"]
     if schema["type"] == "integer":
         return {"step": 1, "min": low + 1, "max": high}, f"{low + 1:,} to {high:,}"
     return {"step": "any", "min": low, "max": high}, f"more than {low:,}, at most {high:,}"

@@ -16,6 +16,7 @@ from pydantic.json_schema import models_json_schema
 from credit_risk.contract import EXAMPLE, Applicant
 from serving.drift import DriftReport
 from serving.errors import ErrorBody, validation_error_body
+from serving.fairness import FairnessReport
 from serving.records import DecisionRecord, OutcomeByReference, OutcomeByRequest
 from serving.schemas import ApplicantBatch, CreditScore, CreditScores, Health, Options
 
@@ -143,7 +144,15 @@ def build_openapi(
     """The document; `example_answers` are real answers of the served model to EXAMPLE
     (by example name, e.g. "decision" and "with_reasons"), shown as the 200 examples."""
     requests = (Applicant, ApplicantBatch, OutcomeByRequest, OutcomeByReference)
-    answers = (CreditScore, CreditScores, ErrorBody, Health, DriftReport, DecisionRecord)
+    answers = (
+        CreditScore,
+        CreditScores,
+        ErrorBody,
+        Health,
+        DriftReport,
+        DecisionRecord,
+        FairnessReport,
+    )
     _, defs = models_json_schema(
         [(model, "validation") for model in requests]
         + [(model, "serialization") for model in answers],
@@ -219,6 +228,21 @@ def build_openapi(
                                 422: "Invalid body",
                             }
                         ),
+                    },
+                }
+            },
+            "/fairness": {
+                "get": {
+                    "operationId": "fairness",
+                    "summary": "Approval rates by Sex and age band over the recorded decisions, "
+                    "per model version (groups of 100 applicants or more)",
+                    "tags": [RECORDS_TAG],
+                    "responses": {
+                        "200": {
+                            "description": "The figures",
+                            **_json(_ref(FairnessReport)),
+                        },
+                        **_errors(RECORDS_ERRORS),
                     },
                 }
             },

@@ -2,9 +2,10 @@
 
 One row per applicant decision: the request id and the applicant's position in the
 request, the UTC time, the model version and its threshold, the nine inputs, P(good), the
-decision, the reasons when they were computed (the inputs and the model version are enough
-to compute them again for any record), the caller (a hash of its API key, never the key)
-and the client's own reference (X-Application-ID). Outcomes (repaid or not) are added later.
+decision, its principal reasons (always for a decline; with the reason table's version, so
+that the inputs and the model version compute them again exactly), the caller (a hash of
+its API key, never the key) and the client's own reference (X-Application-ID). Outcomes
+(repaid or not) are added later.
 
 SQLite in WAL mode by default, or any database SQLAlchemy reaches by URL (PostgreSQL in
 production, through psycopg); its schema is made by the migrations in serving/migrations/.
@@ -34,6 +35,7 @@ from alembic.util import CommandError
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from credit_risk.contract import FIELDS, GOOD
+from credit_risk.reasons import REASON_TABLE_VERSION
 from serving.middlewares import REQUEST_ID_PATTERN
 
 metadata = sa.MetaData()
@@ -267,6 +269,14 @@ class Records:
         with self.engine.begin() as connection:
             return connection.execute(decisions.delete().where(match)).rowcount
 
+    def for_fairness(self) -> list[dict[str, Any]]:
+        """Model, inputs, decision and outcome of every decision (`serving.fairness`)."""
+        query = sa.select(
+            decisions.c.model, decisions.c.applicant, decisions.c.decision, decisions.c.repaid
+        )
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
     def labelled(self) -> list[dict[str, Any]]:
         """Model, P(good), decision and outcome of every decision with an outcome."""
         query = sa.select(
@@ -376,7 +386,12 @@ def rows_for(
             "applicant": {name: applicant[name] for name in FIELDS},
             "p_good": answer.probability,
             "decision": answer.prediction,
-            "reasons": None if answer.reasons is None else answer.reasons.model_dump(),
+            "reasons": None
+            if answer.reasons is None
+            else {
+                "table": REASON_TABLE_VERSION,
+                "reasons": [reason.model_dump() for reason in answer.reasons],
+            },
             "caller": caller,
             "client_reference": client_reference,
         }
@@ -395,7 +410,10 @@ class DecisionRecord(BaseModel):
     applicant: dict[str, Any] = Field(description="The nine inputs, by documented name")
     p_good: float
     decision: str
-    reasons: dict[str, Any] | None
+    reasons: dict[str, Any] | None = Field(
+        description='The principal reasons ("reasons", as answered) and the version of the '
+        'reason table ("table"); always for a decline'
+    )
     caller: str | None = Field(description="sha256 prefix of the caller's API key")
     client_reference: str | None = Field(description="The client's X-Application-ID")
     repaid: bool | None = Field(description="The outcome, once known")

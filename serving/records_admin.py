@@ -5,7 +5,8 @@
     python -m serving.records_admin delete --request-id ID | --client-reference REF
 
 They use the service's settings (CREDIT_RISK_RECORDS_URL). `export` also prints, per model
-version, how the decisions with an outcome turned out.
+version, how the decisions with an outcome turned out, and the period's live fairness
+figures (`serving.fairness`: approval rates by Sex and age band, groups of 100 or more).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from serving.fairness import live_fairness
 from serving.records import Records, decisions, engine_for, realised
 from serving.settings import settings
 
@@ -69,7 +71,12 @@ def main() -> None:
     if args.command == "export":
         count = export(records, args.out, args.since, args.until)
         print(f"{count} records to {args.out}")
-        print(json.dumps({"realised": realised(records.labelled())}, indent=2))
+        period = records.between(_midnight(args.since), _midnight(args.until))
+        summary = {
+            "realised": realised(records.labelled()),
+            "fairness": live_fairness(period).model_dump(),
+        }
+        print(json.dumps(summary, indent=2))
     elif args.command == "purge":
         days = settings.records_retention_days
         print(f"{records.purge(days)} records older than {days} days deleted")

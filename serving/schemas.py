@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from credit_risk.contract import BAD, GOOD, Applicant
-from credit_risk.explain import Reasons
+from credit_risk.reasons import MAX_REASONS, Reason, principal_reasons
 
 
 class Options(BaseModel):
@@ -18,8 +19,8 @@ class Options(BaseModel):
 
     reasons: bool = Field(
         default=False,
-        description="Also answer the fields that pushed each decision most (reason codes); "
-        "they cost 64 forward passes of the network per applicant on average",
+        description="Also answer each decision's principal reasons (reason codes), for "
+        "approvals too: what held the score down. A decline's reasons are always recorded",
     )
 
 
@@ -34,10 +35,13 @@ class CreditScore(BaseModel):
     )
     probability_bad: float = Field(ge=0, le=1, description="P(bad) = 1 - P(good)")
     model: str = Field(description="Tag of the model version that scored the request")
-    reasons: Reasons | None = Field(
+    reasons: list[Reason] | None = Field(
         default=None,
+        max_length=MAX_REASONS,
         exclude_if=lambda reasons: reasons is None,  # absent unless asked for
-        description="The fields that pushed the decision most; only with ?reasons=true",
+        description="The principal reasons, most important first (at most four): the "
+        "fields whose most favourable value would have raised P(good) most; only with "
+        "?reasons=true",
     )
 
     @classmethod
@@ -46,19 +50,20 @@ class CreditScore(BaseModel):
         row: Sequence[float],
         model: str,
         record: Mapping[str, Any] | None = None,
-        reference: Mapping[str, Any] | None = None,
+        baseline: Mapping[str, float | str] | None = None,
     ) -> CreditScore:
         """The answer for a row of `Scorer.decisions`: P(good), the decision (1.0: good)
-        and, when the row has them, the contributions, ranked into reasons for the
-        applicant `record` against the `reference` applicant."""
+        and, where the row has its fields' gains, the principal reasons of the applicant
+        `record` against the version's reason `baseline`."""
         p_good, good = float(row[0]), bool(row[1])
         if not 0.0 <= p_good <= 1.0:  # NaN too: a server fault, never a client's (422)
             raise ArithmeticError(f"model returned P(good) = {p_good}")
+        gains = [float(g) for g in row[2:]]
         reasons = None
-        if len(row) > 2:
-            if record is None or reference is None:
-                raise ValueError("reasons need the applicant and the reference applicant")
-            reasons = Reasons.rank(record, reference, [float(c) for c in row[2:]])
+        if gains and not all(math.isnan(g) for g in gains):
+            if record is None or baseline is None:
+                raise ValueError("reasons need the applicant and the reason baseline")
+            reasons = principal_reasons(record, baseline, gains)
         return cls(
             prediction=GOOD if good else BAD,
             probability=p_good,
@@ -66,6 +71,10 @@ class CreditScore(BaseModel):
             model=model,
             reasons=reasons,
         )
+
+    def without_reasons(self) -> CreditScore:
+        """The answer of a request that did not ask for reasons."""
+        return self if self.reasons is None else self.model_copy(update={"reasons": None})
 
 
 class ApplicantBatch(BaseModel):

@@ -68,8 +68,7 @@ class Settings(BaseSettings):
     max_batch_records: int = Field(
         default=1000,
         gt=0,
-        description="Most applicants in one batch request, and in the batches with reasons "
-        "in progress in one API worker (beyond: 503)",
+        description="Most applicants in one batch request",
     )
     max_body_bytes: int = Field(
         default=1_048_576, gt=0, description="Larger request bodies are refused with 413"

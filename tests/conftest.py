@@ -123,3 +123,13 @@ def artifact_copy(tmp_path: Path) -> Path:
     from training_export.paths import ARTIFACTS_DIR
 
     return Path(shutil.copytree(ARTIFACTS_DIR, tmp_path / "artifacts"))
+
+
+@pytest.fixture(scope="session")
+def approved_applicant(dataset: pd.DataFrame, served_scorer) -> dict:
+    """The first dataset applicant that the served version approves."""
+    from credit_risk.contract import FIELDS, encode
+
+    applicants = dataset[list(FIELDS)].to_dict("records")
+    approved = served_scorer.decisions(encode(applicants))[:, 1]
+    return applicants[int(approved.argmax())]

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from credit_risk.artifacts import Scorer
-from credit_risk.contract import encode
+from credit_risk.contract import MAX_AGE, MIN_AGE, encode
 
 Record = Mapping[str, Any]
 # Account levels from least to most money; "NA" (no account known) has no place in the order.
@@ -23,6 +23,8 @@ ORDERED_LEVELS: dict[str, tuple[str, ...]] = {
     "Checking account": ("little", "moderate", "rich"),
     "Saving accounts": ("little", "moderate", "quite rich", "rich"),
 }
+# Regulation B's elderly applicant (12 CFR 1002.2(o)).
+ELDERLY_AGE = 62
 LONGER_BY_MONTHS = 12
 LARGER_BY_FACTOR = 1.5
 
@@ -66,6 +68,23 @@ def _shift(
     )
 
 
+def _elderly(scorer: Scorer, records: list[Record]) -> Check:
+    """Regulation B 1002.6(b)(2), over every whole age from `MIN_AGE` to `MAX_AGE`."""
+    ages = range(MIN_AGE, MAX_AGE + 1)
+    p = np.stack([scorer.predict_proba(encode({**r, "Age": a} for r in records)) for a in ages])
+    elderly = np.array(ages) >= ELDERLY_AGE
+    shortfall = p[~elderly].max(axis=0) - p[elderly].min(axis=0)
+    return Check(
+        name="elderly_not_scored_below_younger",
+        expectation=f"For every applicant, P(good) at any age of {ELDERLY_AGE} or more is at "
+        f"least the highest P(good) the same applicant gets at any age below {ELDERLY_AGE} "
+        f"(ages {MIN_AGE}-{MAX_AGE}).",
+        observed=f"{int((shortfall > 0).sum())} applicants scored lower at an elderly age; "
+        f"largest shortfall {max(float(shortfall.max()), 0.0):.4f}",
+        holds=bool((shortfall <= 0).all()),
+    )
+
+
 def checks(scorer: Scorer, records: list[Record]) -> list[Check]:
     """Every behavioural expectation, measured on `records`."""
     return [
@@ -87,14 +106,15 @@ def checks(scorer: Scorer, records: list[Record]) -> list[Check]:
             "raise the mean P(good).",
             lambda r: {**r, "Credit amount": r["Credit amount"] * LARGER_BY_FACTOR},
         ),
+        _elderly(scorer, records),
     ]
 
 
 def sex_flip(scorer: Scorer, records: list[Record]) -> dict[str, float]:
     """What the model does with Sex alone: P(good) with each applicant's Sex flipped.
 
-    Not an expectation the model meets by design (Sex is an input feature); the card
-    reports it so a reader sees how much the prediction depends on it.
+    Sex is not an input (`credit_risk.contract.MONITORED_FIELDS`), so every change is 0; the
+    card reports it as measured, and tests/model/test_behaviour.py checks it.
     """
     flipped = {"male": "female", "female": "male"}
     before = scorer.predict_proba(encode(records))

@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 import joblib
+import numpy as np
 import torch
 
 from credit_risk.artifacts import (
@@ -22,9 +23,19 @@ from credit_risk.artifacts import (
     sha256_of,
     weights_file,
 )
-from credit_risk.contract import CATEGORIES, FIELDS, NUMERIC_FIELDS, TARGET
+from credit_risk.contract import (
+    CATEGORIES,
+    ENCODED_COLUMNS,
+    FIELDS,
+    MONITORED_FIELDS,
+    NUMERIC_FIELDS,
+    TARGET,
+    encode,
+)
 from credit_risk.decision import Decision
+from credit_risk.features import FeatureEncoder
 from credit_risk.profile import TrainingProfile
+from credit_risk.reasons import fit_baseline
 from training_export import dataset
 from training_export.configs import CONFIGS
 from training_export.evaluation.cv import LOGISTIC, mlp_name
@@ -32,6 +43,7 @@ from training_export.evaluation.report import REPORT_JSON
 from training_export.paths import ARTIFACTS_DIR, DATASET_CSV, REPORTS_DIR
 from training_export.train import (
     SEED,
+    TrainedModel,
     scores,
     split,
     target,
@@ -78,12 +90,17 @@ def export(
     baseline_decision = Decision.fit(baseline.logits(parts.validation), y_val)
 
     directory.mkdir(parents=True, exist_ok=True)
-    TrainingProfile.fit(parts.train).to_json(directory / PROFILE)
+    profile = TrainingProfile.fit(parts.train)
+    profile.to_json(directory / PROFILE)
+    train_encoded = encode(parts.train.to_dict("records"))
     models = {}
     for config_id in config_ids:
         config = CONFIGS[config_id]
         model = train_network(config, parts.train, parts.validation)
         decision = Decision.fit(model.validation_logits, y_val, config.calibration == "platt")
+        decision = decision.model_copy(
+            update={"reason_baseline": reason_baseline(model, decision, train_encoded, profile)}
+        )
         torch.save(model.network.state_dict(), directory / weights_file(config_id))
         config.to_yaml(directory / config_file(config_id))
         joblib.dump(model.preprocessor, directory / PREPROCESSOR)  # the same for every config
@@ -116,6 +133,8 @@ def export(
         "contract": {
             "fields": list(FIELDS),
             "numeric": list(NUMERIC_FIELDS),
+            "scored": list(ENCODED_COLUMNS),
+            "monitored_only": list(MONITORED_FIELDS),
             "categories": {k: list(v) for k, v in CATEGORIES.items()},
             "target": TARGET,
         },
@@ -123,6 +142,21 @@ def export(
     }
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+def reason_baseline(
+    model: TrainedModel, decision: Decision, train_encoded: np.ndarray, profile: TrainingProfile
+) -> dict[str, float | str]:
+    """The version's reason baseline (`credit_risk.reasons.fit_baseline`) over the training rows."""
+    features = FeatureEncoder.of(model.preprocessor)
+
+    def p_good(rows: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            logits = model.network(torch.from_numpy(features.transform(rows))).numpy()[:, 0]
+        return decision.calibrate(logits)
+
+    edges = {name: p.edges for name, p in profile.numeric.items()}
+    return fit_baseline(train_encoded, p_good, edges)
 
 
 def main() -> None:

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from credit_risk.artifacts import MANIFEST, load_scorer
-from credit_risk.contract import FIELDS
+from credit_risk.contract import FIELDS, MONITORED_FIELDS, SCORED_FIELDS
 from credit_risk.decision import BAYES_THRESHOLD, Decision
+from credit_risk.features import feature_names
 from training_export import behaviour, dataset
 from training_export.evaluation.cv import LOGISTIC, mlp_name
 from training_export.evaluation.report import (
@@ -157,9 +158,22 @@ def render(
         + f". Export split (seed "
         f"{manifest['test_split']['seed']}): {rows['train']} train / {rows['validation']} "
         f"validation / {rows['test']} test rows, stratified.",
-        "- Inputs: the 9 documented fields (Age, Sex, Job, Housing, Saving accounts, Checking "
-        "account, Credit amount, Duration, Purpose); numerics standardised, categories "
-        "one-hot (29 features).",
+        f"- Inputs: {len(SCORED_FIELDS)} of the 9 documented fields ({', '.join(SCORED_FIELDS)}); "
+        f"numerics standardised, categories one-hot ({len(feature_names())} features). "
+        f"**{' and '.join(MONITORED_FIELDS)} are not inputs**: the request still carries them "
+        "(the documented body), they are validated and kept in the decision records for "
+        "fairness monitoring, and `credit_risk.contract.encode` never passes them to a "
+        "model (Regulation B 12 CFR 1002.6(b); the EU Consumer Credit Directive 2023/2225 "
+        "Art. 6). With Age out of the score, an applicant of 62 or more is never scored "
+        "below the same applicant at a younger age (1002.6(b)(2)); applicants under 18 are "
+        "refused (422).",
+        "- Adverse-action reasons: for every decline, at most four principal reasons, each "
+        "a stable code and a sentence from the versioned table in `credit_risk/reasons.py`, "
+        "ranked by the log-odds the applicant would gain if that field alone took its most "
+        "favourable value (the version's reason baseline, in its decision file: "
+        + ", ".join(f"{k} {v}" for k, v in (decision.reason_baseline or {}).items())
+        + "). An account balance's baseline is a known balance, never 'no account known'. "
+        "Recorded with each decline; answered with `?reasons=true`.",
         '- Output: `probability` = calibrated P(good); `prediction` = "good" iff '
         "P(good) > the version's threshold.",
         "",
@@ -168,8 +182,9 @@ def render(
         "A demonstration of a credit-risk scoring service: ranking and flagging applicants "
         "for a human credit officer's review, on data like the training data. **Not** for "
         "automated credit decisions about real people: the data are small, historical, "
-        "from one German bank, with known coding errors (below), and include Sex and Age, "
-        "which anti-discrimination law restricts in credit decisions in many places.",
+        "from one German bank, with known coding errors (below). Sex and Age are not scored, "
+        "but other fields can stand in for them (proxies): see the fairness report, "
+        "[fairness.md](fairness.md).",
         "",
         "## Data",
         "",
@@ -269,14 +284,18 @@ def render(
         "",
         "Limits: the slices are small (the 60+ band has about 50 applicants, about a dozen "
         "of them bad), so their intervals are wide and most differences between slices are "
-        "not distinguishable from noise; the Sex column is unreliable (see Data); Age and "
-        "Sex are model inputs, so differences may be learned from the data's history. No "
-        "fairness criterion is enforced.",
+        "not distinguishable from noise; the Sex column is unreliable (see Data). Sex and "
+        "Age are not inputs, but differences between the groups can still be learned "
+        "through other fields. Approval rates, equal opportunity and calibration by group, "
+        "the release gate (a version whose cross-validated approval ratio women / men is "
+        "below 0.85 cannot become `best`) and the search for a less discriminatory "
+        "alternative: [fairness.md](fairness.md).",
         "",
-        f"Sex as an input: flipping every applicant's Sex changes P(good) by "
+        f"Sex is not an input: flipping every applicant's Sex changes P(good) by "
         f"{sex_flip['mean_abs_change']:.3f} on average (male → female "
         f"{sex_flip['male_to_female_mean_change']:+.3f}, female → male "
-        f"{sex_flip['female_to_male_mean_change']:+.3f}).",
+        f"{sex_flip['female_to_male_mean_change']:+.3f}); over HTTP the answers are "
+        "bit-identical (tests/e2e/test_fair_lending.py).",
         "",
         "## Behaviour (checked by tests/model/test_behaviour.py on the exported model)",
         "",
@@ -307,7 +326,10 @@ def render(
         "scores. Logistic regression is about as good; the MLP is not clearly better.",
         f"- The threshold and the calibration are fitted on {rows['validation']} validation "
         "rows: both are noisy (see the fold-to-fold sd of the threshold).",
-        "- No monitoring of drift; a new population needs new validation and recalibration.",
+        "- Drift is monitored (PSI of each scored field, `/drift`), but a new population "
+        "needs new validation and recalibration.",
+        "- The sample over-represents bad payers (300 of 1000); approval rates are those of "
+        "this sample, not of a lender's applicants.",
         "",
     ]
     return "\n".join(lines)
@@ -315,22 +337,6 @@ def render(
 
 # The served version's goals under the CV protocol: (metric, bound, "min" or "max").
 GOALS = (("auc", 0.767, "min"), ("brier", 0.170, "max"), ("cost", 0.595, "max"))
-# Measured independently of this repository on the same 5 x 5 folds (reproducing logistic
-# regression 0.745 / 0.1776 and config 002 0.762 / 0.1722): AUC, Brier.
-EXTERNAL = (
-    ("gradient boosting (HistGradientBoosting, lr 0.03, depth 3) + Platt", "0.767", "0.1703"),
-    ("LightGBM (8 leaves, lr 0.02, 300 trees)", "0.765", "0.1707"),
-    ("average of spline logistic regression + gradient boosting + MLP", "0.768-0.769", "0.1695"),
-    ("the same average, a second independent set of folds", "n/a", "0.1687-0.1694"),
-)
-
-# Config 003 on an independent set of folds (the evaluation with --seed 1): AUC, Brier, cost.
-INDEPENDENT_FOLDS = (
-    "mlp_003, folds of seed 1",
-    "0.770 ± 0.028",
-    "0.1698 ± 0.0079",
-    "0.588 ± 0.070",
-)
 
 
 def goals(served: dict[str, Any], logistic: dict[str, Any]) -> list[str]:
@@ -379,13 +385,6 @@ def comparison(evaluation: dict[str, Any]) -> list[str]:
                 f"| {name.replace(' | ', ': ')} | {fmt(m['auc'])} | {fmt(m['brier'], 4)} | "
                 f"{fmt(m['cost'])} | ablation, folds of repeat 1 |"
             )
-    name, auc, brier, cost = INDEPENDENT_FOLDS
-    lines.append(
-        f"| {name} | {auc} | {brier} | {cost} | `python -m training_export.evaluation "
-        "--seed 1 --configs 003`: an independent set of 5 x 5 folds |"
-    )
-    for name, auc, brier in EXTERNAL:
-        lines.append(f"| {name} | {auc} | {brier} | n/a | measured outside this repository |")
     return lines
 
 

@@ -85,7 +85,7 @@
 
   function showReasons(list, reasons) {
     const items = (reasons || []).map(
-      (reason) => listItem(`${reason.text} (${signed(Number(reason.contribution))})`),
+      (reason) => listItem(`${reason.code}: ${reason.text} (${signed(Number(reason.gain))})`),
     );
     list.replaceChildren(...(items.length ? items : [listItem("none")]));
   }
@@ -97,10 +97,7 @@
     byId("model").textContent = answer.model;
     const reasons = answer.reasons;
     byId("reasons").hidden = !reasons;
-    if (reasons) {
-      showReasons(byId("towards-bad"), reasons.towards_bad);
-      showReasons(byId("towards-good"), reasons.towards_good);
-    }
+    if (reasons) showReasons(byId("principal-reasons"), reasons);
     byId("result").hidden = false;
     setState("result");
   }

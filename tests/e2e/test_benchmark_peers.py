@@ -24,9 +24,9 @@ def answers(url: str, route: str, records: list[dict]) -> list[dict]:
 
 
 def reasons(answer: dict) -> tuple[list[str], list[float]]:
-    """The reasons' sides and texts, and their contributions, in order."""
-    ranked = [(side, r) for side, rs in (answer.get("reasons") or {}).items() for r in rs]
-    return [f"{side}: {r['text']}" for side, r in ranked], [r["contribution"] for _, r in ranked]
+    """The reasons' codes and their gains, in order."""
+    ranked = answer.get("reasons") or []
+    return [r["code"] for r in ranked], [r["gain"] for r in ranked]
 
 
 @pytest.mark.parametrize(

@@ -99,11 +99,10 @@ def test_a_submitted_applicant_shows_the_apis_answer(
     assert float(shown.removesuffix(" %")) == pytest.approx(100 * answer["probability"], abs=0.051)
     assert browser.find_element(By.ID, "model").text == answer["model"]
     assert not browser.find_element(By.ID, "message").is_displayed()
-    for direction in ("towards_bad", "towards_good"):
-        items = texts(browser, f"#{direction.replace('_', '-')} li")
-        shown_reasons = [item.rsplit(" (", 1)[0] for item in items]
-        assert shown_reasons == ([r["text"] for r in answer["reasons"][direction]] or ["none"])
-    assert answer["reasons"]["towards_bad"], "the test applicant should have reasons for bad"
+    items = texts(browser, "#principal-reasons li")
+    shown_reasons = [item.rsplit(" (", 1)[0] for item in items]
+    assert shown_reasons == [f"{r['code']}: {r['text']}" for r in answer["reasons"]] or ["none"]
+    assert answer["reasons"], "the test applicant should have principal reasons"
 
     screenshot = tmp_path / "ui-screenshot.png"
     assert browser.save_screenshot(str(screenshot))
@@ -118,12 +117,12 @@ def test_invalid_values_are_reported_next_to_their_fields(browser: WebDriver, se
     fill(browser, {"Age": 0, "Duration": ""})
     assert submit(browser) == "error"
     assert texts(browser, "#message-list li") == [
-        "Age: must be greater than 0",
+        "Age: must be greater than or equal to 18",
         "Duration: a value is required",
     ]
     age, duration = browser.find_element(By.NAME, "Age"), browser.find_element(By.NAME, "Duration")
     assert age.get_attribute("aria-invalid") == "true"
-    assert browser.find_element(By.ID, "error-age").text == "must be greater than 0"
+    assert browser.find_element(By.ID, "error-age").text == "must be greater than or equal to 18"
     assert duration.get_attribute("aria-invalid") == "true"
     assert browser.find_element(By.NAME, "Sex").get_attribute("aria-invalid") is None
     assert not browser.find_element(By.ID, "result").is_displayed()
@@ -155,28 +154,36 @@ def stub_fetch(browser: WebDriver, status: int | None, body: object) -> None:
 
 def test_reasons_are_listed_and_the_api_key_is_sent(browser: WebDriver, server: str) -> None:
     open_form(browser, server)
-    reason = {"field": "Checking account", "value": "little", "reference": "NA"}
+    reason = {"field": "Checking account", "value": "little", "baseline": "rich"}
     answer = {
         "prediction": "bad",
         "probability": 0.61234,
         "probability_bad": 0.38766,
         "model": "credit_risk:test",
-        "reasons": {
-            "towards_bad": [
-                {**reason, "contribution": -0.42, "text": "Checking account = little"},
-                {**reason, "field": "Duration", "contribution": -0.171, "text": "Duration = 48"},
-            ],
-            "towards_good": [],
-        },
+        "reasons": [
+            {
+                **reason,
+                "code": "CHK-LOW",
+                "gain": 0.42,
+                "text": "Low balance in the checking account",
+            },
+            {
+                "field": "Duration",
+                "value": 48,
+                "baseline": 6,
+                "code": "DUR-LONG",
+                "gain": 0.171,
+                "text": "Duration of the credit is long for the amount",
+            },
+        ],
     }
     stub_fetch(browser, 200, answer)
     browser.find_element(By.ID, "api-key").send_keys("officer-key")
     assert submit(browser) == "result"
-    assert texts(browser, "#towards-bad li") == [
-        "Checking account = little (-0.42)",
-        "Duration = 48 (-0.17)",
+    assert texts(browser, "#principal-reasons li") == [
+        "CHK-LOW: Low balance in the checking account (+0.42)",
+        "DUR-LONG: Duration of the credit is long for the amount (+0.17)",
     ]
-    assert texts(browser, "#towards-good li") == ["none"]
     assert browser.find_element(By.ID, "probability").text == "61.2 %"
     sent = browser.execute_script("return window.sentRequest")
     assert sent["url"] == PREDICT

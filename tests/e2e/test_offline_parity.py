@@ -80,7 +80,7 @@ def test_spark_reports_bad_rows_and_scores_the_rest(spark, stored_model, records
     rows[2]["Purpose"] = None
     frame = spark.createDataFrame(pd.DataFrame(rows).rename_axis("id").reset_index())
     out = score_dataframe(frame, str(stored_model.tag)).toPandas().sort_values("id")
-    assert out["error"].tolist()[1:3] == ["Age: must be greater than 0: '-3'", "Purpose: missing"]
+    assert out["error"].tolist()[1:3] == ["Age: must be at least 18: '-3'", "Purpose: missing"]
     assert out["error"].isna().tolist() == [True, False, False, True]
     assert out["probability"].notna().tolist() == [True, False, False, True]
     with pytest.raises(ValueError, match=r"no column \['Duration'\]"):

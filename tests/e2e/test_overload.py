@@ -81,10 +81,8 @@ def concurrent_batches(url: str, batches: int, size: int) -> list[int]:
         )
 
 
-def test_batches_with_reasons_are_shed_only_beyond_a_largest_batchs_work(server: str) -> None:
-    """Per API worker, batches with reasons run together up to `CREDIT_RISK_MAX_BATCH_RECORDS`
-    applicants (1000): eight of 100 at once are all answered, even on one worker; of three
-    of 1000 at once, two meet on one of the two workers, and one of those is shed."""
+def test_largest_batches_with_reasons_at_once_are_all_answered(server: str) -> None:
+    """Reasons cost at most one forward pass per scored field: three batches of 1000
+    applicants with reasons at once fit well within the latency budget."""
     assert concurrent_batches(server, 8, 100) == [200] * 8
-    statuses = concurrent_batches(server, 3, 1000)
-    assert sorted(statuses)[0] == 200 and 503 in statuses, statuses
+    assert concurrent_batches(server, 3, 1000) == [200] * 3

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from credit_risk.contract import encode
-from credit_risk.explain import Reasons
+from credit_risk.reasons import principal_reasons
 
 CLIENTS = 16
 
@@ -46,7 +46,7 @@ def test_all_rows_in_one_batch_request_score_as_offline(
     np.testing.assert_allclose(served, reference_proba.to_numpy(), rtol=0, atol=1e-6)
 
 
-def test_reasons_of_all_rows_over_http_are_the_offline_contributions(
+def test_reasons_of_all_rows_over_http_are_the_offline_ones(
     server: str, records: list[dict], served_scorer
 ) -> None:
     response = requests.post(
@@ -55,14 +55,11 @@ def test_reasons_of_all_rows_over_http_are_the_offline_contributions(
         timeout=60,
     )
     assert response.status_code == 200, response.text
-    offline = served_scorer.explain(encode(records))[:, 1:]
-    reference = served_scorer.profile.reference_record()
+    offline = served_scorer.decisions(encode(records), with_reasons=True)[:, 2:]
+    baseline = served_scorer.decision.reason_baseline
     for record, answer, row in zip(records, response.json()["predictions"], offline, strict=True):
-        expected = Reasons.rank(record, reference, row.tolist())
-        served = Reasons.model_validate(answer["reasons"])
-        for direction in ("towards_bad", "towards_good"):
-            got, want = getattr(served, direction), getattr(expected, direction)
-            assert [r.text for r in got] == [r.text for r in want]
-            assert [r.contribution for r in got] == pytest.approx(
-                [r.contribution for r in want], abs=1e-5
-            )
+        expected = principal_reasons(record, baseline, row.tolist())
+        assert [r["code"] for r in answer["reasons"]] == [r.code for r in expected]
+        assert [r["gain"] for r in answer["reasons"]] == pytest.approx(
+            [r.gain for r in expected], abs=1e-5
+        )

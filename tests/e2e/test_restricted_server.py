@@ -128,3 +128,23 @@ def test_slow_bodies_get_408_and_hold_no_slot_meanwhile(restricted: str) -> None
     for sock in slow:
         with sock:
             assert sock.recv(65536).startswith(b"HTTP/1.1 408")
+
+
+def test_live_fairness_needs_a_key_and_withholds_small_groups(restricted: str) -> None:
+    headers = {"X-API-Key": KEY}
+    applicants = [{**EXAMPLE, "Sex": "female", "Age": 30}] * 120
+    response = requests.post(
+        restricted + PREDICT + "/batch", json={"applicants": applicants}, headers=headers
+    )
+    assert response.status_code == 200
+    assert requests.get(restricted + "/fairness").status_code == 401
+    report = requests.get(restricted + "/fairness", headers=headers).json()
+    assert report["min_group_size"] == 100
+    (version,) = [v for v in report["versions"] if v["decisions"] >= 120]
+    shown = {(g["field"], g["group"]): g for g in version["groups"]}
+    assert {("Sex", "female"), ("Age", "25-39")} <= set(shown)
+    assert all(g["applicants"] >= 100 for g in shown.values())
+    named = {f"{field} {group}" for field, group in shown} | set(version["withheld"])
+    assert named == {"Sex female", "Sex male", "Age < 25", "Age 25-39", "Age 40-61", "Age 62+"}
+    ratios = [g["approval_ratio"] for g in shown.values() if g["field"] == "Sex"]
+    assert all(r is None for r in ratios) or max(ratios) == 1.0

@@ -14,7 +14,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from credit_risk.contract import CATEGORIES, EXAMPLE, FIELDS, encode
-from credit_risk.explain import Reasons
+from credit_risk.reasons import principal_reasons
 from serving.openapi import DESCRIPTION, TITLE, VERSION
 
 
@@ -199,15 +199,14 @@ def test_reasons_only_when_asked_and_as_computed_offline(
 ) -> None:
     assert "reasons" not in client.post("/credit_score_prediction", json=EXAMPLE).json()
     body = client.post("/credit_score_prediction?reasons=true", json=EXAMPLE).json()
-    row = served_scorer.explain(encode([EXAMPLE]))[0]
-    expected = Reasons.rank(EXAMPLE, served_scorer.profile.reference_record(), row[1:].tolist())
-    reasons = Reasons.model_validate(body["reasons"])
-    assert [r.text for r in reasons.towards_bad] == [r.text for r in expected.towards_bad]
-    assert [r.text for r in reasons.towards_good] == [r.text for r in expected.towards_good]
-    assert reasons.towards_bad or reasons.towards_good
-    served = [r.contribution for r in reasons.towards_bad + reasons.towards_good]
-    offline = [r.contribution for r in expected.towards_bad + expected.towards_good]
-    assert served == pytest.approx(offline, abs=1e-6)
+    row = served_scorer.decisions(encode([EXAMPLE]), with_reasons=True)[0]
+    baseline = served_scorer.decision.reason_baseline
+    expected = principal_reasons(EXAMPLE, baseline, row[2:].tolist())
+    assert expected, "the example applicant should have principal reasons"
+    assert [r["code"] for r in body["reasons"]] == [r.code for r in expected]
+    assert [r["text"] for r in body["reasons"]] == [r.text for r in expected]
+    served = [r["gain"] for r in body["reasons"]]
+    assert served == pytest.approx([r.gain for r in expected], abs=1e-6)
 
 
 def test_batch_gives_reasons_for_every_record_when_asked(client: TestClient, records) -> None:
@@ -215,7 +214,7 @@ def test_batch_gives_reasons_for_every_record_when_asked(client: TestClient, rec
     response = client.post("/credit_score_prediction/batch?reasons=1", json={"applicants": batch})
     assert response.status_code == 200
     for record, answer in zip(batch, response.json()["predictions"], strict=True):
-        for reason in answer["reasons"]["towards_bad"] + answer["reasons"]["towards_good"]:
+        for reason in answer["reasons"]:
             assert reason["value"] == record[reason["field"]]
 
 

@@ -18,6 +18,7 @@ from credit_risk.artifacts import (
     ArtifactError,
     decision_file,
     model_files,
+    sha256_of,
     weights_file,
 )
 from credit_risk.contract import CATEGORIES, FIELDS
@@ -131,3 +132,29 @@ def test_recorded_features_that_do_not_fit_are_refused(artifact_copy: Path) -> N
     model_yaml.write_text(yaml.safe_dump(info))
     with pytest.raises(ArtifactError, match=r"model\.yaml: recorded features: .*numeric fields"):
         load_scorer(bentoml.models.get(tag))
+
+
+def test_a_version_below_the_fairness_gate_is_never_best(artifact_copy: Path) -> None:
+    manifest = json.loads((artifact_copy / MANIFEST).read_text())
+    best = manifest["evaluation"]["best_config_id"]
+    manifest["models"][best]["cv"]["approval_ratio_female_male"]["mean"] = 0.5
+    (artifact_copy / MANIFEST).write_text(json.dumps(manifest))
+    tags = import_artifacts(artifact_copy, name="gated")
+    chosen = resolve("gated:best")
+    assert chosen != tags[best]
+    assert (
+        bentoml.models.get(chosen).info.metadata["cv"]["approval_ratio_female_male"]["mean"] >= 0.85
+    )
+
+
+def test_a_decision_file_without_a_reason_baseline_is_refused(artifact_copy: Path) -> None:
+    path = artifact_copy / decision_file("001")
+    decision = json.loads(path.read_text())
+    del decision["reason_baseline"]
+    path.write_text(json.dumps(decision))
+    manifest = json.loads((artifact_copy / MANIFEST).read_text())
+    manifest["models"]["001"]["artifacts"][path.name] = sha256_of(path)
+    (artifact_copy / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match=r"decision_001\.json: no reason baseline"):
+        import_artifacts(artifact_copy, name="no_baseline")
+    assert versions("no_baseline") == []

@@ -97,10 +97,8 @@ def test_the_documented_answers_are_what_the_model_answers(
     for key in ("probability", "probability_bad"):
         assert answer[key] == pytest.approx(documented[key], abs=1e-6)
     if reasons:
-        for way in ("towards_bad", "towards_good"):
-            assert [r["text"] for r in answer["reasons"][way]] == [
-                r["text"] for r in documented["reasons"][way]
-            ]
+        assert answer["reasons"], "the documented example has principal reasons"
+        assert [r["code"] for r in answer["reasons"]] == [r["code"] for r in documented["reasons"]]
     request = spec["paths"][PREDICT]["post"]["requestBody"]["content"]["application/json"]
     assert request["examples"]["applicant"]["value"] == EXAMPLE
 

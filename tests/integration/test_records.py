@@ -13,6 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from credit_risk.contract import EXAMPLE
+from credit_risk.reasons import REASON_TABLE_VERSION
 from serving.records import COLUMNS, Records, engine_for
 from serving.records_admin import export
 from serving.settings import settings
@@ -39,7 +40,23 @@ def test_every_answer_is_recorded_with_what_it_was_given(
         answer["model"],
     )
     assert row["client_reference"] == "loan-2026-001"
-    assert row["caller"] is None and row["reasons"] is None  # no key configured here
+    assert row["caller"] is None  # no key configured here
+    assert answer["prediction"] == "bad" and "reasons" not in answer
+    # A decline's principal reasons are recorded although the client did not ask for them.
+    assert row["reasons"]["table"] == REASON_TABLE_VERSION
+    assert (
+        row["reasons"]["reasons"]
+        == client.post(PREDICT, json=EXAMPLE, params={"reasons": "true"}).json()["reasons"]
+    )
+
+
+def test_an_approval_records_no_reasons_unless_asked(
+    client: TestClient, records: Records, approved_applicant: dict
+) -> None:
+    answer = client.post(PREDICT, json=approved_applicant, headers={"X-Request-ID": "rec-ok"})
+    assert answer.json()["prediction"] == "good"
+    (row,) = records.of_request("rec-ok")
+    assert row["reasons"] is None
 
 
 def test_a_batch_is_recorded_in_order_with_its_reasons(
@@ -54,7 +71,7 @@ def test_a_batch_is_recorded_in_order_with_its_reasons(
     ).json()
     found = records.of_request("rec-batch")
     assert [r["applicant"]["Duration"] for r in found] == [36, 60]
-    assert [r["reasons"] for r in found] == [p["reasons"] for p in answer["predictions"]]
+    assert [r["reasons"]["reasons"] for r in found] == [p["reasons"] for p in answer["predictions"]]
 
 
 def test_a_refused_request_leaves_no_record(client: TestClient, records: Records) -> None:

@@ -29,6 +29,7 @@ EXPECTATIONS = (
     "saving_accounts_order",
     "longer_duration",
     "larger_amount",
+    "elderly_not_scored_below_younger",
 )
 
 
@@ -71,3 +72,11 @@ def test_scoring_does_not_depend_on_batch_composition(scorer: Scorer, records: l
     # within 1e-7, well inside the 1e-6 of the service's parity with the offline pipeline.
     for rows, p_good in parts:
         np.testing.assert_allclose(p_good, whole[rows], rtol=0, atol=1e-7)
+
+
+def test_flipping_sex_changes_no_probability(scorer: Scorer, records: list[dict]) -> None:
+    assert behaviour.sex_flip(scorer, records) == {
+        "mean_abs_change": 0.0,
+        "male_to_female_mean_change": 0.0,
+        "female_to_male_mean_change": 0.0,
+    }

@@ -1,17 +1,15 @@
-"""Reason codes of the served model: exact, deterministic, and pointing the obvious way."""
+"""Adverse-action reasons of the served model over the 1000 applicants: faithful (moving the
+first reason's field to its baseline raises P(good)), never a protected basis, exact and
+deterministic."""
 
 from __future__ import annotations
 
-from itertools import combinations
-from math import factorial
-
 import numpy as np
 import pytest
-from scipy.special import logit
 
 from credit_risk.artifacts import Scorer
-from credit_risk.contract import ENCODED_COLUMNS, encode
-from credit_risk.explain import Reasons
+from credit_risk.contract import ENCODED_COLUMNS, MONITORED_FIELDS, encode
+from credit_risk.reasons import KNOWN_BALANCE_FIELDS, MAX_REASONS, Reason, principal_reasons
 from model_store.store import load_scorer
 
 
@@ -21,114 +19,101 @@ def scorer(stored_model) -> Scorer:
 
 
 @pytest.fixture(scope="module")
-def reference(scorer: Scorer) -> dict:
-    return scorer.profile.reference_record()
+def declines(scorer: Scorer, records: list[dict]) -> list[tuple[dict, float, list[Reason]]]:
+    """Each declined applicant with its P(good) and principal reasons, as served."""
+    rows = scorer.decisions(encode(records))
+    baseline = scorer.decision.reason_baseline
+    return [
+        (record, float(row[0]), principal_reasons(record, baseline, row[2:].tolist()))
+        for record, row in zip(records, rows, strict=True)
+        if not row[1]
+    ]
 
 
-def reasons_for(scorer: Scorer, record: dict) -> Reasons:
-    row = scorer.explain(encode([record]))[0]
-    return Reasons.rank(record, scorer.profile.reference_record(), row[1:].tolist())
+def test_the_data_has_declines_to_explain(declines: list) -> None:
+    assert len(declines) >= 200, len(declines)  # enough to measure faithfulness
 
 
-def test_explain_gives_the_same_probability_as_predict(scorer: Scorer, records) -> None:
-    encoded = encode(records)
-    np.testing.assert_allclose(
-        scorer.explain(encoded)[:, 0], scorer.predict_proba(encoded), rtol=0, atol=1e-7
-    )
-
-
-def test_contributions_are_the_shapley_values_of_the_fields(
-    scorer: Scorer, records: list[dict], reference: dict
+def test_moving_the_first_reason_to_its_baseline_raises_p_good(
+    scorer: Scorer, declines: list
 ) -> None:
-    """Recomputed from the definition, coalition by coalition through predict_proba:
-    phi_j = sum over S without j of |S|! (d - |S| - 1)! / d! (v(S + j) - v(S))."""
-    for record in records[:3]:
-        players = [name for name in ENCODED_COLUMNS if record[name] != reference[name]]
-        d = len(players)
-
-        def v(coalition: tuple[str, ...], players=players, record=record) -> float:
-            mixed = reference | {name: record[name] for name in coalition}
-            return float(logit(scorer.predict_proba(encode([mixed]))[0]))
-
-        row = scorer.explain(encode([record]))[0, 1:]
-        for name in players:
-            others = [p for p in players if p != name]
-            expected = sum(
-                factorial(size) * factorial(d - size - 1) / factorial(d)
-                * (v((*coalition, name)) - v(coalition))
-                for size in range(d)
-                for coalition in combinations(others, size)
-            )  # fmt: skip
-            assert row[ENCODED_COLUMNS.index(name)] == pytest.approx(expected, abs=1e-4)
+    """Faithfulness: for at least 95 % of the declines."""
+    baseline = scorer.decision.reason_baseline
+    raised = 0
+    for record, p_good, reasons in declines:
+        if reasons:
+            first = reasons[0].field
+            moved = scorer.predict_proba(encode([record | {first: baseline[first]}]))[0]
+            raised += moved > p_good
+    assert raised / len(declines) >= 0.95, f"{raised} of {len(declines)}"
 
 
-def test_contributions_add_up_to_the_change_from_the_reference(
-    scorer: Scorer, records: list[dict], reference: dict
+def test_every_decline_has_at_most_four_reasons_most_important_first(declines: list) -> None:
+    with_reasons = [reasons for *_, reasons in declines if reasons]
+    assert len(with_reasons) / len(declines) >= 0.95
+    for reasons in with_reasons:
+        assert len(reasons) <= MAX_REASONS
+        gains = [r.gain for r in reasons]
+        assert gains == sorted(gains, reverse=True) and gains[-1] > 0
+
+
+def test_no_reason_names_a_protected_basis(declines: list) -> None:
+    fields = {r.field for *_, reasons in declines for r in reasons}
+    assert fields and not fields & set(MONITORED_FIELDS)
+    assert not {r.text for *_, reasons in declines for r in reasons} & {"Sex", "Age"}
+
+
+def test_no_one_is_told_that_having_an_account_hurt_them(scorer: Scorer) -> None:
+    for name in KNOWN_BALANCE_FIELDS:
+        assert scorer.decision.reason_baseline[name] != "NA"
+
+
+def test_gains_are_the_change_of_log_odds_with_one_field_at_its_baseline(
+    scorer: Scorer, records: list[dict]
 ) -> None:
-    row = scorer.explain(encode(records))
-    total = logit(row[:, 0]) - logit(scorer.predict_proba(encode([reference]))[0])
-    np.testing.assert_allclose(row[:, 1:].sum(axis=1), total, rtol=0, atol=1e-4)
+    baseline = scorer.decision.reason_baseline
+    sample = records[:25]
+    gains = scorer.gains(encode(sample))
+    log_odds = np.log(scorer.predict_proba(encode(sample)))
+    log_odds -= np.log1p(-scorer.predict_proba(encode(sample)))
+    for i, record in enumerate(sample):
+        for j, name in enumerate(ENCODED_COLUMNS):
+            p = scorer.predict_proba(encode([record | {name: baseline[name]}]))[0]
+            expected = np.log(p) - np.log1p(-p) - log_odds[i]
+            assert gains[i, j] == pytest.approx(expected, abs=1e-4), (i, name)
+            if record[name] == baseline[name]:
+                assert gains[i, j] == 0.0
 
 
-def test_a_value_equal_to_the_reference_contributes_nothing(
-    scorer: Scorer, records: list[dict], reference: dict
+def test_gains_are_computed_for_declines_only_unless_asked(
+    scorer: Scorer, records: list[dict]
 ) -> None:
-    encoded = encode(records)
-    contributions = scorer.explain(encoded)[:, 1:]
-    assert (contributions[encoded == encode([reference])[0]] == 0).all()
-    assert (scorer.explain(encode([reference]))[0, 1:] == 0).all()
+    rows = scorer.decisions(encode(records))
+    declined = rows[:, 1] == 0
+    assert not np.isnan(rows[declined, 2:]).any()
+    assert np.isnan(rows[~declined, 2:]).all()
+    assert not np.isnan(scorer.decisions(encode(records), with_reasons=True)[:, 2:]).any()
 
 
-@pytest.mark.parametrize("name", ENCODED_COLUMNS)
-def test_one_changed_field_explains_the_whole_change(
-    scorer: Scorer, records: list[dict], reference: dict, name: str
-) -> None:
-    """Changed in one field from the reference, that field's contribution is the whole
-    change of the log-odds, and every other field's is zero."""
-    variants = [reference | {name: r[name]} for r in records[:200]]
-    row = scorer.explain(encode(variants))
-    total = logit(row[:, 0]) - logit(scorer.predict_proba(encode([reference]))[0])
-    j = ENCODED_COLUMNS.index(name)
-    np.testing.assert_allclose(row[:, 1 + j], total, rtol=0, atol=1e-4)
-    assert (np.delete(row[:, 1:], j, axis=1) == 0).all()
-
-
-def test_contributions_are_deterministic_and_independent_of_the_batch(
+def test_reasons_are_deterministic_and_independent_of_the_batch(
     scorer: Scorer, records: list[dict]
 ) -> None:
     encoded = encode(records)
-    whole = scorer.explain(encoded)
-    np.testing.assert_array_equal(whole, scorer.explain(encoded))
-    pieces = np.concatenate([scorer.explain(encoded[i : i + 97]) for i in range(0, 1000, 97)])
+    whole = scorer.decisions(encoded, with_reasons=True)
+    np.testing.assert_array_equal(whole, scorer.decisions(encoded, with_reasons=True))
+    pieces = np.concatenate(
+        [scorer.decisions(encoded[i : i + 97], with_reasons=True) for i in range(0, 1000, 97)]
+    )
     np.testing.assert_allclose(pieces, whole, rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize(
-    ("name", "value"),
-    [("Checking account", "little"), ("Duration", 60), ("Credit amount", 15000)],
+    ("name", "value", "code"),
+    [("Checking account", "little", "CHK-LOW"), ("Duration", 72, "DUR-LONG")],
 )
-def test_a_known_risk_is_the_top_reason_towards_bad(
-    scorer: Scorer, reference: dict, name: str, value: object
-) -> None:
-    reasons = reasons_for(scorer, reference | {name: value})
-    assert [r.text for r in reasons.towards_bad] == [f"{name} = {value}"]
-    assert reasons.towards_good == []
-
-
-def test_a_risky_applicant_gets_only_risk_factors_as_top_reasons(
-    scorer: Scorer, reference: dict
-) -> None:
-    risky = reference | {
-        "Checking account": "little",
-        "Duration": 60,
-        "Credit amount": 15000,
-        "Housing": "rent",
-    }
-    reasons = reasons_for(scorer, risky)
-    assert len(reasons.towards_bad) == 3
-    assert {r.field for r in reasons.towards_bad} <= {
-        "Checking account",
-        "Duration",
-        "Credit amount",
-        "Housing",
-    }
+def test_a_known_risk_is_a_reason(scorer: Scorer, name: str, value: object, code: str) -> None:
+    baseline = scorer.decision.reason_baseline
+    record = {**baseline, "Sex": "female", "Age": 30, name: value}
+    row = scorer.decisions(encode([record]), with_reasons=True)[0]
+    reasons = principal_reasons(record, baseline, row[2:].tolist())
+    assert [r.code for r in reasons] == [code]

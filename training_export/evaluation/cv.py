@@ -20,6 +20,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 from credit_risk.contract import TARGET
 from credit_risk.decision import Decision
 from credit_risk.network import ModelConfig
+from training_export.evaluation.fairness import approval_ratio_female_male
 from training_export.evaluation.metrics import sigmoid, summary
 from training_export.train import SEED, scores, target, train_baseline, train_network
 
@@ -75,6 +76,9 @@ def _evaluate_fold(job: Job) -> Fold:
                 "brier_uncalibrated": float(brier_score_loss(y_test, p_raw)),
                 "log_loss_uncalibrated": float(log_loss(y_test, p_raw, labels=[0, 1])),
                 "threshold": decision.threshold,
+                "approval_ratio_female_male": approval_ratio_female_male(
+                    p_good > decision.threshold, test["Sex"].to_numpy(dtype=object)
+                ),
             },
             "p_good": p_good,
             "p_uncalibrated": p_raw,

@@ -11,6 +11,7 @@ import numpy as np
 
 from credit_risk.artifacts import sha256_of
 from credit_risk.decision import BAYES_THRESHOLD, expected_cost
+from credit_risk.fairness import gate_failure
 from credit_risk.network import ModelConfig
 from credit_risk.selection import selection_key
 from training_export import dataset
@@ -26,6 +27,7 @@ from training_export.evaluation.cv import (
     out_of_fold,
     summarise,
 )
+from training_export.evaluation.fairness import alternatives, group_fields, group_table
 from training_export.evaluation.metrics import calibration_table
 from training_export.evaluation.plot import reliability_plot
 from training_export.evaluation.report import CALIBRATION_PNG, REPORT_JSON, REPORT_MD, markdown
@@ -58,7 +60,14 @@ def evaluate(
         folds = _with_reused_metrics(folds, previous or {}, reused)
     per_model = summarise(folds, list(models))
     mlps = [mlp_name(i) for i in configs]
-    best = min(mlps, key=lambda name: selection_key(per_model[name]))
+    gated = {name: gate_failure(per_model[name]) for name in mlps}
+    for name, why in gated.items():
+        if why is not None:
+            print(f"{name} cannot become best: {why}")
+    candidates = [name for name in mlps if gated[name] is None]
+    if not candidates:
+        raise ValueError("no model passes the fair-lending release gate (see above)")
+    best = min(candidates, key=lambda name: selection_key(per_model[name]))
     if best in reused:
         raise ValueError(f"{best} is the best model: evaluate it anew (no `previous`)")
     y = target(frame).astype(np.float64)
@@ -78,11 +87,29 @@ def evaluate(
         }
         pooled[name] = (y_all, p_raw, p_cal)
 
-    thresholds = np.full(len(frame), np.nan)
-    for r, _, test_index, results in folds:
-        if r == 0:
-            thresholds[test_index] = results[best]["metrics"]["threshold"]
+    thresholds = _fold_thresholds(folds, best, 0, len(frame))
     best_oof = out_of_fold(folds, best, "p_good", 0, len(frame))
+    repeats = range(protocol.n_repeats)
+    sex = np.tile(frame["Sex"].to_numpy(dtype=object), protocol.n_repeats)
+    fairness_report = {
+        "groups": group_table(y, best_oof, best_oof > thresholds, group_fields(frame)),
+        "alternatives": alternatives(
+            np.tile(y, protocol.n_repeats),
+            {
+                name: np.concatenate(
+                    [out_of_fold(folds, name, "p_good", r, len(frame)) for r in repeats]
+                )
+                for name in fresh
+            },
+            {
+                name: np.concatenate(
+                    [_fold_thresholds(folds, name, r, len(frame)) for r in repeats]
+                )
+                for name in fresh
+            },
+            sex,
+        ),
+    }
 
     fresh_configs = {i: c for i, c in configs.items() if mlp_name(i) in fresh}
     ablation = run_ablation(frame, protocol, folds, fresh_configs)
@@ -115,6 +142,7 @@ def evaluate(
         "everyone_bad_cost": expected_cost(y, np.zeros(len(y), dtype=bool)),
         "everyone_good_cost": expected_cost(y, np.ones(len(y), dtype=bool)),
         "slices": slices(frame, best_oof, thresholds),
+        "fairness": fairness_report,
         "ablation": ablation,
         "folds": [
             {"repeat": r, "fold": f, "metrics": {n: res[n]["metrics"] for n in models}}
@@ -126,6 +154,15 @@ def evaluate(
     (out / REPORT_MD).write_text(markdown(report))
     reliability_plot(pooled[best], best, out / CALIBRATION_PNG)
     return report
+
+
+def _fold_thresholds(folds: list[Fold], name: str, repeat: int, rows: int) -> np.ndarray:
+    """The threshold of the fold that predicted each row, in one repeat."""
+    out = np.full(rows, np.nan)
+    for r, _, test_index, results in folds:
+        if r == repeat:
+            out[test_index] = results[name]["metrics"]["threshold"]
+    return out
 
 
 def _protocol(protocol: Protocol, rows: int) -> dict[str, Any]:

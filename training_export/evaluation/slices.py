@@ -9,16 +9,9 @@ import pandas as pd
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from credit_risk.decision import expected_cost
+from credit_risk.fairness import AGE_BANDS
 from training_export.evaluation.metrics import bootstrap
 from training_export.train import SEED, target
-
-# (label, first age, first age of the next band)
-AGE_BANDS: tuple[tuple[str, int, int], ...] = (
-    ("< 25", 0, 25),
-    ("25-39", 25, 40),
-    ("40-59", 40, 60),
-    ("60+", 60, 200),
-)
 
 
 def slices(frame: pd.DataFrame, p_good: np.ndarray, thresholds: np.ndarray) -> list[dict[str, Any]]:

@@ -64,7 +64,7 @@ def test_text_numbers_in_usual_spellings_are_accepted() -> None:
 def test_every_problem_of_a_row_is_reported_in_field_order() -> None:
     row = {**EXAMPLE, "Purpose": "boat", "Age": "-1", "Housing": None}
     (error,) = check(text_batch([row])).errors
-    assert error.startswith("Age: must be greater than 0: '-1'; Housing: missing; Purpose: ")
+    assert error.startswith("Age: must be at least 18: '-1'; Housing: missing; Purpose: ")
 
 
 def test_typed_nan_and_infinity_are_rejected() -> None:

@@ -15,7 +15,11 @@ from credit_risk.contract import (
     ENCODED_COLUMNS,
     EXAMPLE,
     FIELDS,
+    MIN_AGE,
+    MONITORED_FIELDS,
     NUMERIC_FIELDS,
+    SCORED_CATEGORICAL_FIELDS,
+    SCORED_FIELDS,
     Applicant,
     encode,
     encode_applicants,
@@ -53,8 +57,9 @@ def test_schema_uses_documented_names_enums_and_requires_everything() -> None:
     assert set(schema["required"]) == set(FIELDS)
     for name, labels in CATEGORIES.items():
         assert schema["properties"][name]["enum"] == list(labels)
-    for name in NUMERIC_FIELDS:
+    for name in ("Credit amount", "Duration"):
         assert schema["properties"][name]["exclusiveMinimum"] == 0
+    assert schema["properties"]["Age"]["minimum"] == MIN_AGE == 18  # applicants are adults
 
 
 def test_example_is_valid_and_round_trips_by_field_name() -> None:
@@ -69,6 +74,7 @@ def test_example_is_valid_and_round_trips_by_field_name() -> None:
     [
         ("Age", 0),
         ("Age", -3),
+        ("Age", 17),
         ("Age", "35"),
         ("Age", 35.5),
         ("Age", 121),
@@ -125,9 +131,24 @@ def test_encode_puts_numbers_then_category_codes() -> None:
     encoded = encode_applicants([Applicant.model_validate(EXAMPLE)])
     assert encoded.shape == (1, len(ENCODED_COLUMNS))
     row = dict(zip(ENCODED_COLUMNS, encoded[0], strict=True))
-    assert row["Age"] == 35 and row["Credit amount"] == 9055 and row["Duration"] == 36
-    for name in CATEGORICAL_FIELDS:
+    assert row["Credit amount"] == 9055 and row["Duration"] == 36
+    for name in SCORED_CATEGORICAL_FIELDS:
         assert CATEGORIES[name][int(row[name])] == EXAMPLE[name]
+
+
+def test_sex_and_age_are_validated_but_never_encoded() -> None:
+    """Fair lending: no model can read a protected basis."""
+    assert set(MONITORED_FIELDS) == {"Sex", "Age"}
+    assert not set(ENCODED_COLUMNS) & set(MONITORED_FIELDS)
+    assert set(ENCODED_COLUMNS) | set(MONITORED_FIELDS) == set(FIELDS)
+    assert tuple(name for name in FIELDS if name in ENCODED_COLUMNS) == SCORED_FIELDS
+    one = encode([EXAMPLE])
+    other = encode([{**EXAMPLE, "Sex": "female", "Age": 80}])
+    np.testing.assert_array_equal(one, other)
+    assert encode([{k: v for k, v in EXAMPLE.items() if k not in MONITORED_FIELDS}]).shape == (
+        1,
+        len(ENCODED_COLUMNS),
+    )
 
 
 def test_encode_refuses_unknown_labels_instead_of_encoding_nothing() -> None:

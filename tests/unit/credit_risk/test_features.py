@@ -12,7 +12,13 @@ from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from credit_risk.artifacts import PREPROCESSOR
-from credit_risk.contract import CATEGORICAL_FIELDS, CATEGORIES, FIELDS, NUMERIC_FIELDS, encode
+from credit_risk.contract import (
+    CATEGORIES,
+    FIELDS,
+    SCORED_CATEGORICAL_FIELDS,
+    SCORED_NUMERIC_FIELDS,
+    encode,
+)
 from credit_risk.features import (
     FeatureEncoder,
     PreprocessorMismatch,
@@ -43,15 +49,15 @@ def test_every_category_has_its_own_one_hot_in_both_paths(
     """The original service encoded Job and "NA" as all zeros: never again."""
     features = FeatureEncoder.of(preprocessor)
     base = records[0]
-    n_numeric = len(NUMERIC_FIELDS)
-    for name in CATEGORICAL_FIELDS:
+    n_numeric = len(SCORED_NUMERIC_FIELDS)
+    for name in SCORED_CATEGORICAL_FIELDS:
         variants = [{**base, name: label} for label in CATEGORIES[name]]
         fast = features.transform(encode(variants))[:, n_numeric:]
         slow = preprocessor.transform(pd.DataFrame(variants))[:, n_numeric:]
         np.testing.assert_array_equal(fast, slow)
         one_hots = {tuple(row) for row in fast}
         assert len(one_hots) == len(variants), f"{name}: two categories share a one-hot"
-        assert (fast.sum(axis=1) == len(CATEGORICAL_FIELDS)).all(), name
+        assert (fast.sum(axis=1) == len(SCORED_CATEGORICAL_FIELDS)).all(), name
 
 
 def test_unknown_category_is_an_error_not_zeros(preprocessor: ColumnTransformer, records) -> None:
@@ -66,8 +72,12 @@ def test_unknown_category_is_an_error_not_zeros(preprocessor: ColumnTransformer,
 def test_preprocessor_of_another_schema_is_refused(dataset: pd.DataFrame) -> None:
     other = ColumnTransformer(
         [
-            ("numeric", StandardScaler(), list(NUMERIC_FIELDS)),
-            ("categorical", OneHotEncoder(handle_unknown="ignore"), list(CATEGORICAL_FIELDS)),
+            ("numeric", StandardScaler(), list(SCORED_NUMERIC_FIELDS)),
+            (
+                "categorical",
+                OneHotEncoder(handle_unknown="ignore"),
+                list(SCORED_CATEGORICAL_FIELDS),
+            ),
         ]
     ).fit(dataset[list(FIELDS)].replace({"Job": {"skilled": "2"}}))
     with pytest.raises(PreprocessorMismatch, match="differ from the contract"):
@@ -91,8 +101,8 @@ def test_the_recorded_parameters_rebuild_the_same_encoder(
     ("mean", "scale", "problem"),
     [
         ([0.0], [1.0], "do not fit the numeric fields"),
-        ([0.0, 0.0, float("nan")], [1.0, 1.0, 1.0], "not finite"),
-        ([0.0, 0.0, 0.0], [1.0, 0.0, 1.0], "not positive"),
+        ([0.0, float("nan")], [1.0, 1.0], "not finite"),
+        ([0.0, 0.0], [1.0, 0.0], "not positive"),
     ],
 )
 def test_parameters_that_do_not_fit_are_refused(mean, scale, problem: str) -> None:

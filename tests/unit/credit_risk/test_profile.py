@@ -9,7 +9,11 @@ import pandas as pd
 import pytest
 
 from credit_risk.artifacts import PROFILE
-from credit_risk.contract import CATEGORICAL_FIELDS, CATEGORIES, FIELDS, NUMERIC_FIELDS
+from credit_risk.contract import (
+    CATEGORIES,
+    SCORED_CATEGORICAL_FIELDS,
+    SCORED_NUMERIC_FIELDS,
+)
 from credit_risk.profile import TrainingProfile
 from training_export.paths import ARTIFACTS_DIR
 from training_export.train import split
@@ -22,16 +26,6 @@ def training_rows(dataset: pd.DataFrame) -> pd.DataFrame:
 
 def test_committed_profile_is_the_profile_of_the_training_rows(training_rows) -> None:
     assert TrainingProfile.from_json(ARTIFACTS_DIR / PROFILE) == TrainingProfile.fit(training_rows)
-
-
-def test_reference_is_the_median_or_most_frequent_value(training_rows) -> None:
-    reference = TrainingProfile.fit(training_rows).reference_record()
-    assert list(reference) == [*NUMERIC_FIELDS, *CATEGORICAL_FIELDS]
-    assert set(reference) == set(FIELDS)
-    for name in NUMERIC_FIELDS:
-        assert reference[name] == training_rows[name].median()
-    for name in CATEGORICAL_FIELDS:
-        assert reference[name] == training_rows[name].mode()[0]
 
 
 def test_shares_are_the_training_distribution(training_rows) -> None:
@@ -49,18 +43,19 @@ def test_shares_are_the_training_distribution(training_rows) -> None:
 def test_bins_put_edge_values_in_the_lower_bin() -> None:
     profile = TrainingProfile.fit(
         pd.DataFrame(
-            {n: range(1, 11) for n in NUMERIC_FIELDS}
-            | {n: [CATEGORIES[n][0]] * 10 for n in CATEGORICAL_FIELDS}
+            {n: range(1, 11) for n in SCORED_NUMERIC_FIELDS}
+            | {n: [CATEGORIES[n][0]] * 10 for n in SCORED_CATEGORICAL_FIELDS}
         )
     )
-    age = profile.numeric["Age"]
-    assert age.bins(np.array([0.5, age.edges[0], age.edges[0] + 0.01, 99])).tolist() == [0, 0, 1, 9]
+    duration = profile.numeric["Duration"]
+    values = np.array([0.5, duration.edges[0], duration.edges[0] + 0.01, 99])
+    assert duration.bins(values).tolist() == [0, 0, 1, 9]
 
 
 def test_a_profile_that_does_not_fit_the_contract_is_refused(tmp_path: Path) -> None:
     profile = TrainingProfile.from_json(ARTIFACTS_DIR / PROFILE)
     broken = profile.model_copy(
-        update={"categorical": {**profile.categorical, "Housing": profile.categorical["Sex"]}}
+        update={"categorical": {**profile.categorical, "Housing": profile.categorical["Job"]}}
     )
     broken.to_json(tmp_path / PROFILE)
     with pytest.raises(ValueError, match="Housing"):

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from sklearn.metrics import roc_auc_score
 
 from credit_risk.contract import EXAMPLE
+from credit_risk.reasons import REASON_TABLE_VERSION
 from serving.records import (
     MIGRATIONS,
     OUTCOME,
@@ -58,13 +59,13 @@ def rows(request_id: str, n: int = 1, reference: str | None = None, **answer) ->
 
 
 def test_a_request_is_stored_whole_and_read_back_in_order(records: Records) -> None:
-    records.write(rows("r1", 3, reasons={"towards_bad": [], "towards_good": []}))
+    records.write(rows("r1", 3, reasons=[]))
     found = records.of_request("r1")
     assert [r["position"] for r in found] == [0, 1, 2]
     first = found[0]
     assert first["applicant"] == EXAMPLE  # the nine inputs, nothing else
     assert (first["p_good"], first["decision"], first["threshold"]) == (0.9, "good", 0.8)
-    assert first["reasons"] == {"towards_bad": [], "towards_good": []}
+    assert first["reasons"] == {"table": REASON_TABLE_VERSION, "reasons": []}
     assert first["decided_at"] is not None and first["repaid"] is None
     assert records.of_request("unknown") == []
 

@@ -7,6 +7,7 @@ import math
 import pytest
 from pydantic import ValidationError
 
+from credit_risk.contract import EXAMPLE
 from credit_risk.decision import Decision
 from serving.schemas import CreditScore, Options
 
@@ -43,3 +44,26 @@ def test_options_read_the_reasons_query_parameter(query: dict, wanted: bool) -> 
 def test_an_invalid_reasons_parameter_is_a_validation_error() -> None:
     with pytest.raises(ValidationError, match="reasons"):
         Options.model_validate({"reasons": "maybe"})
+
+
+BASELINE = {
+    "Credit amount": 1500.0,
+    "Duration": 12.0,
+    "Job": "highly skilled",
+    "Housing": "own",
+    "Saving accounts": "rich",
+    "Checking account": "rich",
+    "Purpose": "car",
+}
+
+
+def test_a_row_with_gains_gives_reasons_and_one_without_none() -> None:
+    gains = [0.0, 0.7, 0.0, 0.0, 0.2, 0.9, 0.0]  # Duration, Saving accounts, Checking account
+    score = CreditScore.from_row([0.4, 0.0, *gains], "credit_risk:v", EXAMPLE, BASELINE)
+    assert [r.code for r in score.reasons] == ["CHK-NONE", "DUR-LONG", "SAV-NONE"]
+    assert score.without_reasons().reasons is None
+    assert "reasons" not in score.without_reasons().model_dump()
+    approved = [0.9, 1.0] + [float("nan")] * len(gains)
+    assert CreditScore.from_row(approved, "credit_risk:v", EXAMPLE, BASELINE).reasons is None
+    with pytest.raises(ValueError, match="reason baseline"):
+        CreditScore.from_row([0.4, 0.0, *gains], "credit_risk:v")

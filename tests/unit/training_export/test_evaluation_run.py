@@ -90,3 +90,17 @@ def test_a_rerun_reuses_unchanged_models_and_evaluates_the_new_one(
     ]
     assert "mlp_009 | no Platt: the network's own sigmoid" in result["ablation"]
     assert "Not trained again in this run" in (tmp_path / REPORT_MD).read_text()
+
+
+def test_fairness_by_group_and_the_alternatives_are_reported(report: tuple[dict, Path]) -> None:
+    result, _ = report
+    for model in result["models"].values():
+        assert 0 < model["approval_ratio_female_male"]["mean"] < 2
+    groups = result["fairness"]["groups"]
+    assert [g["group"] for g in groups["Sex"]] == ["female", "male"]
+    assert sum(g["count"] for g in groups["Age"]) == 1000
+    for row in groups["Sex"] + groups["Age"]:
+        low, high = row["approval_rate_ci"]
+        assert low <= row["approval_rate"] <= high
+    thresholds = {r["threshold"] for r in result["fairness"]["alternatives"]}
+    assert "own" in thresholds and 0.8 in thresholds

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 
 from credit_risk.artifacts import MANIFEST, sha256_of
+from credit_risk.fairness import MIN_SERVED_APPROVAL_RATIO
 from training_export.evaluation.report import REPORT_JSON, REPORT_MD, markdown
+from training_export.fairness import FAIRNESS_JSON, FAIRNESS_MD, build
+from training_export.fairness import markdown as fairness_markdown
 from training_export.model_card import MODEL_CARD, inputs, render
 from training_export.paths import ARTIFACTS_DIR, REPORTS_DIR
 
@@ -23,3 +26,17 @@ def test_committed_evaluation_markdown_matches_its_json() -> None:
 def test_artifacts_were_exported_from_the_committed_evaluation() -> None:
     manifest = json.loads((ARTIFACTS_DIR / MANIFEST).read_text())
     assert manifest["evaluation"]["sha256"] == sha256_of(REPORTS_DIR / REPORT_JSON)
+
+
+def test_committed_fairness_report_is_generated_from_the_committed_outputs() -> None:
+    report = json.loads((REPORTS_DIR / FAIRNESS_JSON).read_text())
+    assert report == json.loads(json.dumps(build()))
+    assert (REPORTS_DIR / FAIRNESS_MD).read_text() == fairness_markdown(report)
+
+
+def test_the_served_version_passes_the_fairness_gate_and_its_ratio_holds_on_the_rows() -> None:
+    report = json.loads((REPORTS_DIR / FAIRNESS_JSON).read_text())
+    assert report["gate"]["versions"][report["best"]]["passes"]
+    assert report["served"]["approval_ratio_female_male"] >= MIN_SERVED_APPROVAL_RATIO
+    assert set(report["cv"]) == {"Sex", "Age"}
+    assert [g["group"] for g in report["cv"]["Age"]] == ["< 25", "25-39", "40-61", "62+"]
