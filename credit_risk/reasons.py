@@ -19,7 +19,7 @@ the model version, and with the recorded inputs that recomputes its reasons exac
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -149,10 +149,14 @@ def principal_reasons(
     `MAX_REASONS`, largest first, in words."""
     if len(gains) != len(ENCODED_COLUMNS):
         raise ValueError(f"{len(gains)} gains for {len(ENCODED_COLUMNS)} scored fields")
+    # Ranked before any is put in words: most fields are not among the principal ones.
+    ranked = sorted(
+        ((gain, name) for name, gain in zip(ENCODED_COLUMNS, gains, strict=True)
+         if gain >= MIN_GAIN),  # NaN too: not computed
+        key=lambda pair: -pair[0],
+    )[:MAX_REASONS]  # fmt: skip
     reasons = []
-    for name, gain in zip(ENCODED_COLUMNS, gains, strict=True):
-        if not gain >= MIN_GAIN:  # NaN too: not computed
-            continue
+    for gain, name in ranked:
         value = record[name]
         if name in SCORED_NUMERIC_FIELDS:
             key = (name, HIGHER if float(value) > float(baseline[name]) else LOWER)
@@ -169,21 +173,23 @@ def principal_reasons(
                 gain=float(gain),
             )
         )
-    reasons.sort(key=lambda r: -r.gain)
-    return reasons[:MAX_REASONS]
+    return reasons
 
 
-def field_gains(encoded: np.ndarray, baseline: np.ndarray, log_odds: Any) -> np.ndarray:
-    """Per row and column, the gain in `log_odds` (encoded rows -> one number each) when
-    that column alone takes the `baseline` row's value; 0 where it already has it.
-    `log_odds` is called once, on the rows and every variant."""
+def field_gains(
+    encoded: np.ndarray, baseline: np.ndarray, logits: Callable[[np.ndarray], np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rows' `logits` (encoded rows -> one number each) and, per row and column, the
+    gain in logit when that column alone takes the `baseline` row's value (0 where it has
+    it already). `logits` is called once, on the rows and all their variants: one forward
+    pass costs less than two."""
     rows, columns = np.nonzero(encoded != baseline)
     variants = encoded[rows].copy()
     variants[np.arange(len(rows)), columns] = baseline[columns]
-    values = log_odds(np.concatenate([encoded, variants]))
+    values = logits(np.concatenate([encoded, variants]))
     gains = np.zeros(encoded.shape)
     gains[rows, columns] = values[len(encoded) :] - values[rows]
-    return gains
+    return values[: len(encoded)], gains
 
 
 def encoded_baseline(baseline: Mapping[str, float | str]) -> np.ndarray:

@@ -85,7 +85,8 @@ def test_field_gains_move_one_column_at_a_time() -> None:
     weights = np.arange(1.0, len(ENCODED_COLUMNS) + 1)
     rows = encode([EXAMPLE, {**EXAMPLE, **BASELINE}])
     base = encoded_baseline(BASELINE)
-    gains = field_gains(rows, base, lambda x: x @ weights)
+    logits, gains = field_gains(rows, base, lambda x: x @ weights)
+    np.testing.assert_allclose(logits, rows @ weights)
     np.testing.assert_allclose(gains[0], (base - rows[0]) * weights)
     assert (gains[1] == 0).all()
 
