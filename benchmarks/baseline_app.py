@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from credit_risk.artifacts import load_exported
 from credit_risk.contract import Applicant
+from credit_risk.decision import decision_rows
 from serving.schemas import CreditScore
 from training_export.paths import ARTIFACTS_DIR
 
@@ -33,4 +34,4 @@ def credit_score_prediction(applicant: Applicant) -> CreditScore:
     with torch.no_grad():
         logit = network(features)[:, 0].numpy()
     p_good = float(decision.calibrate(logit)[0])
-    return CreditScore.from_row([p_good, decision.calls_good(p_good)], "baseline")
+    return CreditScore.from_row(decision_rows(p_good, decision.calls_good(p_good))[0], "baseline")

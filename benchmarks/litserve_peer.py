@@ -14,6 +14,7 @@ import litserve as ls
 import numpy as np
 
 from credit_risk.contract import Applicant, encode_applicants
+from credit_risk.decision import decision_rows
 from serving.schemas import CreditScore
 from serving.settings import usable_cpus
 
@@ -48,7 +49,9 @@ class ScoringAPI(ls.LitAPI):
     def encode_response(self, row: np.ndarray) -> dict:
         # A decline's gains are computed, as ours computes them, but not put into words:
         # this peer answers the documented fields only.
-        return CreditScore.from_row(row[:2], MODEL).model_dump()
+        return CreditScore.from_row(
+            decision_rows(row["p_good"], row["good"])[0], MODEL
+        ).model_dump()
 
 
 def main() -> None:

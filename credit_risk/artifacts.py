@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from credit_risk.decision import Decision
+from credit_risk.decision import Decision, decision_rows
 from credit_risk.features import FeatureEncoder, PreprocessorMismatch
 from credit_risk.network import ModelConfig, build_network, fuse_for_inference
 from credit_risk.profile import TrainingProfile
@@ -127,9 +127,9 @@ class Scorer:
         return logits, self.decision.platt_slope * gains
 
     def decisions(self, encoded: np.ndarray, with_reasons: bool = False) -> np.ndarray:
-        """What the service answers for each row: columns P(good), 1.0 where the version's
-        decision rule calls the applicant good (else 0.0), then the `gains` of each scored
-        field: for every declined row, and for every row `with_reasons`; NaN elsewhere.
+        """What the service answers for each row, as `DECISION_ROW`s: P(good), whether the
+        version's decision rule calls the applicant good, and the `gains` of each scored
+        field for every declined row, and for every row `with_reasons` (NaN elsewhere).
         The one place that applies the decision rule. The gains of every row come from
         the same forward pass as the scores: one pass costs less than two, though
         most approvals' gains are then dropped."""
@@ -138,7 +138,7 @@ class Scorer:
         good = self.decision.calls_good(p_good)
         if not with_reasons:
             gains[good] = np.nan
-        return np.column_stack([p_good, good, gains])
+        return decision_rows(p_good, good, gains)
 
 
 def load_scorer(

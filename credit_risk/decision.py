@@ -16,13 +16,42 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from credit_risk.contract import BAD, GOOD
+from credit_risk.contract import BAD, ENCODED_COLUMNS, GOOD
 
 # UCI Statlog cost matrix: calling a bad applicant good costs 5, a good one bad costs 1.
 COST_BAD_CALLED_GOOD = 5.0
 COST_GOOD_CALLED_BAD = 1.0
 # For calibrated probabilities the Bayes rule is "good" iff P(good) > 5 / (5 + 1).
 BAYES_THRESHOLD = COST_BAD_CALLED_GOOD / (COST_BAD_CALLED_GOOD + COST_GOOD_CALLED_BAD)
+# One decided applicant as the model answers it (`Scorer.decisions`, the runner's answer):
+# the calibrated P(good), the decision rule's verdict ("good" when true) and each scored
+# field's gain in log-odds (`ENCODED_COLUMNS` order, `credit_risk.reasons`), NaN where not
+# computed.
+DECISION_ROW = np.dtype([
+    ("p_good", np.float64),
+    ("good", np.bool_),
+    ("gains", np.float64, (len(ENCODED_COLUMNS),)),
+])  # fmt: skip
+
+
+def decision_rows(
+    p_good: np.ndarray | float, good: np.ndarray | bool, gains: np.ndarray | None = None
+) -> np.ndarray:
+    """`DECISION_ROW`s from their columns (one row for scalars); gains NaN unless given."""
+    p_good = np.atleast_1d(np.asarray(p_good, dtype=np.float64))
+    rows = np.empty(len(p_good), dtype=DECISION_ROW)
+    rows["p_good"], rows["good"] = p_good, np.atleast_1d(good)
+    rows["gains"] = np.nan if gains is None else gains
+    return rows
+
+
+def decision_fields(row: np.void) -> dict[str, float | bool | list[float]]:
+    """A `DECISION_ROW` as plain JSON values, by field name (`decision_rows` reads them)."""
+    return {
+        "p_good": float(row["p_good"]),
+        "good": bool(row["good"]),
+        "gains": row["gains"].tolist(),
+    }
 
 
 class Decision(BaseModel):

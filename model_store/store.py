@@ -17,6 +17,7 @@ from bentoml.exceptions import NotFound
 from credit_risk import artifacts
 from credit_risk.artifacts import MANIFEST, ArtifactError, Scorer, model_files, read_manifest
 from credit_risk.contract import EXAMPLE, encode
+from credit_risk.decision import decision_fields
 from credit_risk.features import FeatureEncoder, PreprocessorMismatch
 from model_store.versions import MODEL_NAME
 
@@ -75,7 +76,7 @@ def _import_version(
             "decision": scorer.decision.model_dump(),
             "profile": scorer.profile.model_dump(),
             # The version's own answer to the documented example: the API's examples.
-            "example": scorer.decisions(encode([EXAMPLE]), with_reasons=True)[0].tolist(),
+            "example": decision_fields(scorer.decisions(encode([EXAMPLE]), with_reasons=True)[0]),
             **{key: entry[key] for key in ("metrics", "cv", "training")},
             **{
                 key: manifest[key]

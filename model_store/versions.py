@@ -7,8 +7,10 @@ from the hash-checked files, never the files themselves.
 from __future__ import annotations
 
 import bentoml
+import numpy as np
 from bentoml.exceptions import NotFound
 
+from credit_risk.decision import decision_rows
 from credit_risk.profile import TrainingProfile
 from credit_risk.selection import eligible, selection_key
 
@@ -59,10 +61,13 @@ def reason_baseline(model: bentoml.Model) -> dict[str, float | str]:
     return dict(model.info.metadata["decision"]["reason_baseline"])
 
 
-def example_decision(model: bentoml.Model) -> list[float] | None:
+def example_decision(model: bentoml.Model) -> np.void | None:
     """The version's answer to `credit_risk.contract.EXAMPLE` as recorded at import
-    (a row of `Scorer.decisions` with reasons); None for versions imported before it was."""
-    return model.info.metadata.get("example")
+    (a `DECISION_ROW` with reasons); None for versions imported before it was."""
+    example = model.info.metadata.get("example")
+    if not isinstance(example, dict):  # imported before, or as an unnamed list
+        return None
+    return decision_rows(example["p_good"], example["good"], np.array(example["gains"]))[0]
 
 
 def recorded_threshold(model: bentoml.Model) -> float:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from credit_risk.contract import BAD, GOOD, Applicant
@@ -47,25 +47,25 @@ class CreditScore(BaseModel):
     @classmethod
     def from_row(
         cls,
-        row: Sequence[float],
+        row: np.void,
         model: str,
         record: Mapping[str, Any] | None = None,
         baseline: Mapping[str, float | str] | None = None,
     ) -> CreditScore:
-        """The answer for a row of `Scorer.decisions`: P(good), the decision (1.0: good)
-        and, where the row has its fields' gains, the principal reasons of the applicant
-        `record` against the version's reason `baseline`."""
-        p_good, good = float(row[0]), bool(row[1])
+        """The answer for a `DECISION_ROW` (`Scorer.decisions`) and, where the row has its
+        fields' gains, the principal reasons of the applicant `record` against the
+        version's reason `baseline`."""
+        p_good = float(row["p_good"])
         if not 0.0 <= p_good <= 1.0:  # NaN too: a server fault, never a client's (422)
             raise ArithmeticError(f"model returned P(good) = {p_good}")
-        gains = [float(g) for g in row[2:]]
+        gains = row["gains"]
         reasons = None
-        if gains and not all(math.isnan(g) for g in gains):
+        if not np.isnan(gains).all():
             if record is None or baseline is None:
                 raise ValueError("reasons need the applicant and the reason baseline")
-            reasons = principal_reasons(record, baseline, gains)
+            reasons = principal_reasons(record, baseline, gains.tolist())
         return cls(
-            prediction=GOOD if good else BAD,
+            prediction=GOOD if row["good"] else BAD,
             probability=p_good,
             probability_bad=1.0 - p_good,
             model=model,

@@ -91,14 +91,14 @@ def served_decision(served_scorer):
 def example_answer(stored_model, served_decision) -> tuple[dict, dict]:
     """The API doc's example body and the answer the stored model gives it, in process."""
     from credit_risk.contract import EXAMPLE, Applicant, encode_applicants
+    from credit_risk.decision import decision_rows
     from model_store.store import load_scorer
     from serving.schemas import CreditScore
 
     example = EXAMPLE
     p_good = load_scorer(stored_model).predict_proba(encode_applicants([Applicant(**example)]))
-    answer = CreditScore.from_row(
-        [p_good[0], served_decision.calls_good(p_good[0])], str(stored_model.tag)
-    ).model_dump()
+    row = decision_rows(p_good[0], served_decision.calls_good(p_good[0]))[0]
+    answer = CreditScore.from_row(row, str(stored_model.tag)).model_dump()
     for key in ("probability", "probability_bad"):
         answer[key] = pytest.approx(answer[key], abs=1e-6)
     return example, answer
@@ -131,5 +131,5 @@ def approved_applicant(dataset: pd.DataFrame, served_scorer) -> dict:
     from credit_risk.contract import FIELDS, encode
 
     applicants = dataset[list(FIELDS)].to_dict("records")
-    approved = served_scorer.decisions(encode(applicants))[:, 1]
+    approved = served_scorer.decisions(encode(applicants))["good"]
     return applicants[int(approved.argmax())]

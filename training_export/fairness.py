@@ -44,7 +44,7 @@ def served_fairness(artifacts: Path = ARTIFACTS_DIR) -> dict[str, Any]:
     scorer = load_scorer(artifacts, best, manifest["models"][best]["artifacts"])
     frame = dataset.load()
     rows = scorer.decisions(encode(frame[list(FIELDS)].to_dict("records")))
-    p_good, approved = rows[:, 0], rows[:, 1].astype(bool)
+    p_good, approved = rows["p_good"], rows["good"]
     return {
         "config_id": best,
         "threshold": scorer.decision.threshold,

@@ -55,7 +55,7 @@ def test_reasons_of_all_rows_over_http_are_the_offline_ones(
         timeout=60,
     )
     assert response.status_code == 200, response.text
-    offline = served_scorer.decisions(encode(records), with_reasons=True)[:, 2:]
+    offline = served_scorer.decisions(encode(records), with_reasons=True)["gains"]
     baseline = served_scorer.decision.reason_baseline
     for record, answer, row in zip(records, response.json()["predictions"], offline, strict=True):
         expected = principal_reasons(record, baseline, row.tolist())

@@ -201,7 +201,7 @@ def test_reasons_only_when_asked_and_as_computed_offline(
     body = client.post("/credit_score_prediction?reasons=true", json=EXAMPLE).json()
     row = served_scorer.decisions(encode([EXAMPLE]), with_reasons=True)[0]
     baseline = served_scorer.decision.reason_baseline
-    expected = principal_reasons(EXAMPLE, baseline, row[2:].tolist())
+    expected = principal_reasons(EXAMPLE, baseline, row["gains"].tolist())
     assert expected, "the example applicant should have principal reasons"
     assert [r["code"] for r in body["reasons"]] == [r.code for r in expected]
     assert [r["text"] for r in body["reasons"]] == [r.text for r in expected]

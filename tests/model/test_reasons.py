@@ -24,9 +24,9 @@ def declines(scorer: Scorer, records: list[dict]) -> list[tuple[dict, float, lis
     rows = scorer.decisions(encode(records))
     baseline = scorer.decision.reason_baseline
     return [
-        (record, float(row[0]), principal_reasons(record, baseline, row[2:].tolist()))
+        (record, float(row["p_good"]), principal_reasons(record, baseline, row["gains"].tolist()))
         for record, row in zip(records, rows, strict=True)
-        if not row[1]
+        if not row["good"]
     ]
 
 
@@ -89,10 +89,10 @@ def test_gains_are_computed_for_declines_only_unless_asked(
     scorer: Scorer, records: list[dict]
 ) -> None:
     rows = scorer.decisions(encode(records))
-    declined = rows[:, 1] == 0
-    assert not np.isnan(rows[declined, 2:]).any()
-    assert np.isnan(rows[~declined, 2:]).all()
-    assert not np.isnan(scorer.decisions(encode(records), with_reasons=True)[:, 2:]).any()
+    declined = ~rows["good"]
+    assert not np.isnan(rows["gains"][declined]).any()
+    assert np.isnan(rows["gains"][~declined]).all()
+    assert not np.isnan(scorer.decisions(encode(records), with_reasons=True)["gains"]).any()
 
 
 def test_reasons_are_deterministic_and_independent_of_the_batch(
@@ -104,7 +104,9 @@ def test_reasons_are_deterministic_and_independent_of_the_batch(
     pieces = np.concatenate(
         [scorer.decisions(encoded[i : i + 97], with_reasons=True) for i in range(0, 1000, 97)]
     )
-    np.testing.assert_allclose(pieces, whole, rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(pieces["good"], whole["good"])
+    for name in ("p_good", "gains"):
+        np.testing.assert_allclose(pieces[name], whole[name], rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -115,5 +117,5 @@ def test_a_known_risk_is_a_reason(scorer: Scorer, name: str, value: object, code
     baseline = scorer.decision.reason_baseline
     record = {**baseline, "Sex": "female", "Age": 30, name: value}
     row = scorer.decisions(encode([record]), with_reasons=True)[0]
-    reasons = principal_reasons(record, baseline, row[2:].tolist())
+    reasons = principal_reasons(record, baseline, row["gains"].tolist())
     assert [r.code for r in reasons] == [code]

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
 from credit_risk.contract import EXAMPLE
-from credit_risk.decision import Decision
+from credit_risk.decision import Decision, decision_rows
 from serving.schemas import CreditScore, Options
 
 
 @pytest.mark.parametrize("p_good", [math.nan, 1.5, -0.1])
 def test_an_impossible_probability_is_a_server_fault(p_good: float) -> None:
     with pytest.raises(ArithmeticError):
-        CreditScore.from_row([p_good, 1.0], "credit_risk:v")
+        CreditScore.from_row(decision_rows(p_good, True)[0], "credit_risk:v")
 
 
 @pytest.mark.parametrize(
@@ -27,7 +28,9 @@ def test_credit_score_keeps_probability_as_p_good(
     p_good: float, threshold: float, label: str
 ) -> None:
     decision = Decision(platt_slope=1.0, platt_intercept=0.0, threshold=threshold)
-    score = CreditScore.from_row([p_good, decision.calls_good(p_good)], "credit_risk:v")
+    score = CreditScore.from_row(
+        decision_rows(p_good, decision.calls_good(p_good))[0], "credit_risk:v"
+    )
     assert score.prediction == label
     assert score.probability == p_good
     assert score.probability_bad == pytest.approx(1 - p_good)
@@ -59,11 +62,12 @@ BASELINE = {
 
 def test_a_row_with_gains_gives_reasons_and_one_without_none() -> None:
     gains = [0.0, 0.7, 0.0, 0.0, 0.2, 0.9, 0.0]  # Duration, Saving accounts, Checking account
-    score = CreditScore.from_row([0.4, 0.0, *gains], "credit_risk:v", EXAMPLE, BASELINE)
+    declined = decision_rows(0.4, False, np.array(gains))[0]
+    score = CreditScore.from_row(declined, "credit_risk:v", EXAMPLE, BASELINE)
     assert [r.code for r in score.reasons] == ["CHK-NONE", "DUR-LONG", "SAV-NONE"]
     assert score.without_reasons().reasons is None
     assert "reasons" not in score.without_reasons().model_dump()
-    approved = [0.9, 1.0] + [float("nan")] * len(gains)
+    approved = decision_rows(0.9, True)[0]
     assert CreditScore.from_row(approved, "credit_risk:v", EXAMPLE, BASELINE).reasons is None
     with pytest.raises(ValueError, match="reason baseline"):
-        CreditScore.from_row([0.4, 0.0, *gains], "credit_risk:v")
+        CreditScore.from_row(declined, "credit_risk:v")
