@@ -113,10 +113,10 @@ bench-scoring: store  ## rows/s of the model path, the file command and Spark
 
 records-export: setup  ## decision records of a period: make records-export OUT=d.parquet [SINCE=2026-11-01] [UNTIL=2026-12-01]
 	@test -n "$(OUT)" || { echo "usage: make records-export OUT=decisions.csv|.parquet [SINCE=day] [UNTIL=day]"; exit 2; }
-	$(PY) -m serving.records_admin export "$(OUT)" $(if $(SINCE),--since $(SINCE)) $(if $(UNTIL),--until $(UNTIL))
+	$(PY) -m serving.records.admin export "$(OUT)" $(if $(SINCE),--since $(SINCE)) $(if $(UNTIL),--until $(UNTIL))
 
 records-purge: setup  ## delete the decision records older than CREDIT_RISK_RECORDS_RETENTION_DAYS
-	$(PY) -m serving.records_admin purge
+	$(PY) -m serving.records.admin purge
 
 clean:
 	rm -rf $(VENV) .bentoml .pytest_cache .ruff_cache build

@@ -29,7 +29,7 @@ def health() -> dict[str, str]:
 
 @app.post("/credit_score_prediction")
 def credit_score_prediction(applicant: Applicant) -> CreditScore:
-    frame = pd.DataFrame([applicant.record()])
+    frame = pd.DataFrame([applicant.by_name()])
     features = torch.tensor(preprocessor.transform(frame), dtype=torch.float32)
     with torch.no_grad():
         logit = network(features)[:, 0].numpy()

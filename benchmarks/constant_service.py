@@ -17,17 +17,16 @@ import bentoml
 
 from credit_risk.contract import Applicant
 from credit_risk.decision import decision_rows
-from serving import bentoml_fixes, middlewares
+from serving import bentoml_fixes
 from serving.gc_tuning import tune_gc_after_startup
+from serving.http.request_checks import HEADER_TIMEOUT_S, MAX_HEADER_BYTES
 from serving.schemas import CreditScore
 from serving.settings import settings
 
 ANSWER = CreditScore.from_row(decision_rows(0.5, False)[0], "constant")
 TUNED = os.environ.get("CEILING_TUNED") == "1"
 if TUNED:
-    bentoml_fixes.install(
-        max_header_bytes=middlewares.MAX_HEADER_BYTES, header_timeout_s=middlewares.HEADER_TIMEOUT_S
-    )
+    bentoml_fixes.install(max_header_bytes=MAX_HEADER_BYTES, header_timeout_s=HEADER_TIMEOUT_S)
 
 
 @bentoml.service(

@@ -36,7 +36,7 @@ def scores(applicants: list[Applicant], reasons: bool) -> list[CreditScore]:
     """The model path in process, the applicants of one request together."""
     rows = scorer.decisions(encode_applicants(applicants), with_reasons=reasons)
     answers = [
-        CreditScore.from_row(row, MODEL, applicant.record(), baseline)
+        CreditScore.from_row(row, MODEL, applicant.by_name(), baseline)
         for row, applicant in zip(rows, applicants, strict=True)
     ]
     return answers if reasons else [answer.without_reasons() for answer in answers]

@@ -1,7 +1,7 @@
 """CPU per request of the public service's own ASGI middlewares, in process.
 
-The whole stack of `service.MIDDLEWARES` (configured as `make bench` serves ours: an API key
-required) around a stand-in for BentoML's app that reads the body and answers
+The whole stack of `serving.http.stack.middlewares` (configured as `make bench` serves ours:
+an API key required) around a stand-in for BentoML's app that reads the body and answers
 a small JSON, driven by a request like `make bench`'s (one applicant, an API key); then the
 stack without each middleware in turn, the difference being that middleware's share. The
 access log is written to a temporary file. The HTTP server, BentoML's app and the model are
@@ -11,7 +11,6 @@ not included: `make bench` measures those.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import os
 import tempfile
@@ -23,7 +22,9 @@ from starlette.types import Message, Receive, Scope, Send
 
 from benchmarks.load import API_KEY
 from credit_risk.contract import EXAMPLE
-from serving.middlewares import access_log, configure_access_log
+from serving.http.request_context import access_log, configure_access_log
+from serving.http.stack import middlewares as served_middlewares
+from serving.settings import Settings
 
 BODY = json.dumps(EXAMPLE).encode()
 ANSWER = b'{"prediction":"good","probability":0.79}'
@@ -92,14 +93,13 @@ async def measure(layers: Sequence[tuple[type, dict[str, Any]]]) -> None:
 
 
 def main() -> None:
-    os.environ.setdefault("CREDIT_RISK_API_KEYS", json.dumps([API_KEY]))  # read on import
-    service = importlib.import_module("service")
+    os.environ.setdefault("CREDIT_RISK_API_KEYS", json.dumps([API_KEY]))
     with tempfile.TemporaryFile("w") as log:
         configure_access_log()
         for handler in access_log.handlers:
             handler.setStream(log)  # type: ignore[attr-defined]
         print("| middleware | µs of CPU per request |\n|---|---:|")
-        asyncio.run(measure(service.MIDDLEWARES))
+        asyncio.run(measure(served_middlewares(Settings())))
 
 
 if __name__ == "__main__":

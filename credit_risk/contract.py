@@ -161,7 +161,7 @@ class Applicant(BaseModel):
     ]
     purpose: Annotated[_choice("Purpose"), Field(alias="Purpose")]
 
-    def record(self) -> dict[str, Any]:
+    def by_name(self) -> dict[str, Any]:
         """The applicant keyed by the documented field names."""
         return self.model_dump(by_alias=True)
 
@@ -197,4 +197,4 @@ def encode(records: Iterable[Mapping[str, Any]]) -> np.ndarray:
 
 def encode_applicants(applicants: Iterable[Applicant]) -> np.ndarray:
     """Encode validated applicants (see `encode`)."""
-    return encode(a.record() for a in applicants)
+    return encode(a.by_name() for a in applicants)

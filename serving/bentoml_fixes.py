@@ -3,34 +3,31 @@
 Each piece names the upstream issue or the BentoML source it depends on, and
 tests/unit/serving/test_bentoml_fixes.py fails when that source changes, or when an
 upstream fix makes the piece unnecessary. `install()` must run before BentoML builds the
-service's ASGI app: service.py calls it at import.
+service's ASGI app: service.py calls it at import. BentoML's answers that the documented API
+words otherwise (its 400 for invalid input, its 503s) are rewritten by the middlewares of
+`serving.http.answers`.
 
 1. `TimeoutMiddleware`: BentoML's per-request timer is never cancelled
    (bentoml/_internal/server/http/traffic.py, `TimeoutMiddleware.__call__`).
 2. `RUNNER_CONNECTION`: the caller's client recycles its session under requests in flight
    (bentoml#5540, bentoml#5544; `_bentoml_impl/client/proxy2.py`, `SessionManager`).
 3. `tracing()`: a span per request even with nothing sampled or exported.
-4. `ValidationErrorAs422`: invalid input is a 400 in BentoML, worded with its own class
-   names and listing every error, megabytes for a batch of bad records
-   (`_bentoml_impl/server/app.py`, `api_endpoint_wrapper`); the documented API says 422.
-5. `ExplainedErrorFilter`: that 400, and a request shed under overload, are logged with a
-   traceback at ERROR level (`bentoml/_internal/server/http_app.py`, `log_exception`).
-6. `RetryLaterOn503`: a request the batcher sheds (`_bentoml_impl/server/app.py`, the
-   dispatchers' `fallback`), or one whose decision cannot be recorded, is a 503 with a body
-   that says "unexpected error" (`api_endpoint_wrapper`) and no Retry-After.
-7. `Optimizer`: the adaptive batcher's learned wait feeds on itself and outlives a flood
+4. `ExplainedErrorFilter`: invalid input (a 400 in BentoML), and a request shed under
+   overload, are logged with a traceback at ERROR level
+   (`bentoml/_internal/server/http_app.py`, `log_exception`).
+5. `Optimizer`: the adaptive batcher's learned wait feeds on itself and outlives a flood
    by minutes (`bentoml/_internal/marshal/dispatcher.py`, `Optimizer.trigger_refresh` and
    `CorkDispatcher.controller`).
-8. `BoundedHttpTools`: BentoML starts uvicorn itself (`_bentoml_impl/worker/service.py`,
+6. `BoundedHttpTools`: BentoML starts uvicorn itself (`_bentoml_impl/worker/service.py`,
    `main`) with no way to choose its options, and uvicorn's httptools protocol
    (`uvicorn/protocols/http/httptools_impl.py`) reads request headers of any size, for any
    time: no header limit, no timeout before the first request or while headers arrive.
-9. `cached_mime_type`: the media type of every response is worked out again from a freshly
+7. `cached_mime_type`: the media type of every response is worked out again from a freshly
    built JSON schema (`_bentoml_sdk/io_models.py`, `IOMixin.mime_type`, called by
    `IOMixin.to_http_response`; `IORootModel.model_json_schema` builds a `TypeAdapter`).
-10. `send_in_one_body`: every answer is sent as its bytes and then an empty last message
+8. `send_in_one_body`: every answer is sent as its bytes and then an empty last message
    (`_bentoml_sdk/io_models.py`, `IterableResponse.__call__`).
-11. `cached_local_call`: every request rebuilds the API function's wrapper and signature
+9. `cached_local_call`: every request rebuilds the API function's wrapper and signature
    (`_bentoml_impl/server/app.py`, `api_endpoint`: `getattr(instance, name).local`;
    `_bentoml_sdk/method.py`, `APIMethod._local_call`).
 """
@@ -39,10 +36,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import weakref
-from collections.abc import Iterable
 from typing import Any
 
 import uvicorn.config
@@ -52,26 +47,13 @@ from bentoml._internal.marshal import dispatcher
 from bentoml._internal.server.http import traffic
 from bentoml.exceptions import ServiceUnavailable
 from pydantic import ValidationError
-from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from serving.errors import replace_answer, validation_error_body
+from serving.http.errors import error_body, error_response, raw_response
 
 # The logger BentoML's `log_exception` writes to (bentoml/_internal/server/http_app.py).
 BENTOML_HTTP_LOGGER = "bentoml._internal.server.http_app"
-# What a client shed under overload is told, and after how many seconds to retry: the
-# batcher's latency budget is about a second, so a queue has drained or shed by then.
-OVERLOADED = {"error": "overloaded: retry later"}
-RETRY_AFTER_S = 1
-# What a client is told when its decision could not be recorded (the service marks the
-# request's state with RECORDS_UNAVAILABLE_STATE): no decision is given without its record.
-RECORDS_UNAVAILABLE = {
-    "error": "decision records are unavailable: no decision is given without its record; "
-    "retry later"
-}
-RECORDS_RETRY_AFTER_S = 5
-RECORDS_UNAVAILABLE_STATE = "records_unavailable"
 
 logger = logging.getLogger(__name__)
 
@@ -118,88 +100,11 @@ class TimeoutMiddleware(traffic.TimeoutMiddleware):
         except TimeoutError:
             if fut.cancel():
                 error = f"Not able to process the request in {self.timeout} seconds"
-                await JSONResponse({"error": error}, status_code=504)(scope, receive, send)
+                await error_response(504, error_body(error))(scope, receive, send)
         else:
             await fut
         finally:
             timer.cancel()
-
-
-class ValidationErrorAs422:
-    """The documented 422 on `paths` where BentoML answers 400 for invalid input, its body
-    reworded (`serving.errors.validation_error_body`): BentoML's names its own classes
-    ("9 validation error for ApplicantIODescriptor") and links to pydantic's site."""
-
-    def __init__(self, app: ASGIApp, *, paths: Iterable[str]) -> None:
-        self.app = app
-        self.paths = frozenset(paths)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in self.paths:
-            return await self.app(scope, receive, send)
-        start: Message | None = None
-        chunks: list[bytes] = []
-
-        async def send_422(message: Message) -> None:
-            nonlocal start
-            if message["type"] == "http.response.start" and message["status"] == 400:
-                start = message  # held back until the whole body is known
-                return
-            if start is None or message["type"] != "http.response.body":
-                return await send(message)
-            chunks.append(message.get("body", b""))
-            if message.get("more_body", False):
-                return
-            errors = json.loads(b"".join(chunks)).get("detail") or []
-            await replace_answer(send, start, 422, validation_error_body(errors, len(errors)))
-
-        await self.app(scope, receive, send_422)
-
-
-class RetryLaterOn503:
-    """On `paths`, a 503 says what it is, with a Retry-After header and one WARNING line in
-    the log: `RECORDS_UNAVAILABLE` when the service marked the request so, else `OVERLOADED`.
-
-    BentoML answers every 503 with "An unexpected error has occurred, please check the server
-    log": a request its batcher shed (in the runner, passed on by the runner's client as
-    `ServiceUnavailable`), the runner being unready, and the service's own
-    `ServiceUnavailable` when the decision records cannot be written. Retrying later is
-    right for all of them.
-    """
-
-    def __init__(self, app: ASGIApp, *, paths: Iterable[str]) -> None:
-        self.app = app
-        self.paths = frozenset(paths)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in self.paths:
-            return await self.app(scope, receive, send)
-        replaced = False
-
-        async def send_retry_later(message: Message) -> None:
-            nonlocal replaced
-            if message["type"] == "http.response.start" and message["status"] == 503:
-                replaced = True
-                state = scope.get("state", {})
-                body, seconds, cause = (
-                    (RECORDS_UNAVAILABLE, RECORDS_RETRY_AFTER_S, "decision records unavailable")
-                    if state.get(RECORDS_UNAVAILABLE_STATE)
-                    else (OVERLOADED, RETRY_AFTER_S, "shed: overloaded")
-                )
-                retry_after = (b"retry-after", str(seconds).encode())
-                await replace_answer(send, message, 503, body, [retry_after])
-                logger.warning(
-                    "%s %s %s, answered 503 (Retry-After: %d s), request id %s",
-                    scope["method"],
-                    scope["path"],
-                    cause,
-                    seconds,
-                    state.get("request_id"),
-                )
-            elif not replaced:  # BentoML's body of the 503 is dropped
-                await send(message)
-
-        await self.app(scope, receive, send_retry_later)
 
 
 class ExplainedErrorFilter(logging.Filter):
@@ -228,16 +133,6 @@ class Optimizer(dispatcher.Optimizer):
     def trigger_refresh(self) -> None:
         super().trigger_refresh()
         self.wait = 0
-
-
-def _plain_response(status: int, reason: str, error: str) -> bytes:
-    """A complete HTTP/1.1 JSON error response that closes the connection."""
-    body = json.dumps({"error": error}).encode()
-    head = (
-        f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
-        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
-    )
-    return head.encode() + body
 
 
 class BoundedHttpTools(HttpToolsProtocol):
@@ -285,7 +180,7 @@ class BoundedHttpTools(HttpToolsProtocol):
         self._header_bytes += len(data)
         if self._header_bytes > self.max_header_bytes:
             error = f"request headers larger than {self.max_header_bytes} bytes"
-            self.transport.write(_plain_response(431, "Request Header Fields Too Large", error))
+            self.transport.write(raw_response(431, "Request Header Fields Too Large", error))
             self.transport.close()
 
     def on_message_begin(self) -> None:

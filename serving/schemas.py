@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from credit_risk.contract import BAD, GOOD, Applicant
 from credit_risk.reasons import MAX_REASONS, Reason, principal_reasons
+from serving.settings import settings
 
 
 class Options(BaseModel):
@@ -80,7 +81,9 @@ class CreditScore(BaseModel):
 class ApplicantBatch(BaseModel):
     """The body of the batch endpoint (its size limit is a setting)."""
 
-    applicants: list[Applicant] = Field(min_length=1, description="The applicants, in order")
+    applicants: list[Applicant] = Field(
+        min_length=1, max_length=settings.max_batch_records, description="The applicants, in order"
+    )
 
 
 class CreditScores(BaseModel):

@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from model_store.versions import BEST, DEFAULT_TAG
+from serving.http import routes
 
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 
@@ -84,7 +85,7 @@ class Settings(BaseSettings):
         "one in the X-API-Key header, else 401",
     )
     open_paths: list[str] = Field(
-        default=["/livez", "/readyz", "/healthz", "/health", "/metrics", "/ui"],
+        default=[*routes.PROBES, routes.HEALTH, routes.UI],
         description="Paths that need no API key (probes, metrics, and the loan officer's "
         "form: a browser cannot send a key when it opens a page; the form sends the "
         "officer's key with each prediction). /drift is left out: its per-field figures "

@@ -61,9 +61,11 @@ def test_the_bento_holds_only_the_services_code(bento: bentoml.Bento) -> None:
         for pattern in (
             "credit_risk/*.py",
             "serving/*.py",
-            "serving/migrations/*.py",  # the records' schema, made at start-up
-            "serving/migrations/versions/*.py",
-            "serving/ui/*",
+            "serving/http/*.py",
+            "serving/http/ui/*",
+            "serving/records/*.py",
+            "serving/records/migrations/*.py",  # the records' schema, made at start-up
+            "serving/records/migrations/versions/*.py",
             "model_store/__init__.py",
             "model_store/store.py",
             "model_store/versions.py",

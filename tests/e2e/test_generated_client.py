@@ -131,15 +131,16 @@ def test_refused_bodies_parse_into_typed_errors(
 
 def test_too_many_requests_parse_into_a_typed_error(generated: ModuleType, restricted: str) -> None:
     """More heavy requests at once than the keyed server's limit (4): some get 429. Batches
-    of 64 with reasons: larger ones are also shed while another is computed (503)."""
+    of 256 with reasons, 16 at once: each takes long enough for the others to find the
+    limit reached (with 64 and 12, all were sometimes answered before the next arrived)."""
     m = models(generated)
     client = generated.Client(base_url=restricted, headers={"X-API-Key": KEY}, timeout=60)
     call = api(generated, "batch_credit_score_prediction")
-    body = m.ApplicantBatch(applicants=[m.Applicant.from_dict(EXAMPLE)] * 64)
-    with ThreadPoolExecutor(12) as pool:
+    body = m.ApplicantBatch(applicants=[m.Applicant.from_dict(EXAMPLE)] * 256)
+    with ThreadPoolExecutor(16) as pool:
         answers = list(
             pool.map(
-                lambda _: call.sync_detailed(client=client, body=body, reasons=True), range(12)
+                lambda _: call.sync_detailed(client=client, body=body, reasons=True), range(16)
             )
         )
     refused = [a for a in answers if a.status_code == 429]

@@ -18,7 +18,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from credit_risk.contract import CATEGORIES, EXAMPLE, FIELDS
-from serving.loan_form import UI_PATH
+from serving.http.routes import UI
 from training_export.paths import REPO_ROOT
 
 PREDICT = "/credit_score_prediction?reasons=true"  # where the form posts
@@ -38,7 +38,7 @@ APPLICANT = {
 
 
 def open_form(browser: WebDriver, server: str) -> None:
-    browser.get(server + UI_PATH)
+    browser.get(server + UI)
     assert browser.find_element(By.ID, "output").get_attribute("data-state") == "idle"
 
 

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from credit_risk.contract import EXAMPLE
-from serving.bentoml_fixes import OVERLOADED
+from serving.http.errors import OVERLOADED, error_body
 from tools.server_process import ServerProcess, bentoml_serve, free_port
 
 # Both endpoints with reasons; the batches keep the runner busy for milliseconds at a time.
@@ -56,7 +56,7 @@ def test_a_shed_request_is_a_503_with_retry_after_and_one_warning(stored_model, 
     assert shed, "the batcher never shed a request"
     assert {a.status_code for a in answers} <= {200, 503}
     for answer in shed:
-        assert answer.json() == OVERLOADED == {"error": "overloaded: retry later"}
+        assert answer.json() == error_body(OVERLOADED) == {"error": "overloaded: retry later"}
         assert answer.headers["Retry-After"] == "1"
     warnings = [line for line in text.splitlines() if "shed: overloaded" in line]
     assert len(warnings) == len(shed), warnings

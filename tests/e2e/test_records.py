@@ -22,8 +22,10 @@ import pytest
 import requests
 
 from credit_risk.contract import EXAMPLE
-from serving.bentoml_fixes import RECORDS_RETRY_AFTER_S, RECORDS_UNAVAILABLE
-from serving.records import Records, caller_of, engine_for
+from serving.http.errors import RECORDS_RETRY_AFTER_S, RECORDS_UNAVAILABLE, error_body
+from serving.records.database import engine_for
+from serving.records.queries import Records
+from serving.records.writer import caller_of
 from tests.e2e.conftest import KEY
 from tools.postgres import PostgresCluster
 from tools.server_process import ServerProcess, bentoml_serve, free_port
@@ -189,7 +191,7 @@ def test_no_decision_while_the_database_is_lost_and_scoring_again_once_it_is_bac
         ]  # fmt: skip
         for answer in answers:
             assert answer.status_code == 503
-            assert answer.json() == RECORDS_UNAVAILABLE
+            assert answer.json() == error_body(RECORDS_UNAVAILABLE)
             assert "decision records are unavailable" in answer.json()["error"]
             assert answer.headers["Retry-After"] == str(RECORDS_RETRY_AFTER_S)
         assert requests.get(server.url + "/health", timeout=10).status_code == 200

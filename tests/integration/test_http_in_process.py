@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 
 from credit_risk.contract import CATEGORIES, EXAMPLE, FIELDS, encode
 from credit_risk.reasons import principal_reasons
-from serving.openapi import DESCRIPTION, TITLE, VERSION
+from serving.http.openapi import DESCRIPTION, TITLE, VERSION
 
 
 def test_documented_example_gets_a_documented_answer(

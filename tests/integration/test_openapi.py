@@ -9,8 +9,8 @@ from openapi_spec_validator import validate
 from starlette.testclient import TestClient
 
 from credit_risk.contract import EXAMPLE
-from serving.errors import ErrorBody
-from serving.openapi import API_ERRORS, INVALID_EXAMPLE
+from serving.http.errors import ErrorBody
+from serving.http.openapi import API_ERRORS, INVALID_EXAMPLE
 
 PREDICT, BATCH = "/credit_score_prediction", "/credit_score_prediction/batch"
 

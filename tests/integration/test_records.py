@@ -14,9 +14,11 @@ from starlette.testclient import TestClient
 
 from credit_risk.contract import EXAMPLE
 from credit_risk.reasons import REASON_TABLE_VERSION
-from serving.records import COLUMNS, Records, engine_for
-from serving.records_admin import export
+from serving.records.admin import export
+from serving.records.database import COLUMNS, engine_for
+from serving.records.queries import Records
 from serving.settings import settings
+from tests.unit.serving.records.helpers import write
 from training_export.paths import REPO_ROOT
 
 PREDICT, BATCH = "/credit_score_prediction", "/credit_score_prediction/batch"
@@ -101,7 +103,7 @@ def test_the_export_command_writes_a_period_for_an_auditor(
         [
             sys.executable,
             "-m",
-            "serving.records_admin",
+            "serving.records.admin",
             "export",
             str(out),
             "--since",
@@ -133,7 +135,7 @@ def test_the_services_records_export_alike_from_either_database(
     )
     written = records.of_request(request_id)
     copy = Records(engine_for(records_url))  # SQLite or PostgreSQL, empty
-    copy.write([{column: row[column] for column in COLUMNS} for row in written])
+    write(copy.engine, [{column: row[column] for column in COLUMNS} for row in written])
     out = tmp_path / f"decisions{suffix}"
     assert export(copy, out, None, None) == 2
     frame = pd.read_parquet(out) if suffix == ".parquet" else pd.read_csv(out)

@@ -6,8 +6,11 @@ import asyncio
 
 import pytest
 
+from benchmarks.load import API_KEY
 from benchmarks.middlewares import microseconds_per_request, stack
-from serving.middlewares import ApiKeys
+from serving.http.request_checks import ApiKeys
+from serving.http.stack import middlewares
+from serving.settings import Settings
 
 
 def test_a_request_refused_on_the_way_is_not_measured() -> None:
@@ -16,7 +19,6 @@ def test_a_request_refused_on_the_way_is_not_measured() -> None:
         asyncio.run(microseconds_per_request(refusing, requests=10))
 
 
-def test_the_served_stack_answers_the_benchmark_request(stored_model) -> None:
-    from service import MIDDLEWARES
-
-    assert asyncio.run(microseconds_per_request(stack(MIDDLEWARES), requests=10)) > 0
+def test_the_served_stack_answers_the_benchmark_request() -> None:
+    settings = Settings(api_keys=[API_KEY])
+    assert asyncio.run(microseconds_per_request(stack(middlewares(settings)), requests=10)) > 0

@@ -64,7 +64,7 @@ def test_schema_uses_documented_names_enums_and_requires_everything() -> None:
 
 def test_example_is_valid_and_round_trips_by_field_name() -> None:
     applicant = Applicant.model_validate(EXAMPLE)
-    assert applicant.record() == {**EXAMPLE, "Credit amount": 9055.0}
+    assert applicant.by_name() == {**EXAMPLE, "Credit amount": 9055.0}
     # BentoML passes models between services by field name, not alias.
     assert Applicant.model_validate(applicant.model_dump()) == applicant
 

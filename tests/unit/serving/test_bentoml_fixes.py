@@ -34,6 +34,14 @@ from starlette.testclient import TestClient
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from serving import bentoml_fixes
+from serving.http.answers import RetryLaterOn503
+from serving.http.errors import (
+    OVERLOADED,
+    RECORDS_RETRY_AFTER_S,
+    RECORDS_UNAVAILABLE,
+    error_body,
+    mark_records_unavailable,
+)
 from tools.server_process import free_port
 
 STOCK_TIMEOUT = bentoml_fixes.TimeoutMiddleware.__mro__[1]
@@ -247,11 +255,11 @@ async def _generic_503(scope, receive, send) -> None:
 def test_a_shed_request_gets_retry_after_a_clear_body_and_one_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    client = TestClient(bentoml_fixes.RetryLaterOn503(_generic_503, paths=["/shed"]))
+    client = TestClient(RetryLaterOn503(_generic_503, paths=["/shed"]))
     with caplog.at_level(logging.INFO):
         response = client.post("/shed", json={"size": 1})
     assert response.status_code == 503
-    assert response.json() == bentoml_fixes.OVERLOADED == {"error": "overloaded: retry later"}
+    assert response.json() == error_body(OVERLOADED) == {"error": "overloaded: retry later"}
     assert response.headers["retry-after"] == "1"
     assert response.headers["content-type"] == "application/json"
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
@@ -261,21 +269,21 @@ def test_a_shed_request_gets_retry_after_a_clear_body_and_one_warning(
 
 async def _unrecorded_503(scope, receive, send) -> None:
     """The service's 503 when a decision could not be recorded: marked in the request state."""
-    scope.setdefault("state", {})[bentoml_fixes.RECORDS_UNAVAILABLE_STATE] = True
+    mark_records_unavailable(scope.setdefault("state", {}))
     await _generic_503(scope, receive, send)
 
 
 def test_a_decision_that_cannot_be_recorded_is_not_called_overload(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    client = TestClient(bentoml_fixes.RetryLaterOn503(_unrecorded_503, paths=["/score"]))
+    client = TestClient(RetryLaterOn503(_unrecorded_503, paths=["/score"]))
     with caplog.at_level(logging.INFO):
         response = client.post("/score", json={"size": 1})
     assert response.status_code == 503
-    assert response.json() == bentoml_fixes.RECORDS_UNAVAILABLE
+    assert response.json() == error_body(RECORDS_UNAVAILABLE)
     assert "decision records are unavailable" in response.json()["error"]
     assert "overloaded" not in response.text
-    assert response.headers["retry-after"] == str(bentoml_fixes.RECORDS_RETRY_AFTER_S)
+    assert response.headers["retry-after"] == str(RECORDS_RETRY_AFTER_S)
     (warning,) = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert "POST /score decision records unavailable, answered 503" in warning.getMessage()
 

@@ -1,6 +1,6 @@
 """Alembic's environment for the decision records.
 
-`serving.records.migrate` passes in its connection, which holds the migration lock. From
+`serving.records.database.migrate` passes in its connection, which holds the migration lock. From
 the `alembic` command line in the repository's root (configured in pyproject.toml:
 `alembic current`, `alembic upgrade head`, `alembic revision -m ...`), the database of
 CREDIT_RISK_RECORDS_URL, under the same lock.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import context
 
-from serving.records import lock_for_migration, metadata, open_engine
+from serving.records.database import lock_for_migration, metadata, open_engine
 
 
 def run(connection: sa.Connection) -> None:

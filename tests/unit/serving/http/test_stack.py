@@ -1,5 +1,5 @@
-"""The public service's middlewares, stacked as the service stacks them, around a small
-real Starlette app."""
+"""The public service's middlewares, stacked as the service stacks them
+(`serving.http.stack`), around a small real Starlette app."""
 
 from __future__ import annotations
 
@@ -16,8 +16,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from serving import middlewares
-from serving.bentoml_fixes import ValidationErrorAs422
+from serving.http import routes, stack
+from serving.http.request_checks import MAX_HEADER_BYTES, ConcurrencyLimit
+from serving.http.request_context import access_log
+from serving.ids import new_request_id
+from serving.settings import Settings
+
+API = routes.PREDICTION
 
 
 async def echo(request: Request) -> JSONResponse:
@@ -40,23 +45,19 @@ async def ok(request: Request) -> JSONResponse:
 
 def app(**options) -> Starlette:
     settings = {
-        "api_routes": ["/api"],
-        "known_keys": ["Age", "Sex"],
         "max_body_bytes": 100,
         "body_timeout_s": 0.5,
         "max_concurrency": 8,
         "api_keys": [],
         "open_paths": [],
-        "max_unknown_keys": 3,
-        "max_objects": 3,
+        "max_batch_records": 2,  # a body may hold 3 objects: the batch and two applicants
     }
-    stack = [
-        *middlewares.stack(**settings | options),
-        (ValidationErrorAs422, {"paths": ["/api"]}),
-    ]
     return Starlette(
-        routes=[Route("/api", echo, methods=["POST"]), Route("/livez", ok)],
-        middleware=[Middleware(cls, **kwargs) for cls, kwargs in stack],
+        routes=[Route(API, echo, methods=["POST"]), Route("/livez", ok)],
+        middleware=[
+            Middleware(cls, **kwargs)
+            for cls, kwargs in stack.middlewares(Settings(**settings | options))
+        ],
     )
 
 
@@ -72,8 +73,8 @@ def post_scope(*headers: tuple[bytes, bytes]) -> dict:
         "http_version": "1.1",
         "method": "POST",
         "scheme": "http",
-        "path": "/api",
-        "raw_path": b"/api",
+        "path": API,
+        "raw_path": API.encode(),
         "query_string": b"",
         "root_path": "",
         "headers": [(b"host", b"127.0.0.1"), *headers],
@@ -109,9 +110,9 @@ async def status_of(asgi: Starlette, scope: dict, receive) -> int:
 
 
 def test_request_id_is_echoed_or_created() -> None:
-    response = client().post("/api", content=b"{}", headers={"X-Request-ID": "abc-123"})
+    response = client().post(API, content=b"{}", headers={"X-Request-ID": "abc-123"})
     assert response.headers["x-request-id"] == "abc-123"
-    created = client().post("/api", content=b"{}", headers={"X-Request-ID": "no spaces allowed"})
+    created = client().post(API, content=b"{}", headers={"X-Request-ID": "no spaces allowed"})
     assert len(created.headers["x-request-id"]) == 32
     assert client().get("/livez").headers["x-request-id"]
 
@@ -119,7 +120,7 @@ def test_request_id_is_echoed_or_created() -> None:
 def test_created_request_ids_are_uuid7_and_sort_in_the_order_they_were_made() -> None:
     made = []
     for _ in range(3):
-        made += [middlewares.new_request_id() for _ in range(1000)]
+        made += [new_request_id() for _ in range(1000)]
         time.sleep(0.002)  # the next ones are of a later millisecond
     assert len(set(made)) == len(made)
     assert all(uuid.UUID(hex=rid).version == 7 for rid in made)
@@ -132,27 +133,27 @@ def test_created_request_ids_are_uuid7_and_sort_in_the_order_they_were_made() ->
 
 def test_request_ids_of_up_to_64_characters_are_kept_longer_ones_replaced() -> None:
     kept = "a" * 64
-    response = client().post("/api", content=b"{}", headers={"X-Request-ID": kept})
+    response = client().post(API, content=b"{}", headers={"X-Request-ID": kept})
     assert response.headers["x-request-id"] == kept
-    response = client().post("/api", content=b"{}", headers={"X-Request-ID": "a" * 65})
+    response = client().post(API, content=b"{}", headers={"X-Request-ID": "a" * 65})
     assert response.headers["x-request-id"] != "a" * 65
     assert len(response.headers["x-request-id"]) == 32
 
 
 def test_headers_over_the_limit_are_431() -> None:
-    limit = middlewares.MAX_HEADER_BYTES
-    response = client().post("/api", content=b"{}", headers={"X-Pad": "x" * (limit // 2)})
+    limit = MAX_HEADER_BYTES
+    response = client().post(API, content=b"{}", headers={"X-Pad": "x" * (limit // 2)})
     assert response.status_code == 200
-    response = client().post("/api", content=b"{}", headers={"X-Pad": "x" * limit})
+    response = client().post(API, content=b"{}", headers={"X-Pad": "x" * limit})
     assert response.status_code == 431
     assert str(limit) in response.json()["error"]
     many = [(f"X-Pad-{i}", "x" * 100) for i in range(limit // 100)]  # the total counts
-    assert client().post("/api", content=b"{}", headers=many).status_code == 431
+    assert client().post(API, content=b"{}", headers=many).status_code == 431
 
 
 def test_bodies_over_the_limit_are_413_and_others_pass_whole() -> None:
-    assert client().post("/api", content=b"x" * 100).json() == {"size": 100}
-    response = client().post("/api", content=b"x" * 101)
+    assert client().post(API, content=b"x" * 100).json() == {"size": 100}
+    response = client().post(API, content=b"x" * 101)
     assert response.status_code == 413
     assert "100 bytes" in response.json()["error"]
 
@@ -160,7 +161,7 @@ def test_bodies_over_the_limit_are_413_and_others_pass_whole() -> None:
         for _ in range(50):
             yield b"x" * 10
 
-    assert client().post("/api", content=chunks()).status_code == 413
+    assert client().post(API, content=chunks()).status_code == 413
 
 
 def test_a_declared_content_length_over_the_limit_is_413_before_any_body_arrives() -> None:
@@ -201,7 +202,7 @@ def test_requests_beyond_the_concurrency_limit_are_429_but_probes_pass() -> None
             await release.wait()
             await JSONResponse({})(scope, receive, send)
 
-        limited = middlewares.ConcurrencyLimit(busy, max_requests=1, skip_paths=["/livez"])
+        limited = ConcurrencyLimit(busy, max_requests=1, skip_paths=["/livez"])
         scope = post_scope()
         first = asyncio.create_task(status_of(limited, scope, stalled_body(b"")))
         await asyncio.sleep(0.05)
@@ -218,49 +219,51 @@ def test_requests_beyond_the_concurrency_limit_are_429_but_probes_pass() -> None
 
 def test_only_json_bodies_reach_api_routes() -> None:
     for content_type in ("multipart/form-data", "text/plain", "application/x-www-form-urlencoded"):
-        response = client().post("/api", content=b"{}", headers={"Content-Type": content_type})
+        response = client().post(API, content=b"{}", headers={"Content-Type": content_type})
         assert response.status_code == 415, content_type
     for content_type in ("application/json", "application/json; charset=utf-8"):
-        response = client().post("/api", content=b"{}", headers={"Content-Type": content_type})
+        response = client().post(API, content=b"{}", headers={"Content-Type": content_type})
         assert response.status_code == 200, content_type
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "deflate", "br"])
 def test_compressed_bodies_are_415_with_a_clear_message(encoding: str) -> None:
-    response = client().post("/api", content=b"{}", headers={"Content-Encoding": encoding})
+    response = client().post(API, content=b"{}", headers={"Content-Encoding": encoding})
     assert response.status_code == 415
     assert "Content-Encoding" in response.json()["error"]
-    identity = client().post("/api", content=b"{}", headers={"Content-Encoding": "identity"})
+    identity = client().post(API, content=b"{}", headers={"Content-Encoding": "identity"})
     assert identity.status_code == 200
 
 
 def test_a_duplicate_json_key_is_422() -> None:
-    response = client().post("/api", content=b'{"Age": 30, "Sex": "male", "Age": 200}')
+    response = client().post(API, content=b'{"Age": 30, "Sex": "male", "Age": 200}')
     assert response.status_code == 422
     assert '"Age"' in response.json()["error"]
-    nested = client(max_body_bytes=1000).post("/api", content=b'{"a": [{"Sex": 1, "Sex": 2}]}')
+    nested = client(max_body_bytes=1000).post(API, content=b'{"a": [{"Sex": 1, "Sex": 2}]}')
     assert nested.status_code == 422
-    assert client().post("/api", content=b'{"Age": 30, "Sex": "male"}').status_code == 200
+    assert client().post(API, content=b'{"Age": 30, "Sex": "male"}').status_code == 200
 
 
 def test_many_unknown_keys_are_422_before_validation_and_other_bodies_pass() -> None:
-    too_many = json.dumps([{"x1": 1, "x2": 2}, {"x3": 3, "x4": 4}]).encode()
-    response = client().post("/api", content=too_many)
+    unknown = [f"x{i}" for i in range(stack.MAX_UNKNOWN_KEYS + 1)]
+    too_many = json.dumps([dict.fromkeys(unknown[:25], 1), dict.fromkeys(unknown[25:], 1)])
+    response = client(max_body_bytes=2000).post(API, content=too_many.encode())
     assert response.status_code == 422
     assert response.json()["error_count"] == 1
-    assert client().post("/api", content=b'[{"x1": 1, "Age": 2}, {"x2": 3}]').status_code == 200
-    assert client().post("/api", content=b"not json").status_code == 200  # BentoML answers
+    fewer = json.dumps([dict.fromkeys(unknown[:25], 1), dict.fromkeys(unknown[25:-1], 1)])
+    assert client(max_body_bytes=2000).post(API, content=fewer.encode()).status_code == 200
+    assert client().post(API, content=b"not json").status_code == 200  # BentoML answers
 
 
 def test_more_objects_than_a_full_batch_holds_are_422() -> None:
-    assert client().post("/api", content=b'{"a": [{}, {}]}').status_code == 200
-    response = client().post("/api", content=b'{"a": [{}, {}, {}]}')
+    assert client().post(API, content=b'{"a": [{}, {}]}').status_code == 200
+    response = client().post(API, content=b'{"a": [{}, {}, {}]}')
     assert response.status_code == 422
     assert "3 JSON objects" in response.json()["error"]
 
 
 def test_a_422_lists_the_first_50_errors_and_counts_all() -> None:
-    response = client().post("/api", content=b"errors:120")
+    response = client().post(API, content=b"errors:120")
     assert response.status_code == 422
     answer = response.json()
     assert answer["error_count"] == 120
@@ -269,7 +272,7 @@ def test_a_422_lists_the_first_50_errors_and_counts_all() -> None:
 
 
 def test_invalid_input_on_api_routes_becomes_422() -> None:
-    response = client().post("/api", content=b"bad")
+    response = client().post(API, content=b"bad")
     assert response.status_code == 422
     assert response.json() == {
         "error": "invalid input: 1 problem",
@@ -296,21 +299,18 @@ def test_invalid_input_on_api_routes_becomes_422() -> None:
 )
 def test_api_keys_when_configured(headers: list, status: int) -> None:
     secured = client(api_keys=["key-one", "key-two"], open_paths=["/livez"])
-    response = secured.post("/api", content=b"{}", headers=headers)
+    response = secured.post(API, content=b"{}", headers=headers)
     assert response.status_code == status
     if status == 401:
         assert response.headers["www-authenticate"] == "ApiKey"
     assert secured.get("/livez").status_code == 200  # probes stay open
-    preflight = secured.options("/api")  # CORS preflight carries no key
+    preflight = secured.options(API)  # CORS preflight carries no key
     assert preflight.status_code != 401
 
 
 def test_access_log_is_one_json_line_per_request_without_the_body() -> None:
     """Requests that end in one turn of the event loop share a logging call."""
-    import json
     import logging
-
-    from serving.middlewares import access_log
 
     records: list[logging.LogRecord] = []
     handler = logging.Handler()
@@ -335,12 +335,12 @@ def test_access_log_is_one_json_line_per_request_without_the_body() -> None:
 
     try:
         with TestClient(app(), base_url="http://127.0.0.1") as test_client:
-            test_client.post("/api", content=b'{"Age": 4711}', headers={"X-Request-ID": "r1"})
+            test_client.post(API, content=b'{"Age": 4711}', headers={"X-Request-ID": "r1"})
             test_client.portal.call(two_at_once, test_client.app)
     finally:
         access_log.removeHandler(handler)
     lines = [json.loads(line) for r in records for line in r.getMessage().split("\n")]
     assert [line["request_id"] for line in lines] == ["r1", "r2", "r3"]
     assert len(records) == 2  # r2 and r3 ended in the same turn
-    assert all(line["status"] == 200 and line["path"] == "/api" for line in lines)
+    assert all(line["status"] == 200 and line["path"] == API for line in lines)
     assert not any("471" in r.getMessage() for r in records)

@@ -1,7 +1,6 @@
-"""The public service's ASGI middlewares, one concern each, outermost first (`stack`).
+"""The checks a request passes before it is scored, in the order they run (`stack`):
+each refuses what it checks with a clear 4xx, in the one error shape (`errors`).
 
-- `RequestId`: the client's X-Request-ID if sane, else a new one, echoed in the response;
-- `AccessLog`: one JSON line per request, without the body (it holds personal data);
 - `HeaderLimit`: request headers of at most `MAX_HEADER_BYTES` in total (431);
 - `ApiKeys`: optional API keys (exactly one X-API-Key, constant-time comparison), else 401;
 - `JsonOnly`: API routes take uncompressed application/json only (415);
@@ -11,6 +10,7 @@
 - `ConcurrencyLimit`: requests in progress per worker (429), counted once the body is in.
 
 The HTTP parser itself bounds headers before any of these run: `bentoml_fixes.BoundedHttpTools`.
+A new check is a class here, with its place in `stack.middlewares`.
 """
 
 from __future__ import annotations
@@ -19,155 +19,29 @@ import asyncio
 import contextlib
 import hmac
 import json
-import logging
-import os
-import re
-import sys
-import time
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving.errors import validation_error_body
+from serving.http.errors import (
+    TOO_MANY_REQUESTS,
+    error_body,
+    send_json,
+    validation_error_body,
+)
+from serving.http.request_context import header
 
-REQUEST_ID_HEADER = b"x-request-id"
 API_KEY_HEADER = b"x-api-key"
-# What a client's own request id may be; others are replaced by a new one.
-REQUEST_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
-_SANE_REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 # Far above what a browser or an API client sends (a few hundred bytes here).
 MAX_HEADER_BYTES = 16 * 1024
 # Time a client has to send its request line and headers; a byte now and then is not enough.
 HEADER_TIMEOUT_S = 10.0
-# Never refused for load: the orchestrator must see a busy service as alive.
-PROBES = ("/livez", "/readyz", "/healthz", "/metrics")
-
-access_log = logging.getLogger("serving.access")
-
-
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return value
-    return None
 
 
 def _headers(scope: Scope, name: bytes) -> list[bytes]:
     return [value for key, value in scope["headers"] if key == name]
-
-
-def request_id(scope: Scope) -> str:
-    """The id `RequestId` gave this request."""
-    return scope["state"]["request_id"]
-
-
-async def send_json(send: Send, status: int, body: dict, headers: Iterable = ()) -> None:
-    """A complete JSON response."""
-    payload = json.dumps(body).encode()
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(payload)).encode()),
-            *headers,
-        ],
-    })  # fmt: skip
-    await send({"type": "http.response.body", "body": payload})
-
-
-def new_request_id() -> str:
-    """A UUID version 7 (RFC 9562) in 32 hex digits: the time in milliseconds, then 74
-    random bits.
-
-    Ids made later sort after earlier ones, so the decision records' index on request ids
-    grows at its end: a commit's rows share its last page. Random ids (version 4) put each
-    row on a page of its own; with two API workers writing one SQLite file, each commit
-    then read and wrote those pages again, ~13 µs per row more in process.
-    """
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10))
-    value = value & ~(0xF << 76) | 0x7 << 76  # version 7
-    value = value & ~(0x3 << 62) | 0x2 << 62  # variant RFC 9562
-    return f"{value:032x}"
-
-
-class RequestId:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        given = (_header(scope, REQUEST_ID_HEADER) or b"").decode("latin-1")
-        rid = given if _SANE_REQUEST_ID.match(given) else new_request_id()
-        scope.setdefault("state", {})["request_id"] = rid
-        header = (REQUEST_ID_HEADER, rid.encode())
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", ()), header]}
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
-
-
-def configure_access_log() -> None:
-    """JSON lines on stdout, independent of BentoML's own logging setup."""
-    if not access_log.handlers:
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        access_log.addHandler(handler)
-        access_log.setLevel(logging.INFO)
-        access_log.propagate = False
-
-
-class AccessLog:
-    """One JSON line per request, without its body.
-
-    The lines of the requests that end in one turn of the event loop (under load, those of
-    one runner batch) are logged together, in one logging call: a call per line cost ~12 µs
-    of CPU per request, a quarter of this module's middlewares (`benchmarks/middlewares.py`),
-    and ~5 % of the requests served at 64 clients.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self._lines: list[str] = []  # of this turn of the event loop
-        configure_access_log()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        started = time.perf_counter()
-        status = 0
-
-        async def send_seen(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_seen)
-        finally:
-            line = {
-                "ts": round(time.time(), 3),
-                "request_id": scope.get("state", {}).get("request_id"),
-                "method": scope["method"],
-                "path": scope["path"],
-                "status": status,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                "client": scope["client"][0] if scope.get("client") else None,
-            }
-            self._lines.append(json.dumps(line))
-            if len(self._lines) == 1:
-                asyncio.get_running_loop().call_soon(self._write)
-
-    def _write(self) -> None:
-        lines, self._lines = self._lines, []
-        access_log.info("\n".join(lines))
 
 
 class HeaderLimit:
@@ -181,7 +55,7 @@ class HeaderLimit:
         if scope["type"] == "http":
             size = sum(len(key) + len(value) + 4 for key, value in scope["headers"])  # ": ", CRLF
             if size > self.max_bytes:
-                error = {"error": f"request headers larger than {self.max_bytes} bytes"}
+                error = error_body(f"request headers larger than {self.max_bytes} bytes")
                 return await send_json(send, 431, error)
         await self.app(scope, receive, send)
 
@@ -210,7 +84,7 @@ class ApiKeys:
         await send_json(
             send,
             401,
-            {"error": "exactly one X-API-Key header with a valid key is required"},
+            error_body("exactly one X-API-Key header with a valid key is required"),
             [(b"www-authenticate", b"ApiKey")],
         )
 
@@ -225,14 +99,12 @@ class JsonOnly:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] in self.paths:
-            content_type = (_header(scope, b"content-type") or b"application/json").decode(
-                "latin-1"
-            )
+            content_type = (header(scope, b"content-type") or b"application/json").decode("latin-1")
             if content_type.split(";")[0].strip().lower() != "application/json":
-                return await send_json(send, 415, {"error": "the body must be application/json"})
-            encoding = (_header(scope, b"content-encoding") or b"identity").strip().lower()
+                return await send_json(send, 415, error_body("the body must be application/json"))
+            encoding = (header(scope, b"content-encoding") or b"identity").strip().lower()
             if encoding != b"identity":
-                error = {"error": "Content-Encoding is not supported: send the JSON uncompressed"}
+                error = error_body("Content-Encoding is not supported: send the JSON uncompressed")
                 return await send_json(send, 415, error)
         await self.app(scope, receive, send)
 
@@ -253,15 +125,15 @@ class BodyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] not in self.paths or scope["method"] != "POST":
             return await self.app(scope, receive, send)
-        too_large = {"error": f"request body larger than {self.max_bytes} bytes"}
-        declared = _header(scope, b"content-length")  # the HTTP parser refuses a malformed one
+        too_large = error_body(f"request body larger than {self.max_bytes} bytes")
+        declared = header(scope, b"content-length")  # the HTTP parser refuses a malformed one
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             return await send_json(send, 413, too_large, [(b"connection", b"close")])
         try:
             async with asyncio.timeout(self.timeout_s):
                 body = await self._read_body(receive)
         except TimeoutError:
-            error = {"error": f"the request body was not received within {self.timeout_s} s"}
+            error = error_body(f"the request body was not received within {self.timeout_s} s")
             return await send_json(send, 408, error, [(b"connection", b"close")])
         if body is None:
             return await send_json(send, 413, too_large, [(b"connection", b"close")])
@@ -321,7 +193,7 @@ class JsonBody:
             self._check(message.get("body", b""))
         except _BodyRefused as refused:
             problem = {"type": "json_invalid", "loc": [], "msg": str(refused)}
-            body = validation_error_body([problem], 1) | {"error": f"invalid input: {refused}"}
+            body = validation_error_body([problem], 1) | error_body(f"invalid input: {refused}")
             return await send_json(send, 422, body)
         await self.app(scope, _replay(message.get("body", b""), receive), send)
 
@@ -364,7 +236,7 @@ class ConcurrencyLimit:
         if scope["type"] != "http" or scope["path"] in self.skip_paths:
             return await self.app(scope, receive, send)
         if self._semaphore.locked():
-            return await send_json(send, 429, {"error": "Too many requests"})
+            return await send_json(send, 429, error_body(TOO_MANY_REQUESTS))
         async with self._semaphore:
             await self.app(scope, receive, send)
 
@@ -381,55 +253,3 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replay
-
-
-class NoTrailingSlash:
-    """ "/credit_score_prediction/" is "/credit_score_prediction": served, not redirected.
-
-    Starlette's router answers a path with an extra slash with a 307 to the path without
-    it, which many clients do not follow for a POST. Runs first, so every middleware and
-    the router see the one spelling of each path.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
-            scope = {**scope, "path": path.rstrip("/") or "/"}
-        await self.app(scope, receive, send)
-
-
-def stack(
-    *,
-    api_routes: Iterable[str],
-    known_keys: Iterable[str],
-    max_body_bytes: int,
-    body_timeout_s: float,
-    max_concurrency: int,
-    api_keys: Iterable[str],
-    open_paths: Iterable[str],
-    max_objects: int,
-    max_unknown_keys: int = 50,
-) -> list[tuple[type, dict[str, Any]]]:
-    """The middlewares of the public service with their options, outermost first."""
-    routes = list(api_routes)
-    body = {"paths": routes, "max_bytes": max_body_bytes, "timeout_s": body_timeout_s}
-    keys = {
-        "paths": routes,
-        "known_keys": list(known_keys),
-        "max_unknown_keys": max_unknown_keys,
-        "max_objects": max_objects,
-    }
-    return [
-        (NoTrailingSlash, {}),
-        (RequestId, {}),
-        (AccessLog, {}),
-        (HeaderLimit, {"max_bytes": MAX_HEADER_BYTES}),
-        (ApiKeys, {"keys": list(api_keys), "open_paths": list(open_paths)}),
-        (JsonOnly, {"paths": routes}),
-        (BodyLimit, body),
-        (JsonBody, keys),
-        (ConcurrencyLimit, {"max_requests": max_concurrency, "skip_paths": PROBES}),
-    ]

@@ -19,8 +19,8 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
 from credit_risk.contract import CATEGORIES, EXAMPLE, FIELDS, Applicant
+from serving.http.routes import UI
 
-UI_PATH = "/ui"
 UI_DIR = Path(__file__).with_name("ui")
 
 
@@ -97,9 +97,9 @@ def render_page(api_route: str) -> str:
 
 
 def add_loan_form(app: FastAPI, api_route: str) -> None:
-    """Serve the form at `UI_PATH`, posting to `api_route`; not part of the OpenAPI document."""
+    """Serve the form at `UI`, posting to `api_route`; not part of the OpenAPI document."""
     page = render_page(api_route)
 
-    @app.get(UI_PATH, include_in_schema=False)
+    @app.get(UI, include_in_schema=False)
     def loan_form() -> HTMLResponse:
         return HTMLResponse(page)

@@ -10,18 +10,16 @@ import fastapi_offline
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from starlette.exceptions import HTTPException
+from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving.errors import validation_error_body
-from serving.openapi import DESCRIPTION, TITLE, VERSION
+from serving.http import routes
+from serving.http.errors import error_body, error_response, validation_error_body
+from serving.http.openapi import DESCRIPTION, TITLE, VERSION
 
-OPENAPI_URL = "/openapi.json"
-# BentoML serves its own, different document here; the mounted app's route wins.
-BENTOML_OPENAPI_URL = "/docs.json"
-ASSETS_URL = "/docs-assets"
 # Swagger UI 5 and ReDoc 2 bundles, served locally because clients may have no internet.
 # fastapi-offline ships them with nothing but FastAPI as a dependency.
 ASSETS_DIR = Path(fastapi_offline.__file__).parent / "static"
@@ -48,43 +46,43 @@ def docs_app(openapi: Callable[[], dict[str, Any]]) -> FastAPI:
     # Errors of this app's routes in the service's one error shape.
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
-    app.mount(ASSETS_URL, StaticFiles(directory=ASSETS_DIR), name="docs-assets")
+    app.mount(routes.DOCS_ASSETS, StaticFiles(directory=ASSETS_DIR), name="docs-assets")
     app.add_middleware(HeadAsGet)
 
-    @app.get("/", include_in_schema=False)
+    @app.get(routes.ROOT, include_in_schema=False)
     def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
+        return RedirectResponse(routes.DOCS)
 
-    @app.get(OPENAPI_URL, include_in_schema=False)
-    @app.get(BENTOML_OPENAPI_URL, include_in_schema=False)
+    @app.get(routes.OPENAPI, include_in_schema=False)
+    @app.get(routes.BENTOML_OPENAPI, include_in_schema=False)
     def openapi_document() -> dict[str, Any]:
         """One document at both paths, so no client reads BentoML's undocumented one."""
         return openapi()
 
-    @app.get("/favicon.ico", include_in_schema=False)
+    @app.get(routes.FAVICON, include_in_schema=False)
     def favicon() -> FileResponse:
         return FileResponse(ASSETS_DIR / "favicon.png")
 
-    @app.get("/docs", include_in_schema=False)
+    @app.get(routes.DOCS, include_in_schema=False)
     def swagger_ui() -> HTMLResponse:
         return _local_only(
             get_swagger_ui_html(
-                openapi_url=OPENAPI_URL,
+                openapi_url=routes.OPENAPI,
                 title=f"{TITLE} - Swagger UI",
-                swagger_js_url=f"{ASSETS_URL}/swagger-ui-bundle.js",
-                swagger_css_url=f"{ASSETS_URL}/swagger-ui.css",
-                swagger_favicon_url="/favicon.ico",
+                swagger_js_url=f"{routes.DOCS_ASSETS}/swagger-ui-bundle.js",
+                swagger_css_url=f"{routes.DOCS_ASSETS}/swagger-ui.css",
+                swagger_favicon_url=routes.FAVICON,
             )
         )
 
-    @app.get("/redoc", include_in_schema=False)
+    @app.get(routes.REDOC, include_in_schema=False)
     def redoc() -> HTMLResponse:
         return _local_only(
             get_redoc_html(
-                openapi_url=OPENAPI_URL,
+                openapi_url=routes.OPENAPI,
                 title=f"{TITLE} - ReDoc",
-                redoc_js_url=f"{ASSETS_URL}/redoc.standalone.js",
-                redoc_favicon_url="/favicon.ico",
+                redoc_js_url=f"{routes.DOCS_ASSETS}/redoc.standalone.js",
+                redoc_favicon_url=routes.FAVICON,
                 with_google_fonts=False,
             )
         )
@@ -92,17 +90,17 @@ def docs_app(openapi: Callable[[], dict[str, Any]]) -> FastAPI:
     return app
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     # FastAPI's 400 is a body it could not parse: invalid input, a 422 as everywhere else.
     status = 422 if exc.status_code == 400 else exc.status_code
-    return JSONResponse({"error": str(exc.detail)}, status_code=status, headers=exc.headers)
+    return error_response(status, error_body(str(exc.detail)), exc.headers)
 
 
-async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+async def _invalid_request(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
-    return JSONResponse(validation_error_body(errors, len(errors)), status_code=422)
+    return error_response(422, validation_error_body(errors, len(errors)))
 
 
 def _local_only(page: HTMLResponse) -> HTMLResponse:

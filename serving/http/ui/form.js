@@ -1,4 +1,4 @@
-// The loan officer's form (credit_risk/loan_form.py renders the fields from the contract):
+// The loan officer's form (serving/http/loan_form.py renders the fields from the contract):
 // collect the rendered controls, POST them as JSON to the API, show the answer or the errors.
 "use strict";
 (() => {

@@ -1,8 +1,8 @@
 """The auditor's and the operator's commands on the decision records.
 
-    python -m serving.records_admin export OUT.csv|OUT.parquet [--since DATE] [--until DATE]
-    python -m serving.records_admin purge   (older than CREDIT_RISK_RECORDS_RETENTION_DAYS)
-    python -m serving.records_admin delete --request-id ID | --client-reference REF
+    python -m serving.records.admin export OUT.csv|OUT.parquet [--since DATE] [--until DATE]
+    python -m serving.records.admin purge   (older than CREDIT_RISK_RECORDS_RETENTION_DAYS)
+    python -m serving.records.admin delete --request-id ID | --client-reference REF
 
 They use the service's settings (CREDIT_RISK_RECORDS_URL). `export` also prints, per model
 version, how the decisions with an outcome turned out, and the period's live fairness
@@ -18,7 +18,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from serving.fairness import live_fairness
-from serving.records import Records, decisions, engine_for, realised
+from serving.records.database import decisions, engine_for
+from serving.records.outcomes import realised
+from serving.records.queries import Records
 from serving.settings import settings
 
 

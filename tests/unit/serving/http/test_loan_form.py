@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from credit_risk.contract import MAX_AGE, MAX_CREDIT_AMOUNT, MAX_DURATION, MIN_AGE, Applicant
-from serving.loan_form import number_limits
+from serving.http.loan_form import number_limits
 
 PROPERTIES = Applicant.model_json_schema()["properties"]
 

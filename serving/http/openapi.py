@@ -3,21 +3,24 @@
 Not BentoML's generated document: that one describes each body as an inline descriptor
 class (three copies of the applicant for a client generator), shows placeholder examples
 and declares none of the statuses the middlewares send. Every schema here is a pydantic
-model of `credit_risk.contract`, `serving.schemas` or `serving.errors`, referenced once.
+model of `credit_risk.contract`, `serving.schemas`, `serving.records.models` or
+`serving.http.errors`, referenced once; every path is one of `serving.http.routes`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
 from credit_risk.contract import EXAMPLE, Applicant
 from serving.drift import DriftReport
-from serving.errors import ErrorBody, validation_error_body
 from serving.fairness import FairnessReport
-from serving.records import DecisionRecord, OutcomeByReference, OutcomeByRequest
+from serving.http import routes
+from serving.http.errors import ErrorBody, validation_error_body
+from serving.records.models import DecisionRecord, OutcomeByReference, OutcomeByRequest
 from serving.schemas import ApplicantBatch, CreditScore, CreditScores, Health, Options
 
 TITLE = "Credit Score Prediction API"
@@ -134,13 +137,7 @@ def _probe(operation_id: str, summary: str, content_type: str = "text/plain") ->
     }
 
 
-def build_openapi(
-    *,
-    prediction_route: str,
-    batch_route: str,
-    max_batch_records: int,
-    example_answers: dict[str, CreditScore],
-) -> dict[str, Any]:
+def build_openapi(example_answers: dict[str, CreditScore]) -> dict[str, Any]:
     """The document; `example_answers` are real answers of the served model to EXAMPLE
     (by example name, e.g. "decision" and "with_reasons"), shown as the 200 examples."""
     requests = (Applicant, ApplicantBatch, OutcomeByRequest, OutcomeByReference)
@@ -159,8 +156,6 @@ def build_openapi(
         ref_template="#/components/schemas/{model}",
     )
     schemas = defs["$defs"]
-    batch = schemas[ApplicantBatch.__name__]["properties"]["applicants"]
-    batch["maxItems"] = max_batch_records
     single = {name: a.model_dump(exclude_none=True) for name, a in example_answers.items()}
     many = {name: {"predictions": [answer]} for name, answer in single.items()}
     return {
@@ -172,7 +167,7 @@ def build_openapi(
             {"name": OPERATIONS_TAG, "description": "Probes, metrics and monitoring"},
         ],
         "paths": {
-            prediction_route: _scoring(
+            routes.PREDICTION: _scoring(
                 "credit_score_prediction",
                 "Score one applicant",
                 Applicant,
@@ -180,7 +175,7 @@ def build_openapi(
                 CreditScore,
                 single,
             ),
-            batch_route: _scoring(
+            routes.BATCH: _scoring(
                 "batch_credit_score_prediction",
                 "Score many applicants, one decision each in request order",
                 ApplicantBatch,
@@ -188,7 +183,7 @@ def build_openapi(
                 CreditScores,
                 many,
             ),
-            "/decisions/{request_id}": {
+            routes.DECISIONS: {
                 "get": {
                     "operationId": "decision_records",
                     "summary": "The recorded decisions of one request, in request order",
@@ -210,7 +205,7 @@ def build_openapi(
                     },
                 }
             },
-            "/outcomes": {
+            routes.OUTCOMES: {
                 "post": {
                     "operationId": "record_outcome",
                     "summary": "Whether a decided applicant repaid (idempotent)",
@@ -231,7 +226,7 @@ def build_openapi(
                     },
                 }
             },
-            "/fairness": {
+            routes.FAIRNESS: {
                 "get": {
                     "operationId": "fairness",
                     "summary": "Approval rates by Sex and age band over the recorded decisions, "
@@ -246,7 +241,7 @@ def build_openapi(
                     },
                 }
             },
-            "/health": {
+            routes.HEALTH: {
                 "get": {
                     "operationId": "health",
                     "summary": "The served model version",
@@ -254,7 +249,7 @@ def build_openapi(
                     "responses": {"200": {"description": "Serving", **_json(_ref(Health))}},
                 }
             },
-            "/drift": {
+            routes.DRIFT: {
                 "get": {
                     "operationId": "drift",
                     "summary": "Input drift (PSI per field) of this worker's recent applicants",
@@ -264,9 +259,18 @@ def build_openapi(
                     },
                 }
             },
-            "/livez": _probe("livez", "Alive"),
-            "/readyz": _probe("readyz", "Ready: the model runner answers"),
-            "/metrics": _probe("metrics", "Prometheus metrics"),
+            routes.LIVEZ: _probe("livez", "Alive"),
+            routes.READYZ: _probe("readyz", "Ready: the model runner answers"),
+            routes.METRICS: _probe("metrics", "Prometheus metrics"),
         },
         "components": {"schemas": schemas},
     }
+
+
+def example_answers(row: np.void | None, model_tag: str, baseline: dict) -> dict[str, CreditScore]:
+    """The served version's own answers to the documented example (its `DECISION_ROW` with
+    reasons, as recorded at import), by example name; none without a recorded row."""
+    if row is None:
+        return {}
+    answer = CreditScore.from_row(row, model_tag, EXAMPLE, baseline)
+    return {"decision": answer.without_reasons(), "with_reasons": answer}

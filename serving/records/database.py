@@ -1,0 +1,144 @@
+"""The decision records' table and database: the engine, its settings and the migrations."""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import alembic.command
+import alembic.config
+import sqlalchemy as sa
+from alembic.util import CommandError
+
+metadata = sa.MetaData()
+decisions = sa.Table(
+    "decisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.String(64), nullable=False, index=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("threshold", sa.Float, nullable=False),
+    sa.Column("applicant", sa.JSON, nullable=False),
+    sa.Column("p_good", sa.Float, nullable=False),
+    sa.Column("decision", sa.String(8), nullable=False),
+    sa.Column("reasons", sa.JSON, nullable=True),
+    sa.Column("caller", sa.String(16), nullable=True),
+    sa.Column("client_reference", sa.String(128), nullable=True, index=True),
+    sa.Column("repaid", sa.Boolean, nullable=True),
+    sa.Column("outcome_at", sa.DateTime(timezone=True), nullable=True),
+)
+COLUMNS = tuple(c.name for c in decisions.columns if c.name != "id")
+
+
+# The schema's history (Alembic); the database is brought to its head at start-up.
+MIGRATIONS = Path(__file__).with_name("migrations")
+# PostgreSQL: a connection attempt gives up after this (else a lost server would hold each
+# request until the request timeout, a 504, instead of a prompt 503).
+CONNECT_TIMEOUT_S = 3
+# SQLite: how long a write waits for another connection's write lock. Serving commits hold
+# it for well under a millisecond; one held longer (another process's open transaction) is
+# a lost database: scoring answers 503 rather than holding a worker's event loop, where it
+# commits (`RecordWriter`), for longer.
+BUSY_TIMEOUT_S = 2
+# The PostgreSQL advisory lock that one migrating process holds at a time.
+MIGRATION_LOCK = 0x637265646974  # "credit"
+
+
+def engine_for(url: str) -> sa.Engine:
+    """The database at `url`, migrated to this code's schema (`migrate`).
+
+    Raises RecordsUnavailable, naming the URL without its password, if it cannot be reached.
+    """
+    try:
+        shown = sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError as exc:  # not a URL; the message does not echo it
+        raise RecordsUnavailable(f"decision records database URL: {exc}") from exc
+    try:
+        engine = open_engine(url)
+        migrate(engine)
+    except (OSError, sa.exc.SQLAlchemyError, CommandError) as exc:
+        reason = getattr(exc, "orig", None) or exc
+        # Not chained: the driver's words are in the message, and its tracebacks (~130 log
+        # lines, again each time BentoML restarts the worker, every ~10 s) would bury it.
+        raise RecordsUnavailable(f"decision records database {shown}: {reason}") from None
+    return engine
+
+
+def open_engine(url: str) -> sa.Engine:
+    """An engine for `url`, as is (no migration): SQLite in WAL mode, its directory made,
+    PostgreSQL with a connection timeout."""
+    parsed = sa.make_url(url)
+    if (path := sqlite_file(parsed)) is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
+    engine = sa.create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+    if engine.dialect.name == "sqlite":
+
+        @sa.event.listens_for(engine, "connect")
+        def _wal(connection: Any, _: Any) -> None:
+            cursor = connection.cursor()
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")  # others write too
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+    return engine
+
+
+def sqlite_file(url: sa.URL) -> Path | None:
+    """The database file of a SQLite URL; None for other databases, an in-memory one, or a
+    `file:` URI (SQLite opens those itself, with their own options)."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    if url.query.get("uri") == "true":
+        return None
+    return Path(url.database)
+
+
+def migrate(engine: sa.Engine) -> None:
+    """Bring the database to the head of `MIGRATIONS`, one process at a time: API workers
+    starting together wait for the first one, then find nothing left to do."""
+    config = alembic.config.Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with first_connection_lock(engine), engine.begin() as connection:
+        lock_for_migration(connection)
+        config.attributes["connection"] = connection
+        alembic.command.upgrade(config, "head")
+
+
+@contextmanager
+def first_connection_lock(engine: sa.Engine) -> Iterator[None]:
+    """SQLite: hold an exclusive lock on a file next to the database while connecting first.
+
+    Processes switching a new database file to WAL at the same moment can get "database
+    is locked" at once, before any busy timeout (seen now and then in the test of three
+    workers starting together); the first connection's `journal_mode=WAL` and the migration
+    are made one process at a time. Other databases: nothing to do.
+    """
+    path = sqlite_file(engine.url)
+    if path is None:
+        yield
+        return
+    with open(f"{path}.lock", "a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)  # released when the file is closed
+        yield
+
+
+def lock_for_migration(connection: sa.Connection) -> None:
+    """Hold, until `connection`'s transaction ends, the lock that one migration at a time
+    takes (SQLite: its write lock; PostgreSQL: an advisory lock)."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    elif connection.dialect.name == "postgresql":
+        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK)))
+
+
+class RecordsUnavailable(RuntimeError):
+    """The records database cannot be reached: no decision may be answered without it."""

@@ -1,0 +1,100 @@
+"""The serving path's records: the rows of one request's answers, and their group commit."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from credit_risk.contract import FIELDS
+from credit_risk.reasons import REASON_TABLE_VERSION
+from serving.records.database import decisions
+
+
+def caller_of(api_key: str | None) -> str | None:
+    """Who called, without the key: the first 16 hex digits of its sha256."""
+    return hashlib.sha256(api_key.encode()).hexdigest()[:16] if api_key else None
+
+
+class RecordWriter:
+    """The serving path's writer. SQLite: commits on the event loop itself, over one
+    connection kept open; a database server: from one thread of its own.
+
+    A SQLite commit in WAL mode with synchronous=NORMAL writes to the page cache and syncs
+    nothing: ~150 µs of CPU for the ~10 rows a commit carries at 64 clients, less than
+    handing it to a thread and back (the futex and self-pipe wake-ups and the GIL handovers
+    cost ~45 µs of CPU per request, 8 % of the throughput). A pool checkout and return
+    around each commit would cost more than inserting a few rows. The price: a commit that
+    waits for another worker's write lock (busy timeout) holds this worker's loop meanwhile.
+    A database server is reached over the network, where a commit may wait for seconds,
+    and can go away between two commits: only the pool pings a connection before handing
+    it out, so there each commit checks one out, in the thread, and a server that comes
+    back is used again at once.
+    """
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+        # None on SQLite (a local file): commits run on the event loop.
+        self._thread = None if engine.dialect.name == "sqlite" else ThreadPoolExecutor(1, "records")
+        self._connection: sa.Connection | None = None  # SQLite's, kept open
+
+    def _write(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        connection, self._connection = self._connection or self._engine.connect(), None
+        try:
+            with connection.begin():
+                connection.execute(decisions.insert(), list(rows))
+        except BaseException:
+            connection.close()
+            raise
+        if self._thread is None:
+            self._connection = connection
+        else:
+            connection.close()
+
+    async def commit(self, rows: list[Mapping[str, Any]]) -> list[bool]:
+        """Insert `rows` in one transaction, for `Coalescer`: True for each once committed."""
+        if self._thread is None:
+            self._write(rows)
+        else:
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._write, rows)
+        return [True] * len(rows)
+
+
+def rows_for(
+    *,
+    request_id: str,
+    model: str,
+    threshold: float,
+    applicants: Iterable[Mapping[str, Any]],
+    answers: Iterable[Any],
+    caller: str | None,
+    client_reference: str | None,
+) -> list[dict[str, Any]]:
+    """The records of one request's answers (`serving.schemas.CreditScore`), in order."""
+    now = datetime.now(UTC)
+    return [
+        {
+            "request_id": request_id,
+            "position": position,
+            "decided_at": now,
+            "model": model,
+            "threshold": threshold,
+            "applicant": {name: applicant[name] for name in FIELDS},
+            "p_good": answer.probability,
+            "decision": answer.prediction,
+            "reasons": None
+            if answer.reasons is None
+            else {
+                "table": REASON_TABLE_VERSION,
+                "reasons": [reason.model_dump() for reason in answer.reasons],
+            },
+            "caller": caller,
+            "client_reference": client_reference,
+        }
+        for position, (applicant, answer) in enumerate(zip(applicants, answers, strict=True))
+    ]

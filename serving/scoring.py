@@ -1,0 +1,163 @@
+"""One scoring request, from validated applicants to recorded answers, without BentoML.
+
+Encode the applicants (`credit_risk.contract`), add them to the drift window, score them
+with the runner together with the rows of concurrent requests, put each answer in words
+(with its principal reasons where it has them) and record every decision before answering
+it. The service (service.py) builds a `Scoring` with its runner's calls; a test can build
+one with any async function of encoded rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from itertools import chain
+from typing import Any
+
+import bentoml
+import numpy as np
+import sqlalchemy as sa
+from pydantic import TypeAdapter
+from sqlalchemy.exc import SQLAlchemyError
+
+from credit_risk.contract import Applicant, encode
+from model_store.versions import reason_baseline, recorded_threshold, training_profile
+from serving.coalescer import Coalescer
+from serving.drift import DriftWindow
+from serving.records.models import ClientReference
+from serving.records.writer import RecordWriter, caller_of, rows_for
+from serving.schemas import CreditScore
+from serving.settings import Settings
+
+logger = logging.getLogger(__name__)
+# The client's own reference of an application (its X-Application-ID header).
+CLIENT_REFERENCE = TypeAdapter(ClientReference | None)
+# Rows that one commit of decision records may carry.
+MAX_ROWS_PER_COMMIT = 10_000
+Runner = Callable[[np.ndarray], Awaitable[np.ndarray]]
+
+
+class DecisionsNotRecorded(RuntimeError):
+    """The decisions could not be recorded: none may be answered (a 503, retried later)."""
+
+
+def why(exc: SQLAlchemyError) -> str:
+    """The database driver's own words: SQLAlchemy's add the statement and its parameters,
+    personal data."""
+    return str(getattr(exc, "orig", None) or exc.__class__.__name__).strip()
+
+
+def _joined(parts: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    return list(chain.from_iterable(parts))
+
+
+class Scoring:
+    """Scores applicants with the runner's `predict` (gains of declines) or `explain` (gains
+    of every row), both async functions of encoded rows answering `DECISION_ROW`s, and
+    records each decision in `records` (None: records off, for benchmarks only)."""
+
+    def __init__(
+        self,
+        *,
+        predict: Runner,
+        explain: Runner,
+        model_tag: str,
+        threshold: float,
+        baseline: Mapping[str, float | str],
+        drift: DriftWindow,
+        records: sa.Engine | None,
+        max_rows: int,
+    ) -> None:
+        # A runner call costs little besides the call itself: one in flight, so that the
+        # rows arriving meanwhile make fewer, larger calls.
+        self.predict = Coalescer(predict, max_rows=max_rows, max_in_flight=1)
+        self.explain = Coalescer(explain, max_rows=max_rows, max_in_flight=1)
+        self.model_tag = model_tag
+        self.threshold = threshold  # recorded with each decision
+        self.baseline = baseline  # what each reason is measured against
+        self.drift = drift
+        # Committed together with the records of concurrent requests, one at a time.
+        self.commit = (
+            None
+            if records is None
+            else Coalescer(
+                RecordWriter(records).commit,
+                max_rows=MAX_ROWS_PER_COMMIT,
+                max_in_flight=1,
+                join=_joined,
+                linger=True,
+            )
+        )
+        self.records_lost = False  # logged once when lost, once when back
+
+    @classmethod
+    def of_version(
+        cls,
+        model: bentoml.Model,
+        *,
+        predict: Runner,
+        explain: Runner,
+        records: sa.Engine | None,
+        settings: Settings,
+    ) -> Scoring:
+        """The scoring of a stored model version, with its threshold, reason baseline and
+        training profile as recorded at import."""
+        return cls(
+            predict=predict,
+            explain=explain,
+            model_tag=str(model.tag),
+            threshold=recorded_threshold(model),
+            baseline=reason_baseline(model),
+            drift=DriftWindow(
+                training_profile(model), settings.drift_window, min_rows=settings.drift_min_rows
+            ),
+            records=records,
+            max_rows=settings.max_batch_size,
+        )
+
+    async def decide(
+        self,
+        applicants: list[Applicant],
+        *,
+        reasons: bool,
+        request_id: str,
+        api_key: str | None,
+        client_reference: str | None,
+    ) -> list[CreditScore]:
+        """Score `applicants` together with concurrent requests, record every decision
+        (a decline's principal reasons always) and answer them, with the reasons of every
+        applicant when `reasons`. Raises pydantic's ValidationError for an invalid client
+        reference, DecisionsNotRecorded when the records cannot be written."""
+        reference = CLIENT_REFERENCE.validate_python(client_reference)
+        named = [applicant.by_name() for applicant in applicants]
+        encoded = encode(named)
+        self.drift.add(encoded)
+        decisions = await (self.explain if reasons else self.predict)(encoded)
+        scored = [
+            CreditScore.from_row(row, self.model_tag, applicant, self.baseline)
+            for applicant, row in zip(named, decisions, strict=True)
+        ]
+        if self.commit is not None:  # answered only once recorded
+            records = rows_for(
+                request_id=request_id,
+                model=self.model_tag,
+                threshold=self.threshold,
+                applicants=named,
+                answers=scored,
+                caller=caller_of(api_key),
+                client_reference=reference,
+            )
+            await self._commit(records)
+        return scored if reasons else [answer.without_reasons() for answer in scored]
+
+    async def _commit(self, records: list[dict[str, Any]]) -> None:
+        try:
+            await self.commit(records)  # type: ignore[misc]
+        except SQLAlchemyError as exc:  # no decision without its record
+            if not self.records_lost:
+                self.records_lost = True
+                logger.error("decision records database lost, scoring answers 503: %s", why(exc))
+            raise DecisionsNotRecorded("decision records are unavailable") from exc
+        if self.records_lost:
+            self.records_lost = False
+            logger.warning("decision records database back, scoring again")

@@ -1,0 +1,104 @@
+"""The records' database and its migrations, on real databases: SQLite in a temporary
+directory, and PostgreSQL (a server the tests start, tools/postgres.py)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from serving.records.database import (
+    MIGRATIONS,
+    RecordsUnavailable,
+    engine_for,
+    metadata,
+    open_engine,
+)
+from serving.records.queries import Records
+from tests.unit.serving.records.helpers import rows, write
+from tools.postgres import PASSWORD
+from tools.server_process import free_port
+from training_export.paths import REPO_ROOT
+
+
+def test_an_unusable_database_is_a_clear_error_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(RecordsUnavailable, match="file"):
+        engine_for(f"sqlite:///{blocker / 'records.db'}")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RecordsUnavailable, match="nowhere"):
+        engine_for("sqlite:///file:nowhere?mode=ro&uri=true")
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]  # no lock file left behind
+
+
+def test_an_unreachable_server_is_a_clear_error_without_the_password(postgres) -> None:
+    closed = f"postgresql+psycopg://auditor:pw-123@127.0.0.1:{free_port()}/records"
+    with pytest.raises(RecordsUnavailable) as refused:
+        engine_for(closed)
+    assert "auditor:***@127.0.0.1" in str(refused.value) and "pw-123" not in str(refused.value)
+    assert "refused" in str(refused.value)
+    wrong = postgres.url().replace(PASSWORD, "not-the-password")
+    with pytest.raises(RecordsUnavailable, match="password authentication failed") as denied:
+        engine_for(wrong)
+    assert "not-the-password" not in str(denied.value)
+
+
+def test_migrations_make_the_schema_the_code_expects(records_url: str) -> None:
+    engine = engine_for(records_url)
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection)
+        assert set(context.get_current_heads()) == set(ScriptDirectory(str(MIGRATIONS)).get_heads())
+        assert compare_metadata(context, metadata) == []
+
+
+def test_a_table_made_before_the_migrations_is_kept(records_url: str) -> None:
+    unmigrated = open_engine(records_url)
+    metadata.create_all(unmigrated)
+    write(unmigrated, rows("before"))
+    records = Records(engine_for(records_url))
+    assert len(records.of_request("before")) == 1
+
+
+# An API worker at start-up: imports, then opens the database once told to go.
+WORKER = """
+import sys
+from serving.records.database import engine_for
+print("ready", flush=True)
+sys.stdin.readline()
+engine_for(sys.argv[1]).dispose()
+print("opened", flush=True)
+"""
+
+
+def test_workers_starting_together_all_get_the_database(records_url: str) -> None:
+    """Each API worker process migrates the database at start-up, all at the same moment:
+    one migrates, the others wait for it and find nothing left to do."""
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, records_url],
+            cwd=REPO_ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    for worker in workers:
+        assert worker.stdout.readline() == "ready\n", worker.communicate()[1]
+    for worker in workers:  # go
+        worker.stdin.write("\n")
+        worker.stdin.flush()
+    results = [worker.communicate(timeout=60) for worker in workers]
+    assert [out for out, _ in results] == ["opened\n"] * 3, [err for _, err in results]
+    records = Records(engine_for(records_url))
+    write(records.engine, rows("r1"))
+    assert len(records.of_request("r1")) == 1

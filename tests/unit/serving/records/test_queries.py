@@ -1,0 +1,88 @@
+"""Reading, outcomes, purging and deleting records, on real databases: SQLite in a
+temporary directory, and PostgreSQL (a server the tests start, tools/postgres.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from serving.records.database import decisions
+from serving.records.models import OUTCOME, OutcomeConflict
+from serving.records.queries import Records
+from tests.unit.serving.records.helpers import rows, write
+
+
+def outcome(records: Records, body: dict) -> dict:
+    return records.record_outcome(OUTCOME.validate_python(body))
+
+
+def test_outcomes_are_idempotent_and_conflicts_refused(records: Records) -> None:
+    write(records.engine, rows("r1", 2) + rows("r2", reference="app-7"))
+    first = records.record_outcome(
+        OUTCOME.validate_python({"request_id": "r1", "position": 1, "repaid": True})
+    )
+    assert first["repaid"] is True and first["position"] == 1
+    again = records.record_outcome(
+        OUTCOME.validate_python({"request_id": "r1", "position": 1, "repaid": True})
+    )
+    assert again["outcome_at"] == first["outcome_at"]  # unchanged
+    with pytest.raises(OutcomeConflict):
+        records.record_outcome(
+            OUTCOME.validate_python({"request_id": "r1", "position": 1, "repaid": False})
+        )
+    by_reference = records.record_outcome(
+        OUTCOME.validate_python({"client_reference": "app-7", "repaid": False})
+    )
+    assert by_reference["request_id"] == "r2" and by_reference["repaid"] is False
+    with pytest.raises(LookupError):
+        outcome(records, {"request_id": "r9", "repaid": True})
+    write(records.engine, rows("r3", reference="app-7"))
+    with pytest.raises(OutcomeConflict):  # the reference now names two decisions
+        records.record_outcome(
+            OUTCOME.validate_python({"client_reference": "app-7", "repaid": False})
+        )
+
+
+def test_retention_deletes_only_what_is_older(records: Records) -> None:
+    write(records.engine, rows("old") + rows("new"))
+    later = datetime.now(UTC) + timedelta(days=10)
+    assert records.purge(older_than_days=30, now=later) == 0
+    with records.engine.begin() as connection:  # make "old" 40 days old
+        connection.execute(
+            decisions.update()
+            .where(decisions.c.request_id == "old")
+            .values(decided_at=datetime.now(UTC) - timedelta(days=40))
+        )
+    assert records.purge(older_than_days=30) == 1
+    assert records.of_request("old") == [] and len(records.of_request("new")) == 1
+
+
+def test_retention_deletes_in_short_transactions(records: Records) -> None:
+    """A transaction per chunk: serving commits wait between them rather than fail."""
+    write(records.engine, rows("old", 7) + rows("new"))
+    later = datetime.now(UTC) + timedelta(days=40)
+    transactions = []
+    sa.event.listen(records.engine, "commit", lambda _: transactions.append(1))
+    deleted = records.purge(older_than_days=30, now=later, chunk=3)
+    assert deleted == 8 and transactions == [1, 1, 1]
+    assert records.between(None, None) == []
+
+
+def test_one_applicants_records_can_be_deleted(records: Records) -> None:
+    write(records.engine, rows("r1", 2) + rows("r2", reference="app-1"))
+    assert records.delete_applicant(None, "app-1") == 1
+    assert records.delete_applicant("r1", None) == 2
+    assert records.between(None, None) == []
+    with pytest.raises(ValueError):
+        records.delete_applicant("r1", "app-1")
+
+
+def test_export_periods_are_half_open(records: Records) -> None:
+    write(records.engine, rows("r1"))
+    (row,) = records.between(None, None)
+    at = row["decided_at"]
+    assert len(records.between(at, at + timedelta(seconds=1))) == 1
+    assert records.between(at + timedelta(seconds=1), None) == []
+    assert records.between(None, at) == []
