@@ -29,11 +29,10 @@ from serving.http.loan_form import add_loan_form
 from serving.http.openapi import build_openapi, example_answers
 from serving.http.records_routes import RecordsRoutes
 from serving.http.request_checks import API_KEY_HEADER, HEADER_TIMEOUT_S, MAX_HEADER_BYTES
-from serving.http.request_context import CLIENT_REFERENCE_HEADER
 from serving.malloc_trim import TrimWhenIdle
 from serving.metrics import metrics_text
 from serving.records.database import engine_for
-from serving.records.models import DecisionRecord, Outcome
+from serving.records.models import CLIENT_REFERENCE_HEADER, DecisionRecord, Outcome
 from serving.records.queries import Records
 from serving.schemas import ApplicantBatch, CreditScore, CreditScores, Health, Options
 from serving.scoring import DecisionsNotRecorded, Scoring
@@ -145,7 +144,7 @@ class CreditScoring:
                 reasons=options.reasons,
                 request_id=ctx.request.state.request_id,
                 api_key=ctx.request.headers.get(API_KEY_HEADER.decode()),
-                client_reference=ctx.request.headers.get(CLIENT_REFERENCE_HEADER.decode()),
+                client_reference=ctx.request.headers.get(CLIENT_REFERENCE_HEADER),
             )
         except DecisionsNotRecorded as exc:
             mark_records_unavailable(ctx.request.scope["state"])

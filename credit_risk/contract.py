@@ -115,11 +115,8 @@ EXAMPLE: dict[str, Any] = {
 class Applicant(BaseModel):
     """One credit applicant, exactly as the documented API receives it."""
 
-    model_config = ConfigDict(
-        populate_by_name=True,  # BentoML passes models between services by field name
-        extra="forbid",
-        frozen=True,
-    )
+    # Only the documented names: "age" or "credit_amount" is an unknown field (422).
+    model_config = ConfigDict(validate_by_name=False, extra="forbid", frozen=True)
 
     age: Annotated[
         int,

@@ -81,6 +81,8 @@ class CreditScore(BaseModel):
 class ApplicantBatch(BaseModel):
     """The body of the batch endpoint (its size limit is a setting)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     applicants: list[Applicant] = Field(
         min_length=1, max_length=settings.max_batch_records, description="The applicants, in order"
     )

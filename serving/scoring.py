@@ -17,21 +17,18 @@ from typing import Any
 import bentoml
 import numpy as np
 import sqlalchemy as sa
-from pydantic import TypeAdapter
 from sqlalchemy.exc import SQLAlchemyError
 
 from credit_risk.contract import Applicant, encode
 from model_store.versions import reason_baseline, recorded_threshold, training_profile
 from serving.coalescer import Coalescer
 from serving.drift import DriftWindow
-from serving.records.models import ClientReference
+from serving.records.models import CLIENT_REFERENCE_HEADER, ClientReferenceHeader
 from serving.records.writer import RecordWriter, caller_of, rows_for
 from serving.schemas import CreditScore
 from serving.settings import Settings
 
 logger = logging.getLogger(__name__)
-# The client's own reference of an application (its X-Application-ID header).
-CLIENT_REFERENCE = TypeAdapter(ClientReference | None)
 # Rows that one commit of decision records may carry.
 MAX_ROWS_PER_COMMIT = 10_000
 Runner = Callable[[np.ndarray], Awaitable[np.ndarray]]
@@ -128,7 +125,8 @@ class Scoring:
         (a decline's principal reasons always) and answer them, with the reasons of every
         applicant when `reasons`. Raises pydantic's ValidationError for an invalid client
         reference, DecisionsNotRecorded when the records cannot be written."""
-        reference = CLIENT_REFERENCE.validate_python(client_reference)
+        header = {CLIENT_REFERENCE_HEADER: client_reference} if client_reference is not None else {}
+        reference = ClientReferenceHeader.model_validate(header).client_reference
         named = [applicant.by_name() for applicant in applicants]
         encoded = encode(named)
         self.drift.add(encoded)

@@ -18,8 +18,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from serving.ids import SANE_REQUEST_ID, new_request_id
 
 REQUEST_ID_HEADER = b"x-request-id"
-# The client's own reference of an application, recorded with its decisions.
-CLIENT_REFERENCE_HEADER = b"x-application-id"
 
 access_log = logging.getLogger("serving.access")
 

@@ -10,6 +10,8 @@ API_ROUTES = (PREDICTION, BATCH)
 
 DECISIONS = "/decisions/{request_id}"
 OUTCOMES = "/outcomes"
+# Every route that takes a JSON body: one body policy (type, encoding, size, keys) for all.
+JSON_BODY_ROUTES = (*API_ROUTES, OUTCOMES)
 FAIRNESS = "/fairness"
 HEALTH = "/health"
 DRIFT = "/drift"

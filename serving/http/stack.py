@@ -36,10 +36,11 @@ from serving.http.request_checks import (
     JsonOnly,
 )
 from serving.http.request_context import REQUEST_ID_HEADER, AccessLog, NoTrailingSlash, RequestId
+from serving.records.models import OutcomeByRequest
 from serving.settings import Settings
 
-# Keys a body may hold: an applicant's fields, and the batch body's "applicants".
-KNOWN_KEYS = (*FIELDS, "applicants")
+# Keys a body may hold: an applicant's fields, the batch body's "applicants", an outcome's.
+KNOWN_KEYS = (*FIELDS, "applicants", *OutcomeByRequest.model_fields, "client_reference")
 # More unknown keys than this in a body are refused: each costs validation errors.
 MAX_UNKNOWN_KEYS = 50
 # The answers worth compressing: batches of decisions and the documentation.
@@ -60,7 +61,7 @@ def cors(settings: Settings) -> dict[str, Any]:
 
 def middlewares(settings: Settings) -> list[tuple[type, dict[str, Any]]]:
     """Each middleware class with its options, outermost first."""
-    api = list(routes.API_ROUTES)
+    api, bodies = list(routes.API_ROUTES), list(routes.JSON_BODY_ROUTES)
     return [
         (NoTrailingSlash, {}),
         (RequestId, {}),
@@ -73,11 +74,11 @@ def middlewares(settings: Settings) -> list[tuple[type, dict[str, Any]]]:
                 "open_paths": settings.open_paths,
             },
         ),
-        (JsonOnly, {"paths": api}),
+        (JsonOnly, {"paths": bodies}),
         (
             BodyLimit,
             {
-                "paths": api,
+                "paths": bodies,
                 "max_bytes": settings.max_body_bytes,
                 "timeout_s": settings.body_timeout_s,
             },
@@ -85,7 +86,7 @@ def middlewares(settings: Settings) -> list[tuple[type, dict[str, Any]]]:
         (
             JsonBody,
             {
-                "paths": api,
+                "paths": bodies,
                 "known_keys": KNOWN_KEYS,
                 "max_unknown_keys": MAX_UNKNOWN_KEYS,
                 "max_objects": settings.max_batch_records + 1,  # and the batch body itself

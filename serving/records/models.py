@@ -15,6 +15,7 @@ class OutcomeConflict(ValueError):
 
 
 # The client's own reference (X-Application-ID): printable ASCII, as a header value is.
+CLIENT_REFERENCE_HEADER = "X-Application-ID"
 ClientReference = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x20-\x7e]+$")]
 # An applicant's index in its request: bounded like the database's integers.
 Position = Annotated[int, Field(ge=0, lt=2**31, description="The applicant's index in a batch")]
@@ -24,7 +25,7 @@ class OutcomeByRequest(BaseModel):
     """Whether a decided applicant repaid, naming the decision by its request id (and the
     applicant's position in a batch request)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # true/false, not "no" or 1
 
     request_id: str = Field(pattern=REQUEST_ID_PATTERN)
     position: Position = 0
@@ -34,10 +35,16 @@ class OutcomeByRequest(BaseModel):
 class OutcomeByReference(BaseModel):
     """Whether a decided applicant repaid, naming the decision by the client's reference."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     client_reference: ClientReference
     repaid: bool = Field(description="True: repaid as agreed; false: defaulted")
+
+
+class ClientReferenceHeader(BaseModel):
+    """The request's X-Application-ID header: an invalid one is a 422 that names it."""
+
+    client_reference: ClientReference | None = Field(default=None, alias=CLIENT_REFERENCE_HEADER)
 
 
 Outcome = OutcomeByRequest | OutcomeByReference

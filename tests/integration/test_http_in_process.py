@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 
 from credit_risk.contract import CATEGORIES, EXAMPLE, FIELDS, encode
 from credit_risk.reasons import principal_reasons
+from serving.http import routes
 from serving.http.openapi import DESCRIPTION, TITLE, VERSION
 
 
@@ -272,3 +273,38 @@ def test_a_batch_of_bad_records_gets_a_short_422_with_the_count(client: TestClie
     assert answer["error_count"] == 9000
     assert len(answer["detail"]) == 50
     assert answer["detail"][0]["loc"][:2] == ["applicants", 0]
+
+
+def test_only_the_documented_field_names_are_accepted(client: TestClient) -> None:
+    snake = {name.lower().replace(" ", "_"): value for name, value in EXAMPLE.items()}
+    response = client.post("/credit_score_prediction", json=snake)
+    assert response.status_code == 422, response.text
+    batch = client.post(routes.BATCH, json={"applicants": [EXAMPLE], "extra": 1})
+    assert batch.status_code == 422
+    assert ["extra"] in [problem["loc"] for problem in batch.json()["detail"]]
+
+
+@pytest.mark.parametrize(
+    "outcome",
+    [{"repaid": "no"}, {"repaid": 1}, {"repaid": "off"}, {"repaid": True, "position": True}],
+)
+def test_an_outcome_takes_true_or_false_only(client: TestClient, outcome: dict) -> None:
+    response = client.post("/outcomes", json={"request_id": "r1", **outcome})
+    assert response.status_code == 422, response.text
+
+
+def test_outcomes_follow_the_same_body_policy_as_scoring(client: TestClient) -> None:
+    duplicate = b'{"request_id": "r1", "repaid": true, "repaid": false}'
+    assert client.post("/outcomes", content=duplicate).status_code == 422
+    huge = b'{"request_id": "' + b"x" * (2 * 1024 * 1024) + b'", "repaid": true}'
+    assert client.post("/outcomes", content=huge).status_code == 413
+    gzipped = client.post("/outcomes", content=b"{}", headers={"Content-Encoding": "gzip"})
+    assert gzipped.status_code == 415
+
+
+def test_a_bad_application_id_is_422_naming_the_header(client: TestClient) -> None:
+    response = client.post(
+        "/credit_score_prediction", json=EXAMPLE, headers={"X-Application-ID": "x" * 129}
+    )
+    assert response.status_code == 422, response.text
+    assert [problem["loc"] for problem in response.json()["detail"]] == [["X-Application-ID"]]
