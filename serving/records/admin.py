@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -23,10 +24,28 @@ from serving.records.outcomes import realised
 from serving.records.queries import Records
 from serving.settings import settings
 
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP, "CSV Injection").
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """A text cell a spreadsheet shows as text: a leading formula character is escaped with
+    a single quote, as OWASP's CSV-injection guidance says."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_LEADS) else value
+
 
 def export(records: Records, out: Path, since: date | None, until: date | None) -> int:
     """Write the records decided in [since, until) to CSV or Parquet (by `out`'s suffix),
-    nested fields as JSON text; how many."""
+    nested fields as JSON text, into a new file only its owner can read (never through a
+    symbolic link); how many. Raises SystemExit with one line for a bad request."""
+    if out.suffix not in (".csv", ".parquet"):
+        raise SystemExit(f"{out}: write .csv or .parquet")
+    if since is not None and until is not None and since >= until:
+        raise SystemExit(f"the period is empty: --since {since} is not before --until {until}")
+    if not out.parent.is_dir():
+        raise SystemExit(f"{out}: the folder {out.parent} does not exist")
+    if out.is_symlink():
+        raise SystemExit(f"{out} is a symbolic link: name the file itself")
     nested = ("applicant", "reasons")
     rows = [
         {k: json.dumps(v) if k in nested and v is not None else v for k, v in row.items()}
@@ -39,14 +58,17 @@ def export(records: Records, out: Path, since: date | None, until: date | None) 
             import pyarrow.parquet as pq
         except ImportError:
             raise SystemExit(f"{out}: Parquet needs pyarrow; write .csv instead") from None
-        pq.write_table(pa.table({c: [row[c] for row in rows] for c in columns}), out)
-    elif out.suffix == ".csv":
-        with out.open("w", newline="") as file:
+    # O_NOFOLLOW: a link made after the check above is refused too.
+    descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    os.fchmod(descriptor, 0o600)  # an existing file keeps its mode otherwise
+    if out.suffix == ".parquet":
+        with os.fdopen(descriptor, "wb") as file:
+            pq.write_table(pa.table({c: [row[c] for row in rows] for c in columns}), file)
+    else:
+        with os.fdopen(descriptor, "w", newline="") as file:
             writer = csv.DictWriter(file, fieldnames=columns)
             writer.writeheader()
-            writer.writerows(rows)
-    else:
-        raise SystemExit(f"{out}: write .csv or .parquet")
+            writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
     return len(rows)
 
 

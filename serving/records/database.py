@@ -70,11 +70,13 @@ def engine_for(url: str) -> sa.Engine:
 
 
 def open_engine(url: str) -> sa.Engine:
-    """An engine for `url`, as is (no migration): SQLite in WAL mode, its directory made,
-    PostgreSQL with a connection timeout."""
+    """An engine for `url`, as is (no migration): SQLite in WAL mode, its directory and file
+    made readable by their owner only (SQLite gives its -wal and -shm files the database
+    file's mode), PostgreSQL with a connection timeout."""
     parsed = sa.make_url(url)
     if (path := sqlite_file(parsed)) is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.touch(mode=0o600, exist_ok=True)
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
         connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
