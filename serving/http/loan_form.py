@@ -22,6 +22,15 @@ from credit_risk.contract import CATEGORIES, EXAMPLE, FIELDS, Applicant
 from serving.http.routes import UI
 
 UI_DIR = Path(__file__).with_name("ui")
+# The page's script and style are inline and it calls this server only; no other site may
+# frame it (a framed form could be overlaid to make an officer click, or read the key typed).
+PAGE_HEADERS = {
+    "content-security-policy": "default-src 'none'; script-src 'unsafe-inline'; "
+    "style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; "
+    "form-action 'none'; base-uri 'none'; frame-ancestors 'none'",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+}
 
 
 def _slug(name: str) -> str:
@@ -102,4 +111,4 @@ def add_loan_form(app: FastAPI, api_route: str) -> None:
 
     @app.get(UI, include_in_schema=False)
     def loan_form() -> HTMLResponse:
-        return HTMLResponse(page)
+        return HTMLResponse(page, headers=PAGE_HEADERS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,25 @@ import alembic.config
 import sqlalchemy as sa
 from alembic.util import CommandError
 
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """A time with its offset, UTC, on every database: SQLite keeps no offset (it hands back
+    naive times), PostgreSQL's timestamptz answers in the session's zone."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("a record's time must carry its offset")
+        return None if value is None else value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 metadata = sa.MetaData()
 decisions = sa.Table(
     "decisions",
@@ -20,7 +40,7 @@ decisions = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("request_id", sa.String(64), nullable=False, index=True),
     sa.Column("position", sa.Integer, nullable=False),
-    sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("decided_at", UTCDateTime, nullable=False, index=True),
     sa.Column("model", sa.String(128), nullable=False),
     sa.Column("threshold", sa.Float, nullable=False),
     sa.Column("applicant", sa.JSON, nullable=False),
@@ -30,7 +50,7 @@ decisions = sa.Table(
     sa.Column("caller", sa.String(16), nullable=True),
     sa.Column("client_reference", sa.String(128), nullable=True, index=True),
     sa.Column("repaid", sa.Boolean, nullable=True),
-    sa.Column("outcome_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("outcome_at", UTCDateTime, nullable=True),
 )
 COLUMNS = tuple(c.name for c in decisions.columns if c.name != "id")
 

@@ -308,3 +308,10 @@ def test_a_bad_application_id_is_422_naming_the_header(client: TestClient) -> No
     )
     assert response.status_code == 422, response.text
     assert [problem["loc"] for problem in response.json()["detail"]] == [["X-Application-ID"]]
+
+
+def test_the_loan_form_cannot_be_framed_or_load_anything_remote(client: TestClient) -> None:
+    page = client.get("/ui")
+    assert page.headers["x-frame-options"] == "DENY"
+    policy = page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in policy and "default-src 'none'" in policy

@@ -86,3 +86,12 @@ def test_export_periods_are_half_open(records: Records) -> None:
     assert len(records.between(at, at + timedelta(seconds=1))) == 1
     assert records.between(at + timedelta(seconds=1), None) == []
     assert records.between(None, at) == []
+
+
+def test_times_are_read_back_in_utc_with_their_offset(records: Records) -> None:
+    write(records.engine, rows("r1"))
+    outcome(records, {"request_id": "r1", "repaid": True})
+    (row,) = records.between(None, None)
+    for name in ("decided_at", "outcome_at"):
+        assert row[name].utcoffset() == timedelta(0), name
+    assert abs(row["decided_at"] - datetime.now(UTC)) < timedelta(minutes=1)
