@@ -30,7 +30,7 @@ from serving.http.openapi import build_openapi, example_answers
 from serving.http.records_routes import RecordsRoutes
 from serving.http.request_checks import API_KEY_HEADER, HEADER_TIMEOUT_S, MAX_HEADER_BYTES
 from serving.malloc_trim import TrimWhenIdle
-from serving.metrics import metrics_text
+from serving.metrics import ServiceMetrics
 from serving.records.database import engine_for
 from serving.records.models import CLIENT_REFERENCE_HEADER, DecisionRecord, Outcome
 from serving.records.queries import Records
@@ -130,6 +130,7 @@ class CreditScoring:
             records=engine,
             settings=settings,
         )
+        self.metrics = ServiceMetrics(self.model_tag, self.scoring.drift, self.records, settings)
         tune_gc_after_startup()
 
     async def decisions(
@@ -151,7 +152,7 @@ class CreditScoring:
             raise ServiceUnavailable(str(exc)) from exc
 
     def __metrics__(self, content: str) -> str:
-        return metrics_text(content, self.model_tag, self.scoring.drift, self.records)
+        return self.metrics.text(content)
 
     @web.get(routes.DECISIONS, response_model=list[DecisionRecord])
     def decision_records(self, request_id: str) -> list[dict[str, Any]]:

@@ -102,6 +102,12 @@ class Settings(BaseSettings):
         description="Applicants the drift window must hold before any PSI is published (at "
         "most the window): fewer would tell what each of them sent",
     )
+    realised_refresh_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="Most seconds between two recomputations of the realised figures in "
+        "/metrics (in the background: a scrape never waits for them)",
+    )
     records: bool = Field(
         default=True,
         description="Keep a decision record of every scored applicant (GET /decisions/{id}, "

@@ -111,9 +111,14 @@ class Records:
             return [dict(row._mapping) for row in connection.execute(query)]
 
     def labelled(self) -> list[dict[str, Any]]:
-        """Model, P(good), decision and outcome of every decision with an outcome."""
-        query = sa.select(
-            decisions.c.model, decisions.c.p_good, decisions.c.decision, decisions.c.repaid
-        ).where(decisions.c.repaid.is_not(None))
+        """Model, P(good), decision and outcome of every decision with an outcome, in the
+        order the outcomes were recorded."""
+        query = (
+            sa.select(
+                decisions.c.model, decisions.c.p_good, decisions.c.decision, decisions.c.repaid
+            )
+            .where(decisions.c.repaid.is_not(None))
+            .order_by(decisions.c.outcome_at, decisions.c.id)
+        )
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]

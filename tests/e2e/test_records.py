@@ -68,8 +68,14 @@ def test_outcomes_close_the_loop(restricted: str) -> None:
     invalid = requests.post(restricted + "/outcomes", json={"repaid": "?"}, headers=keyed)
     assert invalid.status_code == 422 and invalid.json()["detail"]
     assert requests.post(restricted + "/outcomes", json=outcome).status_code == 401
-    metrics = requests.get(restricted + "/metrics").text
+    # One outcome: the version's series, with none of its figures (published per 100).
+    for _ in range(100):  # each scrape of each worker refreshes them in the background
+        metrics = requests.get(restricted + "/metrics").text
+        if "credit_risk_realised_decisions{model=" in metrics:
+            break
+        time.sleep(0.05)
     assert "credit_risk_realised_decisions{model=" in metrics
+    assert "credit_risk_realised_brier{model=" not in metrics
 
 
 @pytest.fixture(scope="module")

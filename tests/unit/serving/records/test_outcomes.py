@@ -1,25 +1,47 @@
-"""How the decisions with an outcome turned out: the Prometheus gauges."""
+"""How the decisions with an outcome turned out: published in whole blocks of 100."""
 
 from __future__ import annotations
 
-from serving.records.outcomes import realised_metrics
+import re
+
+from serving.records.outcomes import BLOCK, realised, realised_metrics
 
 
-def test_realised_metrics_per_model_version() -> None:
-    # Pairs (good, bad): (0.5, 0.5) ties, counted half; (0.5, 0.2), (0.9, 0.5), (0.9, 0.2)
-    # ranked right: AUC 3.5 / 4.
-    labelled = [
-        {"model": "m:1", "p_good": p, "decision": "good" if p > 0.5 else "bad", "repaid": y}
-        for p, y in [(0.5, True), (0.5, False), (0.2, False), (0.9, True)]
-    ]
-    text = realised_metrics([*labelled, {**labelled[0], "model": "m:2"}])
-    assert f'credit_risk_realised_decisions{{model="m:1"}} {4.0!r}' in text
-    assert f'credit_risk_realised_auc{{model="m:1"}} {0.875!r}' in text
-    brier = (0.25 + 0.25 + 0.04 + 0.01) / 4
-    assert any(
-        line.startswith('credit_risk_realised_brier{model="m:1"}')
-        and abs(float(line.split()[-1]) - brier) < 1e-12
-        for line in text.splitlines()
-    )
-    assert 'credit_risk_realised_auc{model="m:2"}' not in text  # one outcome: no AUC
-    assert 'credit_risk_realised_brier{model="m:2"}' in text
+def labelled(n: int, model: str = "m:1", inverted: bool = False) -> list[dict]:
+    """`n` decisions with an outcome, P(good) ranking them perfectly (or inverted)."""
+    rows = []
+    for i in range(n):
+        repaid = i % 2 == 0
+        p = 0.9 if repaid != inverted else 0.1
+        rows.append({"model": model, "p_good": p, "decision": "good" if p > 0.5 else "bad",
+                     "repaid": repaid})  # fmt: skip
+    return rows
+
+
+def gauge(text: str, name: str, model: str = "m:1") -> float | None:
+    found = re.search(rf'^credit_risk_realised_{name}{{model="{model}"}} (\S+)$', text, re.M)
+    return None if found is None else float(found.group(1))
+
+
+def test_figures_move_only_once_a_whole_block_of_outcomes_is_in() -> None:
+    honest = labelled(2 * BLOCK)
+    text = realised_metrics(honest)
+    assert gauge(text, "decisions") == 2 * BLOCK and gauge(text, "auc") == 1.0
+    # Up to 99 more outcomes, inverted by an attacker or not, change nothing anyone sees.
+    assert realised_metrics(honest + labelled(BLOCK - 1, inverted=True)) == text
+    moved = realised_metrics(honest + labelled(BLOCK, inverted=True))
+    assert gauge(moved, "decisions") == 3 * BLOCK and gauge(moved, "auc") < 1.0
+
+
+def test_a_version_with_fewer_outcomes_than_a_block_shows_none_of_them() -> None:
+    text = realised_metrics(labelled(2 * BLOCK) + labelled(BLOCK - 1, model="m:2"))
+    assert gauge(text, "decisions", "m:2") == 0.0
+    for name in ("auc", "brier", "cost"):
+        assert gauge(text, name, "m:2") is None
+
+
+def test_the_auditors_figures_count_every_outcome() -> None:
+    rows = labelled(7)
+    exact = realised(rows)["m:1"]
+    assert exact["decisions"] == 7.0 and exact["auc"] == 1.0
+    assert exact["brier"] == sum((r["p_good"] - r["repaid"]) ** 2 for r in rows) / 7
