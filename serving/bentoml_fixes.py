@@ -30,6 +30,10 @@ words otherwise (its 400 for invalid input, its 503s) are rewritten by the middl
 9. `cached_local_call`: every request rebuilds the API function's wrapper and signature
    (`_bentoml_impl/server/app.py`, `api_endpoint`: `getattr(instance, name).local`;
    `_bentoml_sdk/method.py`, `APIMethod._local_call`).
+10. `RouteLabelledMetrics`: the request metrics are labelled by the raw request path
+   (`bentoml/_internal/server/http/instruments.py`, `RunnerTrafficMetricsMiddleware.__call__`:
+   `endpoint = scope["path"]`): every path anyone asks for, keyless 401s included, is a new
+   series in every worker, and request ids asked for at /decisions/{id} become labels.
 """
 
 from __future__ import annotations
@@ -44,13 +48,14 @@ import uvicorn.config
 from _bentoml_sdk.io_models import IOMixin, IterableResponse
 from _bentoml_sdk.method import APIMethod
 from bentoml._internal.marshal import dispatcher
-from bentoml._internal.server.http import traffic
+from bentoml._internal.server.http import instruments, traffic
 from bentoml.exceptions import ServiceUnavailable
 from pydantic import ValidationError
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from serving.http.errors import error_body, error_response, raw_response
+from serving.http.routes import route_label
 
 # The logger BentoML's `log_exception` writes to (bentoml/_internal/server/http_app.py).
 BENTOML_HTTP_LOGGER = "bentoml._internal.server.http_app"
@@ -255,15 +260,42 @@ def cached_local_call(self: APIMethod, instance: Any) -> Any:
     return callers[self.name]
 
 
+class RouteLabelledMetrics(instruments.RunnerTrafficMetricsMiddleware):
+    """BentoML's request metrics, labelled by route template (`routes.route_label`): the
+    stock middleware sees a copy of the scope with the template as its path, and the app
+    inside it the request's own path again."""
+
+    def __init__(self, app: ASGIApp, **options: Any) -> None:
+        super().__init__(self._with_own_path, **options)
+        self._inner = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await super().__call__(scope, receive, send)
+        labelled = {**scope, "path": route_label(scope["path"]), _OWN_PATH: scope["path"]}
+        await super().__call__(labelled, receive, send)
+
+    async def _with_own_path(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if _OWN_PATH in scope:
+            scope = {**scope, "path": scope[_OWN_PATH]}
+            del scope[_OWN_PATH]
+        await self._inner(scope, receive, send)
+
+
+_OWN_PATH = "credit_risk.own_path"
+
+
 def install(*, max_header_bytes: int, header_timeout_s: float) -> None:
     """Make BentoML build its apps with the fixed `TimeoutMiddleware` (it imports the
     class from `traffic` when it builds an app) and its batchers with the fixed
     `Optimizer` (a `CorkDispatcher` looks it up when it is made), make uvicorn serve HTTP
     with `BoundedHttpTools` (BentoML builds uvicorn's `Config` with `http="auto"` after
-    importing the service), work out each response's media type once per type, send each
+    importing the service), label request metrics by route template, work out each
+    response's media type once per type, send each
     answer's body in one message, wrap each API function once, and quiet its tracebacks
     for invalid input and shed requests."""
     traffic.TimeoutMiddleware = TimeoutMiddleware
+    instruments.RunnerTrafficMetricsMiddleware = RouteLabelledMetrics
     dispatcher.Optimizer = Optimizer
     BoundedHttpTools.max_header_bytes = max_header_bytes
     BoundedHttpTools.header_timeout_s = header_timeout_s

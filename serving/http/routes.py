@@ -34,3 +34,26 @@ DOCS_ASSETS = "/docs-assets"
 FAVICON = "/favicon.ico"
 # The loan officer's form.
 UI = "/ui"
+
+# The model runner's APIs (BentoML names each route after its method, service.py).
+RUNNER_APIS = ("/predict", "/explain")
+
+# What /metrics labels a request with: a route's template, never the path asked for (any
+# client could otherwise add series without end, and request ids or NUL bytes to labels).
+UNMATCHED = "unmatched"
+_EXACT = frozenset({
+    *API_ROUTES, OUTCOMES, FAIRNESS, HEALTH, DRIFT, *PROBES, ROOT, DOCS, REDOC, OPENAPI,
+    BENTOML_OPENAPI, FAVICON, UI, *RUNNER_APIS,
+})  # fmt: skip
+_PREFIXES = {"/decisions/": DECISIONS, f"{DOCS_ASSETS}/": DOCS_ASSETS}
+
+
+def route_label(path: str) -> str:
+    """The route template that serves `path`, or `UNMATCHED`."""
+    path = path.rstrip("/") or ROOT  # served without the slash (request_context.NoTrailingSlash)
+    if path in _EXACT:
+        return path
+    for prefix, template in _PREFIXES.items():
+        if path.startswith(prefix):
+            return template
+    return UNMATCHED

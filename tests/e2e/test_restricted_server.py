@@ -148,3 +148,20 @@ def test_live_fairness_needs_a_key_and_withholds_small_groups(restricted: str) -
     assert named == {"Sex female", "Sex male", "Age < 25", "Age 25-39", "Age 40-61", "Age 62+"}
     ratios = [g["approval_ratio"] for g in shown.values() if g["field"] == "Sex"]
     assert all(r is None for r in ratios) or max(ratios) == 1.0
+
+
+def test_paths_anyone_asks_for_add_no_metric_series(restricted: str) -> None:
+    """Keyless requests for made-up paths and request ids: /metrics labels each request by
+    its route template, so none of them becomes a label and the text does not grow."""
+    keyed = {"X-API-Key": KEY}
+    requests.get(f"{restricted}/junk-warmup")
+    before = requests.get(f"{restricted}/metrics").text
+    for i in range(50):
+        requests.get(f"{restricted}/junk-{i}")
+        requests.get(f"{restricted}/decisions/secret-id-{i}", headers=keyed)
+    requests.get(f"{restricted}/decisions/%00nul", headers=keyed)
+    after = requests.get(f"{restricted}/metrics").text
+    assert "junk" not in after and "secret-id" not in after and "\x00" not in after
+    assert 'endpoint="unmatched"' in after
+    assert 'endpoint="/decisions/{request_id}"' in after
+    assert len(after) < len(before) + 5000  # not 20 series per path asked for

@@ -524,3 +524,30 @@ def test_the_api_function_is_wrapped_once_per_instance_and_behaves_the_same() ->
     stock = bentoml_fixes.STOCK_LOCAL_CALL(Stock.apis["echo"], instance)
     assert first(Item(size=3)) == stock(Item(size=3)) == Item(size=3)
     assert inspect.signature(first) == inspect.signature(stock)
+
+
+def test_bentomls_request_metrics_still_label_the_raw_path_and_are_looked_up_late() -> None:
+    from bentoml._internal.server.http import instruments
+
+    (stock,) = bentoml_fixes.RouteLabelledMetrics.__bases__  # install() replaces the name
+    assert stock.__module__ == instruments.__name__
+    source = inspect.getsource(stock.__call__)
+    assert 'endpoint = scope["path"]' in source, "BentoML labels routes now: drop the subclass"
+    app_source = inspect.getsource(ServiceAppFactory.middlewares.fget)
+    assert "from bentoml._internal.server.http.instruments import" in app_source
+    bentoml_fixes.install(max_header_bytes=16 * 1024, header_timeout_s=10)
+    assert instruments.RunnerTrafficMetricsMiddleware is bentoml_fixes.RouteLabelledMetrics
+
+
+@pytest.mark.parametrize(
+    ("path", "label"),
+    [("/credit_score_prediction", "/credit_score_prediction"),
+     ("/credit_score_prediction/", "/credit_score_prediction"),
+     ("/decisions/abc\x00def", "/decisions/{request_id}"), ("/junk-17", "unmatched"),
+     ("/docs-assets/redoc.standalone.js", "/docs-assets"), ("/predict", "/predict"),
+     ("/", "/")],
+)  # fmt: skip
+def test_requests_are_labelled_by_route_template(path: str, label: str) -> None:
+    from serving.http.routes import route_label
+
+    assert route_label(path) == label
