@@ -90,7 +90,7 @@ def _json_number(value: Any) -> Any:
     return value
 
 
-_NUMBER = BeforeValidator(_json_number)
+JSON_NUMBER = BeforeValidator(_json_number)
 
 
 def _choice(name: str) -> Any:
@@ -126,7 +126,7 @@ class Applicant(BaseModel):
             le=MAX_AGE,
             description="Years; recorded for fairness monitoring, not scored",
         ),
-        _NUMBER,
+        JSON_NUMBER,
     ]
     sex: Annotated[
         _choice("Sex"),
@@ -151,10 +151,10 @@ class Applicant(BaseModel):
             allow_inf_nan=False,
             description="Deutsche Mark",
         ),
-        _NUMBER,
+        JSON_NUMBER,
     ]
     duration: Annotated[
-        int, Field(alias="Duration", gt=0, le=MAX_DURATION, description="Months"), _NUMBER
+        int, Field(alias="Duration", gt=0, le=MAX_DURATION, description="Months"), JSON_NUMBER
     ]
     purpose: Annotated[_choice("Purpose"), Field(alias="Purpose")]
 

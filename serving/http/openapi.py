@@ -219,7 +219,8 @@ def build_openapi(example_answers: dict[str, CreditScore]) -> dict[str, Any]:
                         **_errors(
                             RECORDS_ERRORS
                             | {
-                                409: "The decision has the other outcome, or several match",
+                                409: "The decision has the other outcome, several match, "
+                                "or it was a decline (no credit was extended)",
                                 422: "Invalid body",
                             }
                         ),

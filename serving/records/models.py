@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter
 
+from credit_risk.contract import JSON_NUMBER
 from serving.ids import REQUEST_ID_PATTERN
 
 
@@ -18,27 +19,29 @@ class OutcomeConflict(ValueError):
 CLIENT_REFERENCE_HEADER = "X-Application-ID"
 ClientReference = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x20-\x7e]+$")]
 # An applicant's index in its request: bounded like the database's integers.
-Position = Annotated[int, Field(ge=0, lt=2**31, description="The applicant's index in a batch")]
+Position = Annotated[
+    int, Field(ge=0, lt=2**31, description="The applicant's index in a batch"), JSON_NUMBER
+]
 
 
 class OutcomeByRequest(BaseModel):
     """Whether a decided applicant repaid, naming the decision by its request id (and the
     applicant's position in a batch request)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)  # true/false, not "no" or 1
+    model_config = ConfigDict(extra="forbid")
 
     request_id: str = Field(pattern=REQUEST_ID_PATTERN)
     position: Position = 0
-    repaid: bool = Field(description="True: repaid as agreed; false: defaulted")
+    repaid: StrictBool = Field(description="True: repaid as agreed; false: defaulted")
 
 
 class OutcomeByReference(BaseModel):
     """Whether a decided applicant repaid, naming the decision by the client's reference."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
     client_reference: ClientReference
-    repaid: bool = Field(description="True: repaid as agreed; false: defaulted")
+    repaid: StrictBool = Field(description="True: repaid as agreed; false: defaulted")
 
 
 class ClientReferenceHeader(BaseModel):

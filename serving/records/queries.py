@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from credit_risk.contract import GOOD
 from serving.records.database import decisions
 from serving.records.models import Outcome, OutcomeByRequest, OutcomeConflict
 
@@ -33,7 +34,8 @@ class Records:
 
     def record_outcome(self, outcome: Outcome) -> dict[str, Any]:
         """Set the outcome of the one decision `outcome` names. Raises LookupError when no
-        decision matches, OutcomeConflict when several do or it already has another one."""
+        decision matches, OutcomeConflict when several do, when it was a decline (no credit
+        was extended: nothing to repay) or it already has another outcome."""
         if isinstance(outcome, OutcomeByRequest):
             match = (decisions.c.request_id == outcome.request_id) & (
                 decisions.c.position == outcome.position
@@ -47,6 +49,8 @@ class Records:
             if len(found) > 1:
                 raise OutcomeConflict(f"{len(found)} decisions match: name one by request id")
             (row,) = found
+            if row.decision != GOOD:
+                raise OutcomeConflict("no credit was extended: a decline has no repayment")
             if row.repaid is not None and row.repaid != outcome.repaid:
                 raise OutcomeConflict("that decision already has the other outcome")
             if row.repaid is None:

@@ -48,11 +48,19 @@ def test_a_decision_is_readable_with_a_key_only(restricted: str) -> None:
     assert unknown.status_code == 404 and "error" in unknown.json()
 
 
-def test_outcomes_close_the_loop(restricted: str) -> None:
+def test_outcomes_close_the_loop(restricted: str, approved_applicant: dict) -> None:
     keyed = {"X-API-Key": KEY}
     requests.post(
-        restricted + PREDICT, json=EXAMPLE, headers={**keyed, "X-Request-ID": "e2e-outcome"}
+        restricted + PREDICT,
+        json=approved_applicant,
+        headers={**keyed, "X-Request-ID": "e2e-outcome"},
     )
+    requests.post(
+        restricted + PREDICT, json=EXAMPLE, headers={**keyed, "X-Request-ID": "e2e-declined"}
+    )
+    declined = {"request_id": "e2e-declined", "repaid": False}
+    refused = requests.post(restricted + "/outcomes", json=declined, headers=keyed)
+    assert refused.status_code == 409 and "no credit was extended" in refused.json()["error"]
     outcome = {"request_id": "e2e-outcome", "repaid": False}
     first = requests.post(restricted + "/outcomes", json=outcome, headers=keyed)
     assert first.status_code == 200 and first.json()["repaid"] is False

@@ -95,3 +95,10 @@ def test_times_are_read_back_in_utc_with_their_offset(records: Records) -> None:
     for name in ("decided_at", "outcome_at"):
         assert row[name].utcoffset() == timedelta(0), name
     assert abs(row["decided_at"] - datetime.now(UTC)) < timedelta(minutes=1)
+
+
+def test_a_decline_takes_no_outcome(records: Records) -> None:
+    write(records.engine, rows("declined", prediction="bad", probability=0.3, probability_bad=0.7))
+    with pytest.raises(OutcomeConflict, match="no credit was extended"):
+        outcome(records, {"request_id": "declined", "repaid": False})
+    assert records.of_request("declined")[0]["repaid"] is None
