@@ -2,8 +2,8 @@
 
 `python -m training_export.model_card` writes reports/model_card.md from
 reports/evaluation.json, artifacts/manifest.json, the data provenance and the behaviour
-checks of the exported best model. tests/unit/test_model_card.py checks the committed
-card is what this produces.
+checks of the exported best model. tests/unit/training_export/test_model_card.py checks the
+committed card is what this produces.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 from credit_risk.artifacts import MANIFEST, load_scorer
 from credit_risk.contract import FIELDS, MONITORED_FIELDS, SCORED_FIELDS
 from credit_risk.decision import BAYES_THRESHOLD, Decision
+from credit_risk.fairness import MIN_APPROVAL_RATIO
 from credit_risk.features import feature_names
 from training_export import behaviour, dataset
 from training_export.evaluation.cv import LOGISTIC, mlp_name
@@ -100,6 +101,7 @@ def render(
     violated = [c for c in checks if not c.holds]
     members = config.get("members", 1)
     distillation = config.get("distillation", 0.0)
+    smallest = min(evaluation["slices"], key=lambda s: s["count"])
     lines = [
         "# Model card: credit_risk (German Credit, PyTorch MLP)",
         "",
@@ -112,11 +114,14 @@ def render(
         f"- Served by default: config **{best_id}** "
         f"(`CREDIT_RISK_SERVED_MODEL=credit_risk:best`). Configs "
         f"{', '.join(manifest['models'])} are all exported and stored as versions.",
-        "- **Which version is `best`:** the stored version with the lowest cross-validated "
-        "mean Brier score (a proper score of the calibrated P(good) that is served, and the "
-        "steadiest figure from fold to fold); mean Brier scores equal to 4 decimals are "
-        "ties, broken by the lower mean expected cost per applicant, then by the newest "
-        "version (`credit_risk/selection.py`, used by the model store and the evaluation).",
+        "- **Which version is `best`:** of the stored versions that pass the fair-lending "
+        "release gate (a cross-validated approval ratio women / men of at least "
+        f"{MIN_APPROVAL_RATIO}, `credit_risk/fairness.py`), the one with the lowest "
+        "cross-validated mean Brier score (a proper score of the calibrated P(good) that is "
+        "served, and the steadiest figure from fold to fold); mean Brier scores equal to 4 "
+        "decimals are ties, broken by the lower mean expected cost per applicant, then by the "
+        "newest version (`credit_risk/selection.py`, used by the model store and the "
+        "evaluation).",
         (
             f"- Architecture: a deep ensemble of {members} networks of one shape, evaluated "
             "as one network in one forward pass (the first layer one wide Linear over the "
@@ -173,7 +178,7 @@ def render(
         "favourable value (the version's reason baseline, in its decision file: "
         + ", ".join(f"{k} {v}" for k, v in (decision.reason_baseline or {}).items())
         + "). An account balance's baseline is a known balance, never 'no account known'. "
-        "Recorded with each decline; answered with `?reasons=true`.",
+        "Recorded with each decline; answered with `?reasons=true`, for approvals too.",
         '- Output: `probability` = calibrated P(good); `prediction` = "good" iff '
         "P(good) > the version's threshold.",
         "",
@@ -193,8 +198,9 @@ def render(
         f"- Derived from the raw UCI file shipped in the `{provenance['source']['package']}` "
         f"package ({provenance['source']['version']}) by `{provenance['mapping']}`; "
         f"`data/german_credit.csv` sha256 `{provenance['sha256'][:16]}…`, checked at load.",
-        "- Only 9 of the 20 UCI attributes are used (the documented API); credit history, "
-        "employment and others are not available to the model.",
+        f"- Only 9 of the 20 UCI attributes are in the documented API, and {len(SCORED_FIELDS)} "
+        "of them are scored; credit history, employment and others are not available to the "
+        "model.",
         f"- **Known coding issues.** {provenance['known_issues']} In particular, Grömping "
         "reports that the UCI labels of attribute 9 ('personal status and sex'), from "
         "which Sex is derived here, are wrong: the code mapped to 'female' also covers "
@@ -282,14 +288,15 @@ def render(
         "|---|---|---|---|---|---|---|---|---|",
         *(slice_row(s) for s in evaluation["slices"]),
         "",
-        "Limits: the slices are small (the 60+ band has about 50 applicants, about a dozen "
-        "of them bad), so their intervals are wide and most differences between slices are "
-        "not distinguishable from noise; the Sex column is unreliable (see Data). Sex and "
+        f"Limits: the slices are small (the smallest, {smallest['field']} "
+        f"{smallest['group']}, has {smallest['count']} applicants, {smallest['bad']} of them "
+        "bad), so their intervals are wide and most differences between slices are not "
+        "distinguishable from noise; the Sex column is unreliable (see Data). Sex and "
         "Age are not inputs, but differences between the groups can still be learned "
         "through other fields. Approval rates, equal opportunity and calibration by group, "
         "the release gate (a version whose cross-validated approval ratio women / men is "
-        "below 0.85 cannot become `best`) and the search for a less discriminatory "
-        "alternative: [fairness.md](fairness.md).",
+        f"below {MIN_APPROVAL_RATIO} cannot become `best`) and the search for a less "
+        "discriminatory alternative: [fairness.md](fairness.md).",
         "",
         f"Sex is not an input: flipping every applicant's Sex changes P(good) by "
         f"{sex_flip['mean_abs_change']:.3f} on average (male → female "
@@ -320,10 +327,11 @@ def render(
     lines += [
         "## Limitations",
         "",
-        "- 1000 historical applicants from one bank; 9 of 20 attributes; label and "
-        "attribute coding errors in the UCI source (Grömping 2019).",
-        "- Modest discrimination (AUC about 0.75): many good and bad applicants get similar "
-        "scores. Logistic regression is about as good; the MLP is not clearly better.",
+        f"- 1000 historical applicants from one bank; 9 of 20 attributes ({len(SCORED_FIELDS)} "
+        "scored); label and attribute coding errors in the UCI source (Grömping 2019).",
+        f"- Modest discrimination (AUC about {cv[best]['auc']['mean']:.2f}): many good and bad "
+        "applicants get similar scores. Logistic regression is about as good; the MLP is not "
+        "clearly better.",
         f"- The threshold and the calibration are fitted on {rows['validation']} validation "
         "rows: both are noisy (see the fold-to-fold sd of the threshold).",
         "- Drift is monitored (PSI of each scored field, `/drift`), but a new population "
