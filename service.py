@@ -28,7 +28,7 @@ from serving.http.errors import mark_records_unavailable
 from serving.http.loan_form import add_loan_form
 from serving.http.openapi import build_openapi, example_answers
 from serving.http.records_routes import RecordsRoutes
-from serving.http.request_checks import API_KEY_HEADER, HEADER_TIMEOUT_S, MAX_HEADER_BYTES
+from serving.http.request_checks import HEADER_TIMEOUT_S, MAX_HEADER_BYTES, caller
 from serving.malloc_trim import TrimWhenIdle
 from serving.metrics import ServiceMetrics
 from serving.records.database import engine_for
@@ -144,7 +144,7 @@ class CreditScoring:
                 applicants,
                 reasons=options.reasons,
                 request_id=ctx.request.state.request_id,
-                api_key=ctx.request.headers.get(API_KEY_HEADER.decode()),
+                caller=caller(ctx.request.scope),
                 client_reference=ctx.request.headers.get(CLIENT_REFERENCE_HEADER),
             )
         except DecisionsNotRecorded as exc:

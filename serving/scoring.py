@@ -24,7 +24,7 @@ from model_store.versions import reason_baseline, recorded_threshold, training_p
 from serving.coalescer import Coalescer
 from serving.drift import DriftWindow
 from serving.records.models import CLIENT_REFERENCE_HEADER, ClientReferenceHeader
-from serving.records.writer import RecordWriter, caller_of, rows_for
+from serving.records.writer import RecordWriter, rows_for
 from serving.schemas import CreditScore
 from serving.settings import Settings
 
@@ -118,7 +118,7 @@ class Scoring:
         *,
         reasons: bool,
         request_id: str,
-        api_key: str | None,
+        caller: str | None,
         client_reference: str | None,
     ) -> list[CreditScore]:
         """Score `applicants` together with concurrent requests, record every decision
@@ -142,7 +142,7 @@ class Scoring:
                 threshold=self.threshold,
                 applicants=named,
                 answers=scored,
-                caller=caller_of(api_key),
+                caller=caller,
                 client_reference=reference,
             )
             await self._commit(records)

@@ -6,11 +6,12 @@ import math
 import os
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from model_store.versions import BEST, DEFAULT_TAG
 from serving.http import routes
+from serving.keys import ApiKey, distinct, with_names
 
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 
@@ -37,7 +38,9 @@ class Settings(BaseSettings):
     The model store itself is located by BentoML's own BENTOML_HOME.
     """
 
-    model_config = SettingsConfigDict(env_prefix="CREDIT_RISK_")
+    # An error names the setting and the rule, never the value: keys and database URLs
+    # are secrets, and a refused setting is printed to the log.
+    model_config = SettingsConfigDict(env_prefix="CREDIT_RISK_", hide_input_in_errors=True)
 
     served_model: str = Field(
         default=DEFAULT_TAG,
@@ -79,11 +82,16 @@ class Settings(BaseSettings):
         gt=0,
         description="A request body not received whole within this is refused with 408",
     )
-    api_keys: list[SecretStr] = Field(
+    api_keys: list[ApiKey] = Field(
         default=[],
-        description="API keys (a JSON list); when set, every request but the open paths needs "
-        "one in the X-API-Key header, else 401",
+        description='API keys, a JSON list of {"name", "key", "roles"} (roles: score, review, '
+        "audit, outcomes); when set, every request but the open paths needs one in the "
+        "X-API-Key header, else 401, and a route its role, else 403. A bare string is a key "
+        "named by its place in the list (key-1, key-2...) with every role",
     )
+
+    _bare_keys_named = field_validator("api_keys", mode="before")(with_names)
+    _keys_distinct = field_validator("api_keys")(distinct)
     open_paths: list[str] = Field(
         default=[*routes.PROBES, routes.HEALTH, routes.UI],
         description="Paths that need no API key (probes, metrics, and the loan officer's "

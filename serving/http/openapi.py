@@ -33,6 +33,7 @@ OPERATIONS_TAG = "Operations"
 # Every error status an API route can answer, and when.
 API_ERRORS: dict[int, str] = {
     401: "No valid X-API-Key header (only when API keys are configured)",
+    403: "The API key lacks the role 'score'",
     408: "The body did not arrive in time; the connection is closed",
     413: "The request body is larger than the limit",
     415: "The body is not application/json",
@@ -46,7 +47,8 @@ API_ERRORS: dict[int, str] = {
 }
 RECORDS_ERRORS: dict[int, str] = {
     401: "No valid X-API-Key header",
-    403: "Records are readable only where API keys are configured",
+    403: "The API key lacks the route's role (audit; outcomes for POST /outcomes), or no "
+    "API keys are configured: records are readable only with a key",
     404: "No such decision",
     503: "The decision records are unavailable; retry after the Retry-After header's seconds",
 }

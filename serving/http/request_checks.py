@@ -2,7 +2,8 @@
 each refuses what it checks with a clear 4xx, in the one error shape (`errors`).
 
 - `HeaderLimit`: request headers of at most `MAX_HEADER_BYTES` in total (431);
-- `ApiKeys`: optional API keys (exactly one X-API-Key, constant-time comparison), else 401;
+- `ApiKeys`: optional API keys (exactly one X-API-Key, constant-time comparison), else 401,
+  and the key's role for the route, else 403;
 - `JsonOnly`: API routes take uncompressed application/json only (415);
 - `BodyLimit`: a request-body limit (413) and deadline (408) on API routes, which
   BentoML 1.4 does not have;
@@ -25,6 +26,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from serving.http import routes
 from serving.http.errors import (
     TOO_MANY_REQUESTS,
     error_body,
@@ -32,8 +34,11 @@ from serving.http.errors import (
     validation_error_body,
 )
 from serving.http.request_context import header
+from serving.keys import ApiKey
 
 API_KEY_HEADER = b"x-api-key"
+# Where `ApiKeys` puts the caller's key name on the request's state.
+CALLER_STATE = "caller"
 # Far above what a browser or an API client sends (a few hundred bytes here).
 MAX_HEADER_BYTES = 16 * 1024
 # Time a client has to send its request line and headers; a byte now and then is not enough.
@@ -62,31 +67,53 @@ class HeaderLimit:
 
 class ApiKeys:
     """Without keys configured, everything is open; with keys, all but `open_paths` and
-    CORS preflights need one."""
+    CORS preflights need one (401), and a route of `routes.ROLE_OF` a key with its role
+    (403). The key's name goes on the request's state as `caller`."""
 
-    def __init__(self, app: ASGIApp, *, keys: Iterable[str], open_paths: Iterable[str]) -> None:
+    def __init__(self, app: ASGIApp, *, keys: Iterable[ApiKey], open_paths: Iterable[str]) -> None:
         self.app = app
-        self.keys = [key.encode() for key in keys]
+        self.keys = [(key.key.get_secret_value().encode(), key) for key in keys]
         self.open_paths = frozenset(open_paths)
 
-    def _authorized(self, scope: Scope) -> bool:
-        if not self.keys or scope["method"] == "OPTIONS" or scope["path"] in self.open_paths:
-            return True
+    def _key_of(self, scope: Scope) -> ApiKey | None:
         given = _headers(scope, API_KEY_HEADER)
         if len(given) != 1:  # two keys: which one a proxy or a server reads differs
-            return False
+            return None
         # Compare with every key, always: the time taken does not tell which one matched.
-        return sum(hmac.compare_digest(given[0], key) for key in self.keys) > 0
+        found = None
+        for secret, key in self.keys:
+            if hmac.compare_digest(given[0], secret):
+                found = key
+        return found
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self._authorized(scope):
+        if (
+            scope["type"] != "http"
+            or not self.keys
+            or scope["method"] == "OPTIONS"
+            or scope["path"] in self.open_paths
+        ):
             return await self.app(scope, receive, send)
-        await send_json(
-            send,
-            401,
-            error_body("exactly one X-API-Key header with a valid key is required"),
-            [(b"www-authenticate", b"ApiKey")],
-        )
+        key = self._key_of(scope)
+        if key is None:
+            return await send_json(
+                send,
+                401,
+                error_body("exactly one X-API-Key header with a valid key is required"),
+                [(b"www-authenticate", b"ApiKey")],
+            )
+        route = routes.route_label(scope["path"])
+        role = routes.ROLE_OF.get(route)
+        if role is not None and role not in key.roles:
+            error = error_body(f"the API key {key.name!r} lacks the role {role!r} ({route})")
+            return await send_json(send, 403, error)
+        scope.setdefault("state", {})[CALLER_STATE] = key.name
+        await self.app(scope, receive, send)
+
+
+def caller(scope: Scope) -> str | None:
+    """The name of the key a request came with (None where keys are off or not needed)."""
+    return scope.get("state", {}).get(CALLER_STATE)
 
 
 class JsonOnly:

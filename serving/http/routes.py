@@ -35,6 +35,16 @@ FAVICON = "/favicon.ico"
 # The loan officer's form.
 UI = "/ui"
 
+# The role a key needs for each route (`serving.keys`); a route not here needs a key only.
+ROLE_OF = {
+    PREDICTION: "score",
+    BATCH: "score",
+    OUTCOMES: "outcomes",
+    DECISIONS: "audit",
+    FAIRNESS: "audit",
+    DRIFT: "audit",
+}
+
 # The model runner's APIs (BentoML names each route after its method, service.py).
 RUNNER_APIS = ("/predict", "/explain")
 

@@ -70,7 +70,7 @@ def middlewares(settings: Settings) -> list[tuple[type, dict[str, Any]]]:
         (
             ApiKeys,
             {
-                "keys": [key.get_secret_value() for key in settings.api_keys],
+                "keys": settings.api_keys,
                 "open_paths": settings.open_paths,
             },
         ),

@@ -69,7 +69,9 @@ class DecisionRecord(BaseModel):
         description='The principal reasons ("reasons", as answered) and the version of the '
         'reason table ("table"); always for a decline'
     )
-    caller: str | None = Field(description="sha256 prefix of the caller's API key")
+    caller: str | None = Field(
+        description="The name of the caller's API key (CREDIT_RISK_API_KEYS)"
+    )
     client_reference: str | None = Field(description="The client's X-Application-ID")
     repaid: bool | None = Field(description="The outcome, once known")
     outcome_at: datetime | None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -14,11 +13,6 @@ import sqlalchemy as sa
 from credit_risk.contract import FIELDS
 from credit_risk.reasons import REASON_TABLE_VERSION
 from serving.records.database import decisions
-
-
-def caller_of(api_key: str | None) -> str | None:
-    """Who called, without the key: the first 16 hex digits of its sha256."""
-    return hashlib.sha256(api_key.encode()).hexdigest()[:16] if api_key else None
 
 
 class RecordWriter:

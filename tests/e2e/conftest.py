@@ -29,7 +29,9 @@ def server(served: ServerProcess) -> str:
     return served.url
 
 
-KEY = "s3cret-key"
+KEY = "s3cret-key"  # a bare key: named key-1, every role
+# A key of the origination system: it may score, and read nothing back.
+SCORE_ONLY = {"name": "origination", "key": "origination-key", "roles": ["score"]}
 ORIGIN = "https://loans.bank.example"
 
 
@@ -37,7 +39,7 @@ ORIGIN = "https://loans.bank.example"
 def restricted(stored_model, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     env = {
-        "CREDIT_RISK_API_KEYS": json.dumps([KEY, "other-key"]),
+        "CREDIT_RISK_API_KEYS": json.dumps([KEY, "other-key", SCORE_ONLY]),
         "CREDIT_RISK_CORS_ORIGINS": json.dumps([ORIGIN]),
         "CREDIT_RISK_MAX_CONCURRENCY": "4",
         "CREDIT_RISK_BODY_TIMEOUT_S": "1",

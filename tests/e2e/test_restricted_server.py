@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from credit_risk.contract import EXAMPLE
-from tests.e2e.conftest import KEY, ORIGIN
+from tests.e2e.conftest import KEY, ORIGIN, SCORE_ONLY
 
 PREDICT = "/credit_score_prediction"
 
@@ -32,6 +32,32 @@ def test_api_key_is_required_except_on_probes(restricted: str) -> None:
     assert requests.get(restricted + "/drift", headers={"X-API-Key": KEY}).status_code == 200
     # The form's page opens without a key (a browser cannot send one); its calls need one.
     assert requests.get(restricted + "/ui").status_code == 200
+
+
+def test_a_key_opens_only_the_routes_of_its_roles_and_its_name_is_recorded(
+    restricted: str,
+) -> None:
+    scoring = {"X-API-Key": SCORE_ONLY["key"]}
+    scored = requests.post(restricted + PREDICT, json=EXAMPLE, headers=scoring)
+    assert scored.status_code == 200
+    request_id = scored.headers["X-Request-ID"]
+    refused = {
+        "/decisions/" + request_id: ("get", "audit"),
+        "/fairness": ("get", "audit"),
+        "/drift": ("get", "audit"),
+        "/outcomes": ("post", "outcomes"),
+    }
+    for path, (method, role) in refused.items():
+        body = {"request_id": request_id, "repaid": True} if method == "post" else None
+        answer = requests.request(method, restricted + path, json=body, headers=scoring)
+        assert answer.status_code == 403, path
+        assert answer.json()["error"].startswith(
+            f"the API key 'origination' lacks the role '{role}'"
+        )
+    (record,) = requests.get(
+        restricted + "/decisions/" + request_id, headers={"X-API-Key": KEY}
+    ).json()
+    assert record["caller"] == "origination"  # its name, never the key or a hash of it
 
 
 def test_only_the_configured_origin_is_allowed(restricted: str) -> None:

@@ -14,7 +14,8 @@ from serving.settings import Settings
 
 
 def test_a_request_refused_on_the_way_is_not_measured() -> None:
-    refusing = stack([(ApiKeys, {"keys": ["another key"], "open_paths": []})])
+    keys = Settings(api_keys=["another key"]).api_keys
+    refusing = stack([(ApiKeys, {"keys": keys, "open_paths": []})])
     with pytest.raises(RuntimeError, match="not answered by the app"):
         asyncio.run(microseconds_per_request(refusing, requests=10))
 

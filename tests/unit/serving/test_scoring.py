@@ -35,7 +35,7 @@ def scoring(stored_model, served_scorer, engine: sa.Engine | None) -> Scoring:
 
 
 def decide(scoring: Scoring, applicants: list[dict], **options) -> list:
-    request = {"reasons": False, "request_id": "r1", "api_key": "k", "client_reference": None}
+    request = {"reasons": False, "request_id": "r1", "caller": "key-1", "client_reference": None}
     validated = [Applicant.model_validate(a) for a in applicants]
     return asyncio.run(scoring.decide(validated, **request | options))
 

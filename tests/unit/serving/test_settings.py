@@ -41,3 +41,33 @@ def test_api_workers_default_to_the_usable_cpus_and_can_be_set(monkeypatch) -> N
     monkeypatch.setenv("CREDIT_RISK_API_WORKERS", "0")
     with pytest.raises(ValueError):
         Settings()
+
+
+def test_api_keys_have_names_and_roles_and_bare_keys_are_named_by_place() -> None:
+    keys = Settings(
+        api_keys=["first", {"name": "servicing", "key": "k2", "roles": ["outcomes"]}]
+    ).api_keys
+    assert [(k.name, sorted(k.roles)) for k in keys] == [
+        ("key-1", ["audit", "outcomes", "review", "score"]),
+        ("servicing", ["outcomes"]),
+    ]
+
+
+SECRET = "s3cret-value"
+
+
+@pytest.mark.parametrize(
+    ("keys", "problem"),
+    [
+        ([SECRET, SECRET], "two API keys have the same key"),
+        ([{"name": "key-2", "key": SECRET, "roles": ["score"]}, "b"], "the same name"),
+        ([{"name": "a b", "key": SECRET, "roles": ["score"]}], "should match pattern"),
+        ([{"name": "a", "key": SECRET, "roles": ["admin"]}], "'score', 'review', 'audit' or"),
+        ([{"name": "a", "key": SECRET, "roles": []}], "at least 1 item"),
+        ([{"name": "a", "key": SECRET, "roles": ["score"], "extra": 1}], "Extra inputs"),
+    ],
+)
+def test_a_bad_keys_setting_is_refused_without_showing_a_key(keys: list, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem) as refused:
+        Settings(api_keys=keys)
+    assert SECRET not in str(refused.value)  # the error is logged at start-up

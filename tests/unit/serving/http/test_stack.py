@@ -17,7 +17,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from serving.http import routes, stack
-from serving.http.request_checks import MAX_HEADER_BYTES, ConcurrencyLimit
+from serving.http.request_checks import MAX_HEADER_BYTES, ApiKeys, ConcurrencyLimit, caller
 from serving.http.request_context import access_log
 from serving.ids import new_request_id
 from serving.settings import Settings
@@ -344,3 +344,27 @@ def test_access_log_is_one_json_line_per_request_without_the_body() -> None:
     assert len(records) == 2  # r2 and r3 ended in the same turn
     assert all(line["status"] == 200 and line["path"] == API for line in lines)
     assert not any("471" in r.getMessage() for r in records)
+
+
+def test_a_key_opens_only_the_routes_of_its_roles_and_names_the_caller() -> None:
+    async def who(request: Request) -> JSONResponse:
+        return JSONResponse({"caller": caller(request.scope)})
+
+    keys = Settings(
+        api_keys=["every-role", {"name": "servicing", "key": "k2", "roles": ["outcomes"]}]
+    ).api_keys
+    asgi = Starlette(
+        routes=[Route(path, who, methods=["POST"]) for path in (API, routes.OUTCOMES, "/docs")],
+        middleware=[Middleware(ApiKeys, keys=keys, open_paths=[])],
+    )
+    secured = TestClient(asgi, base_url="http://127.0.0.1")
+    servicing = {"X-API-Key": "k2"}
+    assert secured.post(routes.OUTCOMES, headers=servicing).json() == {"caller": "servicing"}
+    assert secured.post("/docs", headers=servicing).json() == {"caller": "servicing"}
+    refused = secured.post(API, headers=servicing)
+    assert refused.status_code == 403
+    assert refused.json()["error"] == (
+        f"the API key 'servicing' lacks the role 'score' ({routes.PREDICTION})"
+    )
+    every = {"X-API-Key": "every-role"}
+    assert secured.post(API, headers=every).json() == {"caller": "key-1"}

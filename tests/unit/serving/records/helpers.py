@@ -7,7 +7,7 @@ import asyncio
 import sqlalchemy as sa
 
 from credit_risk.contract import EXAMPLE
-from serving.records.writer import RecordWriter, caller_of, rows_for
+from serving.records.writer import RecordWriter, rows_for
 from serving.schemas import CreditScore
 
 ANSWER = {"prediction": "good", "probability": 0.9, "probability_bad": 0.1, "model": "m:1"}
@@ -20,7 +20,7 @@ def rows(request_id: str, n: int = 1, reference: str | None = None, **answer) ->
         threshold=0.8,
         applicants=[{**EXAMPLE, "extra": "dropped"}] * n,
         answers=[CreditScore.model_validate({**ANSWER, **answer})] * n,
-        caller=caller_of("key"),
+        caller="key-1",
         client_reference=reference,
     )
 

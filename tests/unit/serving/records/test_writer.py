@@ -6,7 +6,6 @@ from __future__ import annotations
 from credit_risk.contract import EXAMPLE
 from credit_risk.reasons import REASON_TABLE_VERSION
 from serving.records.queries import Records
-from serving.records.writer import caller_of
 from tests.unit.serving.records.helpers import rows, write
 
 
@@ -20,9 +19,3 @@ def test_a_request_is_stored_whole_and_read_back_in_order(records: Records) -> N
     assert first["reasons"] == {"table": REASON_TABLE_VERSION, "reasons": []}
     assert first["decided_at"] is not None and first["repaid"] is None
     assert records.of_request("unknown") == []
-
-
-def test_the_caller_is_a_hash_never_the_key() -> None:
-    assert caller_of(None) is None
-    assert caller_of("s3cret") != caller_of("s3cret2")
-    assert "s3cret" not in caller_of("s3cret") and len(caller_of("s3cret")) == 16
