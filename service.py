@@ -15,6 +15,7 @@ import bentoml
 import numpy as np
 from bentoml.exceptions import ServiceUnavailable
 from bentoml.models import BentoModel
+from fastapi import Request
 
 from credit_risk.contract import Applicant
 from model_store.versions import example_decision, reason_baseline, resolve
@@ -160,9 +161,10 @@ class CreditScoring:
         return self.records_routes.of_request(request_id)
 
     @web.post(routes.OUTCOMES, response_model=DecisionRecord)
-    def outcome(self, outcome: Outcome) -> dict[str, Any]:
-        """Whether a decided applicant repaid; the same outcome again changes nothing."""
-        return self.records_routes.record_outcome(outcome)
+    def outcome(self, outcome: Outcome, request: Request) -> dict[str, Any]:
+        """Whether a decided applicant repaid; the same outcome again changes nothing, and
+        another one only as a recorded correction."""
+        return self.records_routes.record_outcome(outcome, caller(request.scope))
 
     @web.get(routes.FAIRNESS, response_model=FairnessReport)
     def fairness(self) -> FairnessReport:

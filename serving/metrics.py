@@ -39,7 +39,7 @@ class RealisedGauges:
         if not self._lock.acquire(blocking=False):
             return
         try:
-            self._text = realised_metrics(self._records.labelled())
+            self._text = realised_metrics(self._records.outcome_events())
         except SQLAlchemyError:  # the other metrics still: the records' outage is in the log
             self._text = ""
         finally:

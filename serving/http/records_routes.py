@@ -40,11 +40,11 @@ class RecordsRoutes:
             raise HTTPException(404, "no decision with that request id")
         return found
 
-    def record_outcome(self, outcome: Outcome) -> dict[str, Any]:
+    def record_outcome(self, outcome: Outcome, caller: str | None) -> dict[str, Any]:
         records = self._readable()
         try:
             with records_reachable():
-                return records.record_outcome(outcome)
+                return records.record_outcome(outcome, caller)
         except LookupError as exc:
             raise HTTPException(404, str(exc)) from exc
         except OutcomeConflict as exc:

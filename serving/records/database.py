@@ -51,6 +51,25 @@ decisions = sa.Table(
     sa.Column("client_reference", sa.String(128), nullable=True, index=True),
     sa.Column("repaid", sa.Boolean, nullable=True),
     sa.Column("outcome_at", UTCDateTime, nullable=True),
+    sa.Column("outcome_by", sa.String(16), nullable=True),  # the reporting key's name
+)
+# A recorded outcome is corrected, never overwritten silently: each change, its author and
+# the value it replaced.
+outcome_corrections = sa.Table(
+    "outcome_corrections",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "decision_id",
+        sa.Integer,
+        sa.ForeignKey("decisions.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("old_repaid", sa.Boolean, nullable=False),
+    sa.Column("repaid", sa.Boolean, nullable=False),
+    sa.Column("corrected_by", sa.String(16), nullable=True),
+    sa.Column("corrected_at", UTCDateTime, nullable=False),
 )
 COLUMNS = tuple(c.name for c in decisions.columns if c.name != "id")
 
@@ -90,9 +109,9 @@ def engine_for(url: str) -> sa.Engine:
 
 
 def open_engine(url: str) -> sa.Engine:
-    """An engine for `url`, as is (no migration): SQLite in WAL mode, its directory and file
-    made readable by their owner only (SQLite gives its -wal and -shm files the database
-    file's mode), PostgreSQL with a connection timeout."""
+    """An engine for `url`, as is (no migration): SQLite in WAL mode with foreign keys
+    enforced, its directory and file made readable by their owner only (SQLite gives its
+    -wal and -shm files the database file's mode), PostgreSQL with a connection timeout."""
     parsed = sa.make_url(url)
     if (path := sqlite_file(parsed)) is not None:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -109,6 +128,7 @@ def open_engine(url: str) -> sa.Engine:
             cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")  # others write too
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")  # a deleted decision takes its corrections
             cursor.close()
 
     return engine

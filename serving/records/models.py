@@ -33,6 +33,11 @@ class OutcomeByRequest(BaseModel):
     request_id: str = Field(pattern=REQUEST_ID_PATTERN)
     position: Position = 0
     repaid: StrictBool = Field(description="True: repaid as agreed; false: defaulted")
+    correction: StrictBool = Field(
+        default=False,
+        description="True to correct an outcome already recorded (the change is recorded "
+        "with its author and the old value); without it, another outcome is a 409",
+    )
 
 
 class OutcomeByReference(BaseModel):
@@ -42,6 +47,11 @@ class OutcomeByReference(BaseModel):
 
     client_reference: ClientReference
     repaid: StrictBool = Field(description="True: repaid as agreed; false: defaulted")
+    correction: StrictBool = Field(
+        default=False,
+        description="True to correct an outcome already recorded (the change is recorded "
+        "with its author and the old value); without it, another outcome is a 409",
+    )
 
 
 class ClientReferenceHeader(BaseModel):
@@ -75,3 +85,6 @@ class DecisionRecord(BaseModel):
     client_reference: str | None = Field(description="The client's X-Application-ID")
     repaid: bool | None = Field(description="The outcome, once known")
     outcome_at: datetime | None
+    outcome_by: str | None = Field(
+        description="The name of the key that reported the outcome (or last corrected it)"
+    )

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from credit_risk.contract import GOOD
-from serving.records.database import decisions
+from serving.records.database import decisions, outcome_corrections
 from serving.records.models import Outcome, OutcomeByRequest, OutcomeConflict
 
 # Rows the purge deletes per transaction: each holds the write lock for well under
@@ -32,10 +32,12 @@ class Records:
             )
             return [dict(row._mapping) for row in found]
 
-    def record_outcome(self, outcome: Outcome) -> dict[str, Any]:
-        """Set the outcome of the one decision `outcome` names. Raises LookupError when no
-        decision matches, OutcomeConflict when several do, when it was a decline (no credit
-        was extended: nothing to repay) or it already has another outcome."""
+    def record_outcome(self, outcome: Outcome, caller: str | None) -> dict[str, Any]:
+        """Set the outcome of the one decision `outcome` names, reported by `caller`.
+        Raises LookupError when no decision matches, OutcomeConflict when several do, when
+        it was a decline (no credit was extended: nothing to repay), when it already has
+        another outcome and `outcome` is not a correction, or when a correction finds no
+        outcome to correct. A correction is recorded in `outcome_corrections`."""
         if isinstance(outcome, OutcomeByRequest):
             match = (decisions.c.request_id == outcome.request_id) & (
                 decisions.c.position == outcome.position
@@ -51,13 +53,34 @@ class Records:
             (row,) = found
             if row.decision != GOOD:
                 raise OutcomeConflict("no credit was extended: a decline has no repayment")
+            now = datetime.now(UTC)
+            if outcome.correction and row.repaid is None:
+                raise OutcomeConflict("that decision has no outcome to correct")
             if row.repaid is not None and row.repaid != outcome.repaid:
-                raise OutcomeConflict("that decision already has the other outcome")
+                if not outcome.correction:
+                    raise OutcomeConflict(
+                        'that decision already has the other outcome (send "correction": '
+                        "true to correct it)"
+                    )
+                connection.execute(
+                    outcome_corrections.insert().values(
+                        decision_id=row.id,
+                        old_repaid=row.repaid,
+                        repaid=outcome.repaid,
+                        corrected_by=caller,
+                        corrected_at=now,
+                    )
+                )
+                connection.execute(
+                    decisions.update()
+                    .where(decisions.c.id == row.id)
+                    .values(repaid=outcome.repaid, outcome_by=caller)
+                )
             if row.repaid is None:
                 connection.execute(
                     decisions.update()
                     .where(decisions.c.id == row.id)
-                    .values(repaid=outcome.repaid, outcome_at=datetime.now(UTC))
+                    .values(repaid=outcome.repaid, outcome_at=now, outcome_by=caller)
                 )
             return dict(
                 connection.execute(sa.select(decisions).where(decisions.c.id == row.id))
@@ -126,3 +149,37 @@ class Records:
         )
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
+
+    def outcome_events(self) -> list[dict[str, Any]]:
+        """Every outcome as it was first reported and every later correction, as events in
+        the order they happened: the decision's id, model, P(good), decision and the outcome
+        the event set (`serving.records.outcomes.published`)."""
+        decided = sa.select(
+            decisions.c.id, decisions.c.model, decisions.c.p_good, decisions.c.decision
+        )
+        first = decided.add_columns(
+            # As first reported: the value its first correction replaced, if there is one.
+            sa.func.coalesce(
+                sa.select(outcome_corrections.c.old_repaid)
+                .where(outcome_corrections.c.decision_id == decisions.c.id)
+                .order_by(outcome_corrections.c.id)
+                .limit(1)
+                .scalar_subquery(),
+                decisions.c.repaid,
+            ).label("repaid"),
+            decisions.c.outcome_at.label("at"),
+            sa.literal(0).label("order"),
+        ).where(decisions.c.repaid.is_not(None))
+        corrected = decided.add_columns(
+            outcome_corrections.c.repaid,
+            outcome_corrections.c.corrected_at.label("at"),
+            outcome_corrections.c.id.label("order"),
+        ).select_from(decisions.join(outcome_corrections))
+        with self.engine.connect() as connection:
+            events = [
+                dict(row._mapping)
+                for query in (first, corrected)
+                for row in connection.execute(query)
+            ]
+        events.sort(key=lambda e: (e["at"], e["order"], e["id"]))
+        return events

@@ -27,7 +27,7 @@ def test_a_scrape_answers_the_last_figures_and_refreshes_them_at_most_as_often_a
     records = Records(engine_for(f"sqlite:///{tmp_path / 'decisions.db'}"))
     write(records.engine, rows("r1"))
 
-    records.record_outcome(OUTCOME.validate_python({"request_id": "r1", "repaid": True}))
+    records.record_outcome(OUTCOME.validate_python({"request_id": "r1", "repaid": True}), None)
     slow = RealisedGauges(records, refresh_s=3600)
     started = time.perf_counter()
     assert slow.text() == ""  # the first refresh runs in its own thread

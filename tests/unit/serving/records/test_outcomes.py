@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from serving.records.outcomes import BLOCK, realised, realised_metrics
 
+IDS = itertools.count()
+
 
 def labelled(n: int, model: str = "m:1", inverted: bool = False) -> list[dict]:
-    """`n` decisions with an outcome, P(good) ranking them perfectly (or inverted)."""
+    """`n` decisions' first outcomes, P(good) ranking them perfectly (or inverted)."""
     rows = []
     for i in range(n):
         repaid = i % 2 == 0
         p = 0.9 if repaid != inverted else 0.1
-        rows.append({"model": model, "p_good": p, "decision": "good" if p > 0.5 else "bad",
-                     "repaid": repaid})  # fmt: skip
+        rows.append({"id": next(IDS), "model": model, "p_good": p,
+                     "decision": "good" if p > 0.5 else "bad", "repaid": repaid})  # fmt: skip
     return rows
+
+
+def corrections(events: list[dict]) -> list[dict]:
+    """A correction of each of `events`: the other outcome."""
+    return [{**event, "repaid": not event["repaid"]} for event in events]
 
 
 def gauge(text: str, name: str, model: str = "m:1") -> float | None:
@@ -31,6 +39,17 @@ def test_figures_move_only_once_a_whole_block_of_outcomes_is_in() -> None:
     assert realised_metrics(honest + labelled(BLOCK - 1, inverted=True)) == text
     moved = realised_metrics(honest + labelled(BLOCK, inverted=True))
     assert gauge(moved, "decisions") == 3 * BLOCK and gauge(moved, "auc") < 1.0
+
+
+def test_a_correction_moves_the_figures_only_with_a_whole_block_of_events() -> None:
+    honest = labelled(2 * BLOCK)
+    text = realised_metrics(honest)
+    # One correction, or 99, is not published: its difference would tell what it changed.
+    assert realised_metrics(honest + corrections(honest[:1])) == text
+    assert realised_metrics(honest + corrections(honest[: BLOCK - 1])) == text
+    moved = realised_metrics(honest + corrections(honest[:BLOCK]))
+    assert gauge(moved, "decisions") == 2 * BLOCK  # the same decisions, corrected
+    assert gauge(moved, "auc") < 1.0
 
 
 def test_a_version_with_fewer_outcomes_than_a_block_shows_none_of_them() -> None:

@@ -8,41 +8,64 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from serving.records.database import decisions
+from serving.records.database import decisions, outcome_corrections
 from serving.records.models import OUTCOME, OutcomeConflict
 from serving.records.queries import Records
 from tests.unit.serving.records.helpers import rows, write
 
 
-def outcome(records: Records, body: dict) -> dict:
-    return records.record_outcome(OUTCOME.validate_python(body))
+def outcome(records: Records, body: dict, caller: str = "servicing") -> dict:
+    return records.record_outcome(OUTCOME.validate_python(body), caller)
 
 
 def test_outcomes_are_idempotent_and_conflicts_refused(records: Records) -> None:
     write(records.engine, rows("r1", 2) + rows("r2", reference="app-7"))
-    first = records.record_outcome(
-        OUTCOME.validate_python({"request_id": "r1", "position": 1, "repaid": True})
-    )
+    first = outcome(records, {"request_id": "r1", "position": 1, "repaid": True})
     assert first["repaid"] is True and first["position"] == 1
-    again = records.record_outcome(
-        OUTCOME.validate_python({"request_id": "r1", "position": 1, "repaid": True})
-    )
+    again = outcome(records, {"request_id": "r1", "position": 1, "repaid": True})
     assert again["outcome_at"] == first["outcome_at"]  # unchanged
     with pytest.raises(OutcomeConflict):
-        records.record_outcome(
-            OUTCOME.validate_python({"request_id": "r1", "position": 1, "repaid": False})
-        )
-    by_reference = records.record_outcome(
-        OUTCOME.validate_python({"client_reference": "app-7", "repaid": False})
-    )
+        outcome(records, {"request_id": "r1", "position": 1, "repaid": False})
+    by_reference = outcome(records, {"client_reference": "app-7", "repaid": False})
     assert by_reference["request_id"] == "r2" and by_reference["repaid"] is False
     with pytest.raises(LookupError):
         outcome(records, {"request_id": "r9", "repaid": True})
     write(records.engine, rows("r3", reference="app-7"))
     with pytest.raises(OutcomeConflict):  # the reference now names two decisions
-        records.record_outcome(
-            OUTCOME.validate_python({"client_reference": "app-7", "repaid": False})
-        )
+        outcome(records, {"client_reference": "app-7", "repaid": False})
+
+
+def test_an_outcome_is_corrected_only_on_purpose_and_the_correction_is_recorded(
+    records: Records,
+) -> None:
+    write(records.engine, rows("r1") + rows("r2"))
+    first = outcome(records, {"request_id": "r1", "repaid": True}, caller="servicing")
+    assert first["outcome_by"] == "servicing"
+    with pytest.raises(OutcomeConflict, match="correction"):
+        outcome(records, {"request_id": "r1", "repaid": False})
+    corrected = outcome(
+        records, {"request_id": "r1", "repaid": False, "correction": True}, caller="desk-2"
+    )
+    assert corrected["repaid"] is False and corrected["outcome_by"] == "desk-2"
+    assert corrected["outcome_at"] == first["outcome_at"]  # when it was first known
+    with records.engine.connect() as connection:
+        (change,) = connection.execute(sa.select(outcome_corrections)).mappings().all()
+    assert (change["old_repaid"], change["repaid"], change["corrected_by"]) == (
+        True,
+        False,
+        "desk-2",
+    )
+    assert change["decision_id"] == corrected["id"] and change["corrected_at"].tzinfo
+    with pytest.raises(OutcomeConflict, match="no outcome to correct"):
+        outcome(records, {"request_id": "r2", "repaid": True, "correction": True})
+    # /metrics sees the outcome as first reported, then its correction.
+    assert [(e["id"], e["repaid"]) for e in records.outcome_events()] == [
+        (corrected["id"], True),
+        (corrected["id"], False),
+    ]
+    assert records.delete_applicant("r1", None) == 1
+    with records.engine.connect() as connection:  # erased with the decision it corrected
+        assert connection.execute(sa.select(outcome_corrections)).all() == []
 
 
 def test_retention_deletes_only_what_is_older(records: Records) -> None:
