@@ -9,11 +9,12 @@ and serves the records routes and the documentation (`serving.http`, `serving.re
 from __future__ import annotations
 
 from functools import cache
+from http import HTTPStatus
 from typing import Any
 
 import bentoml
 import numpy as np
-from bentoml.exceptions import ServiceUnavailable
+from bentoml.exceptions import BentoMLException, ServiceUnavailable
 from bentoml.models import BentoModel
 from fastapi import Request
 
@@ -34,9 +35,8 @@ from serving.malloc_trim import TrimWhenIdle
 from serving.metrics import ServiceMetrics
 from serving.records.database import engine_for
 from serving.records.models import CLIENT_REFERENCE_HEADER, DecisionRecord, Outcome
-from serving.records.queries import Records
 from serving.schemas import ApplicantBatch, CreditScore, CreditScores, Health, Options
-from serving.scoring import DecisionsNotRecorded, Scoring
+from serving.scoring import DecisionsNotRecorded, RequestIdTaken, Scoring
 from serving.settings import settings
 
 # `bentoml build` pins this exact version into the Bento.
@@ -120,17 +120,16 @@ class CreditScoring:
     def __init__(self) -> None:
         self.model_tag = str(MODEL.stored.tag)
         self.memory = TrimWhenIdle()  # large batch requests leave freed memory with glibc
-        engine = engine_for(settings.records_url) if settings.records else None
-        self.records = Records(engine) if engine is not None else None
-        self.records_routes = RecordsRoutes(self.records, settings)
         self.scoring = Scoring.of_version(
             MODEL.stored,
             # The runner client's methods exist only once the server has started: look up late.
             predict=lambda rows: self.runner.to_async.predict(rows),
             explain=lambda rows: self.runner.to_async.explain(rows),
-            records=engine,
+            records=engine_for(settings.records_url) if settings.records else None,
             settings=settings,
         )
+        self.records = self.scoring.records
+        self.records_routes = RecordsRoutes(self.records, settings)
         self.metrics = ServiceMetrics(self.model_tag, self.scoring.drift, self.records, settings)
         tune_gc_after_startup()
 
@@ -151,6 +150,8 @@ class CreditScoring:
         except DecisionsNotRecorded as exc:
             mark_records_unavailable(ctx.request.scope["state"])
             raise ServiceUnavailable(str(exc)) from exc
+        except RequestIdTaken as exc:
+            raise BentoMLException(str(exc), error_code=HTTPStatus.CONFLICT) from exc
 
     def __metrics__(self, content: str) -> str:
         return self.metrics.text(content)

@@ -49,7 +49,7 @@ from _bentoml_sdk.io_models import IOMixin, IterableResponse
 from _bentoml_sdk.method import APIMethod
 from bentoml._internal.marshal import dispatcher
 from bentoml._internal.server.http import instruments, traffic
-from bentoml.exceptions import ServiceUnavailable
+from bentoml.exceptions import BentoMLException, ServiceUnavailable
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -114,13 +114,15 @@ class TimeoutMiddleware(traffic.TimeoutMiddleware):
 
 class ExplainedErrorFilter(logging.Filter):
     """Drop BentoML's ERROR-level traceback for what is no fault of the code: a client's
-    invalid input (the access log has its 422), a request shed under overload and one whose
-    decision could not be recorded (`RetryLaterOn503` writes one WARNING line for each; the
-    runner that shed it is quiet, the service logs losing the database once)."""
+    invalid input or other client error (the access log has its 4xx), a request shed under
+    overload and one whose decision could not be recorded (`RetryLaterOn503` writes one
+    WARNING line for each; the runner that shed it is quiet, the service logs losing the
+    database once)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, (ValidationError, ServiceUnavailable))
+        client_error = isinstance(exc, BentoMLException) and exc.error_code < 500
+        return not (client_error or isinstance(exc, (ValidationError, ServiceUnavailable)))
 
 
 class Optimizer(dispatcher.Optimizer):

@@ -73,6 +73,19 @@ class CreditScore(BaseModel):
             reasons=reasons,
         )
 
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> CreditScore:
+        """The answer a decision record (`serving.records.writer.rows_for`) holds, with its
+        reasons where it has them."""
+        reasons = record["reasons"]
+        return cls(
+            prediction=record["decision"],
+            probability=record["p_good"],
+            probability_bad=1.0 - record["p_good"],
+            model=record["model"],
+            reasons=None if reasons is None else reasons["reasons"],
+        )
+
     def without_reasons(self) -> CreditScore:
         """The answer of a request that did not ask for reasons."""
         return self if self.reasons is None else self.model_copy(update={"reasons": None})

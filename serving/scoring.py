@@ -1,14 +1,15 @@
 """One scoring request, from validated applicants to recorded answers, without BentoML.
 
-Encode the applicants (`credit_risk.contract`), add them to the drift window, score them
-with the runner together with the rows of concurrent requests, put each answer in words
-(with its principal reasons where it has them) and record every decision before answering
-it. The service (service.py) builds a `Scoring` with its runner's calls; a test can build
+Encode the applicants (`credit_risk.contract`), score them with the runner together with
+the rows of concurrent requests, put each answer in words (with its principal reasons where
+it has them), record every decision before answering it and add the applicants to the
+drift window. The service (service.py) builds a `Scoring` with its runner's calls; a test can build
 one with any async function of encoded rows.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from itertools import chain
@@ -24,6 +25,7 @@ from model_store.versions import reason_baseline, recorded_threshold, training_p
 from serving.coalescer import Coalescer
 from serving.drift import DriftWindow
 from serving.records.models import CLIENT_REFERENCE_HEADER, ClientReferenceHeader
+from serving.records.queries import Records
 from serving.records.writer import RecordWriter, rows_for
 from serving.schemas import CreditScore
 from serving.settings import Settings
@@ -36,6 +38,15 @@ Runner = Callable[[np.ndarray], Awaitable[np.ndarray]]
 
 class DecisionsNotRecorded(RuntimeError):
     """The decisions could not be recorded: none may be answered (a 503, retried later)."""
+
+
+class RequestIdTaken(ValueError):
+    """The request id names another request (a 409)."""
+
+
+# What makes a request with a taken request id a retry of the first: who sent it, under
+# which reference, about whom (as recorded).
+SAME_REQUEST = ("caller", "client_reference", "applicant")
 
 
 def why(exc: SQLAlchemyError) -> str:
@@ -85,6 +96,7 @@ class Scoring:
                 linger=True,
             )
         )
+        self.records = None if records is None else Records(records)
         self.records_lost = False  # logged once when lost, once when back
 
     @classmethod
@@ -123,13 +135,15 @@ class Scoring:
     ) -> list[CreditScore]:
         """Score `applicants` together with concurrent requests, record every decision
         (a decline's principal reasons always) and answer them, with the reasons of every
-        applicant when `reasons`. Raises pydantic's ValidationError for an invalid client
-        reference, DecisionsNotRecorded when the records cannot be written."""
+        applicant when `reasons`. A request id already recorded answers the first request's
+        answers again when this is its retry (`SAME_REQUEST`), without a second record.
+        Raises pydantic's ValidationError for an invalid client reference,
+        DecisionsNotRecorded when the records cannot be written, RequestIdTaken when the
+        request id names another request (or one answered without the reasons asked now)."""
         header = {CLIENT_REFERENCE_HEADER: client_reference} if client_reference is not None else {}
         reference = ClientReferenceHeader.model_validate(header).client_reference
         named = [applicant.by_name() for applicant in applicants]
         encoded = encode(named)
-        self.drift.add(encoded)
         decisions = await (self.explain if reasons else self.predict)(encoded)
         scored = [
             CreditScore.from_row(row, self.model_tag, applicant, self.baseline)
@@ -145,12 +159,43 @@ class Scoring:
                 caller=caller,
                 client_reference=reference,
             )
-            await self._commit(records)
+            if not all(await self._commit(records)):
+                scored = await self._first_answers(records, reasons)
+                return scored if reasons else [answer.without_reasons() for answer in scored]
+        self.drift.add(encoded)  # applicants decided, once each
         return scored if reasons else [answer.without_reasons() for answer in scored]
 
-    async def _commit(self, records: list[dict[str, Any]]) -> None:
+    async def _first_answers(
+        self, records: list[dict[str, Any]], reasons: bool
+    ) -> list[CreditScore]:
+        """The recorded answers of the request that took `records`' request id first, if
+        `records` repeat it; else RequestIdTaken."""
+        request_id = records[0]["request_id"]
         try:
-            await self.commit(records)  # type: ignore[misc]
+            first = await asyncio.to_thread(self.records.of_request, request_id)  # type: ignore[union-attr]
+        except SQLAlchemyError as exc:
+            raise DecisionsNotRecorded("decision records are unavailable") from exc
+        if not first:  # deleted meanwhile: the retry will be recorded
+            raise DecisionsNotRecorded("decision records are unavailable")
+        if len(first) != len(records) or any(
+            old[key] != new[key]
+            for old, new in zip(first, records, strict=True)
+            for key in SAME_REQUEST
+        ):
+            raise RequestIdTaken(
+                f"the request id {request_id!r} names another request: send a new X-Request-ID"
+            )
+        answers = [CreditScore.from_record(record) for record in first]
+        if reasons and any(answer.reasons is None for answer in answers):
+            raise RequestIdTaken(
+                f"the request id {request_id!r} was answered without reasons: send a new "
+                "X-Request-ID to ask for them"
+            )
+        return answers
+
+    async def _commit(self, records: list[dict[str, Any]]) -> list[bool]:
+        try:
+            committed = await self.commit(records)  # type: ignore[misc]
         except SQLAlchemyError as exc:  # no decision without its record
             if not self.records_lost:
                 self.records_lost = True
@@ -159,3 +204,4 @@ class Scoring:
         if self.records_lost:
             self.records_lost = False
             logger.warning("decision records database back, scoring again")
+        return committed

@@ -2,7 +2,8 @@
 and Starlette in the one error shape (`errors`) with the documented statuses.
 
 - `CompressedOn`: gzip on the paths with large answers, for clients that accept it;
-- `ValidationErrorAs422`: BentoML's 400 for invalid input is the documented 422;
+- `ClientErrorsInOneShape`: BentoML's 400 for invalid input is the documented 422, its
+  other client errors an object;
 - `RetryLaterOn503`: BentoML's "unexpected error" 503 says what it is, with Retry-After;
 - `PlainErrorsAsJson`: Starlette's plain-text 404 and 405 in the error shape.
 
@@ -30,6 +31,9 @@ from serving.http.errors import (
 )
 
 logger = logging.getLogger(__name__)
+# The client errors BentoML answers itself (`ClientErrorsInOneShape`): invalid input, a
+# request id that names another request.
+REWORDED = frozenset({400, 409})
 
 
 class CompressedOn:
@@ -48,11 +52,17 @@ class CompressedOn:
         await self.app(scope, receive, send)
 
 
-class ValidationErrorAs422:
-    """The documented 422 on `paths` where BentoML answers 400 for invalid input, its body
-    reworded (`errors.validation_error_body`): BentoML's names its own classes
-    ("9 validation error for ApplicantIODescriptor") and links to pydantic's site
-    (`_bentoml_impl/server/app.py`, `api_endpoint_wrapper`)."""
+class ClientErrorsInOneShape:
+    """On `paths`, BentoML's answers to a client's error in the one error shape
+    (`_bentoml_impl/server/app.py`, `api_endpoint_wrapper`):
+
+    - its 400 for invalid input is the documented 422, its body reworded
+      (`errors.validation_error_body`): BentoML's names its own classes ("9 validation
+      error for ApplicantIODescriptor") and links to pydantic's site;
+    - its body for another 4xx (`BentoMLException` with a client error code, a 409 here) is
+      a JSON array holding the object, `detail = ({"error": str(exc)},)`: answered as the
+      object (bentoml/BentoML#5709, open).
+    """
 
     def __init__(self, app: ASGIApp, *, paths: Iterable[str]) -> None:
         self.app = app
@@ -64,9 +74,9 @@ class ValidationErrorAs422:
         start: Message | None = None
         chunks: list[bytes] = []
 
-        async def send_422(message: Message) -> None:
+        async def send_reworded(message: Message) -> None:
             nonlocal start
-            if message["type"] == "http.response.start" and message["status"] == 400:
+            if message["type"] == "http.response.start" and message["status"] in REWORDED:
                 start = message  # held back until the whole body is known
                 return
             if start is None or message["type"] != "http.response.body":
@@ -74,10 +84,15 @@ class ValidationErrorAs422:
             chunks.append(message.get("body", b""))
             if message.get("more_body", False):
                 return
-            errors = json.loads(b"".join(chunks)).get("detail") or []
-            await replace_answer(send, start, 422, validation_error_body(errors, len(errors)))
+            body = json.loads(b"".join(chunks))
+            (body,) = body if isinstance(body, list) else (body,)
+            if start["status"] == 400:
+                errors = body.get("detail") or []
+                answer = validation_error_body(errors, len(errors))
+                return await replace_answer(send, start, 422, answer)
+            await replace_answer(send, start, start["status"], error_body(body["error"]))
 
-        await self.app(scope, receive, send_422)
+        await self.app(scope, receive, send_reworded)
 
 
 class RetryLaterOn503:

@@ -35,6 +35,8 @@ API_ERRORS: dict[int, str] = {
     401: "No valid X-API-Key header (only when API keys are configured)",
     403: "The API key lacks the role 'score'",
     408: "The body did not arrive in time; the connection is closed",
+    409: "The X-Request-ID names another request (another body, API key or X-Application-ID): "
+    "send a new one. The same request again gets its first answer",
     413: "The request body is larger than the limit",
     415: "The body is not application/json",
     422: "Invalid input: the body or a query parameter does not follow the schema",

@@ -9,7 +9,7 @@
 4. `BodyLimit` reads the body whole, within its size and deadline; `JsonBody` parses what
    it read; `ConcurrencyLimit` counts a request only once its body is in (counting from
    the first byte let slow uploads refuse everyone else).
-5. The answer rewriters, innermost: `CompressedOn` outside `ValidationErrorAs422` and
+5. The answer rewriters, innermost: `CompressedOn` outside `ClientErrorsInOneShape` and
    `RetryLaterOn503`, which read the bodies they reword; `PlainErrorsAsJson` innermost,
    next to the router whose plain-text 404 and 405 it rewords.
 """
@@ -21,10 +21,10 @@ from typing import Any
 from credit_risk.contract import FIELDS
 from serving.http import routes
 from serving.http.answers import (
+    ClientErrorsInOneShape,
     CompressedOn,
     PlainErrorsAsJson,
     RetryLaterOn503,
-    ValidationErrorAs422,
 )
 from serving.http.request_checks import (
     MAX_HEADER_BYTES,
@@ -94,7 +94,7 @@ def middlewares(settings: Settings) -> list[tuple[type, dict[str, Any]]]:
         ),
         (ConcurrencyLimit, {"max_requests": settings.max_concurrency, "skip_paths": routes.PROBES}),
         (CompressedOn, {"prefixes": COMPRESSED}),
-        (ValidationErrorAs422, {"paths": api}),
+        (ClientErrorsInOneShape, {"paths": api}),
         (RetryLaterOn503, {"paths": api}),
         (PlainErrorsAsJson, {}),
     ]

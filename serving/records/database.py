@@ -38,7 +38,7 @@ decisions = sa.Table(
     "decisions",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("request_id", sa.String(64), nullable=False, index=True),
+    sa.Column("request_id", sa.String(64), nullable=False),
     sa.Column("position", sa.Integer, nullable=False),
     sa.Column("decided_at", UTCDateTime, nullable=False, index=True),
     sa.Column("model", sa.String(128), nullable=False),
@@ -52,6 +52,8 @@ decisions = sa.Table(
     sa.Column("repaid", sa.Boolean, nullable=True),
     sa.Column("outcome_at", UTCDateTime, nullable=True),
     sa.Column("outcome_by", sa.String(16), nullable=True),  # the reporting key's name
+    # A request id names one request: its rows are addressed by (request id, position).
+    sa.Index("uq_decisions_request_id_position", "request_id", "position", unique=True),
 )
 # A recorded outcome is corrected, never overwritten silently: each change, its author and
 # the value it replaced.

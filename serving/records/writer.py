@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -37,11 +38,10 @@ class RecordWriter:
         self._thread = None if engine.dialect.name == "sqlite" else ThreadPoolExecutor(1, "records")
         self._connection: sa.Connection | None = None  # SQLite's, kept open
 
-    def _write(self, rows: Sequence[Mapping[str, Any]]) -> None:
+    def _write(self, rows: Sequence[Mapping[str, Any]]) -> list[bool]:
         connection, self._connection = self._connection or self._engine.connect(), None
         try:
-            with connection.begin():
-                connection.execute(decisions.insert(), list(rows))
+            committed = _insert(connection, rows)
         except BaseException:
             connection.close()
             raise
@@ -49,14 +49,37 @@ class RecordWriter:
             self._connection = connection
         else:
             connection.close()
+        return committed
 
     async def commit(self, rows: list[Mapping[str, Any]]) -> list[bool]:
-        """Insert `rows` in one transaction, for `Coalescer`: True for each once committed."""
+        """Insert `rows` (the rows of requests, each from its position 0) for `Coalescer`,
+        in one transaction: True for each row committed, False for the rows of a request
+        whose request id another request already has."""
         if self._thread is None:
-            self._write(rows)
-        else:
-            await asyncio.get_running_loop().run_in_executor(self._thread, self._write, rows)
+            return self._write(rows)
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._write, rows)
+
+
+def _insert(connection: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> list[bool]:
+    """Insert `rows` in one transaction; if a request id is taken, each request's rows in
+    a transaction of their own (False for the refused ones)."""
+    try:
+        with connection.begin():
+            connection.execute(decisions.insert(), list(rows))
         return [True] * len(rows)
+    except sa.exc.IntegrityError:
+        starts = [i for i, row in enumerate(rows) if row["position"] == 0] + [len(rows)]
+        if len(starts) == 2:
+            return [False] * len(rows)
+    committed = []
+    for start, end in itertools.pairwise(starts):
+        try:
+            with connection.begin():
+                connection.execute(decisions.insert(), list(rows[start:end]))
+            committed += [True] * (end - start)
+        except sa.exc.IntegrityError:
+            committed += [False] * (end - start)
+    return committed
 
 
 def rows_for(

@@ -25,7 +25,7 @@ from credit_risk.contract import EXAMPLE
 from serving.http.errors import RECORDS_RETRY_AFTER_S, RECORDS_UNAVAILABLE, error_body
 from serving.records.database import engine_for
 from serving.records.queries import Records
-from tests.e2e.conftest import KEY
+from tests.e2e.conftest import KEY, SCORE_ONLY
 from tools.postgres import PostgresCluster
 from tools.server_process import ServerProcess, bentoml_serve, free_port
 
@@ -45,6 +45,32 @@ def test_a_decision_is_readable_with_a_key_only(restricted: str) -> None:
     assert record["caller"] == "key-1" and record["client_reference"] == "app-42"
     unknown = requests.get(restricted + "/decisions/no-such-request", headers=keyed)
     assert unknown.status_code == 404 and "error" in unknown.json()
+
+
+def test_a_request_id_names_one_request_and_a_retry_gets_its_first_answer(
+    restricted: str,
+) -> None:
+    keyed = {"X-API-Key": KEY, "X-Request-ID": "e2e-retry"}
+    first = requests.post(restricted + PREDICT, json=EXAMPLE, headers=keyed)
+    again = requests.post(restricted + PREDICT, json=EXAMPLE, headers=keyed)
+    assert first.status_code == again.status_code == 200 and again.json() == first.json()
+    assert again.headers["x-request-id"] == "e2e-retry"
+    records = requests.get(restricted + "/decisions/e2e-retry", headers={"X-API-Key": KEY})
+    assert len(records.json()) == 1  # no second record
+    for body, headers in (
+        ({**EXAMPLE, "Age": 51}, keyed),  # another body
+        (EXAMPLE, {**keyed, "X-API-Key": SCORE_ONLY["key"]}),  # another caller
+        (EXAMPLE, {**keyed, "X-Application-ID": "app-1"}),  # another applicant's file
+    ):
+        taken = requests.post(restricted + PREDICT, json=body, headers=headers)
+        assert taken.status_code == 409, taken.text
+        assert taken.json() == {
+            "error": "the request id 'e2e-retry' names another request: send a new X-Request-ID"
+        }
+    batch = {"applicants": [EXAMPLE, {**EXAMPLE, "Age": 51}]}
+    taken = requests.post(restricted + PREDICT + "/batch", json=batch, headers=keyed)
+    assert taken.status_code == 409
+    assert len(requests.get(restricted + "/decisions/e2e-retry", headers=keyed).json()) == 1
 
 
 def test_outcomes_close_the_loop(restricted: str, approved_applicant: dict) -> None:

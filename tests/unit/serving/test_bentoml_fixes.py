@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from http import HTTPStatus
 
 import bentoml
 import numpy as np
@@ -27,7 +28,7 @@ from _bentoml_sdk.io_models import IOMixin, IORootModel, IterableResponse, ensur
 from bentoml._internal.marshal import dispatcher
 from bentoml._internal.server import base_app, http_app
 from bentoml._internal.server.http import traffic
-from bentoml.exceptions import ServiceUnavailable
+from bentoml.exceptions import BentoMLException, ServiceUnavailable
 from pydantic import BaseModel, ValidationError
 from starlette.responses import JSONResponse
 from starlette.testclient import TestClient
@@ -155,8 +156,9 @@ def test_bentomls_batcher_still_makes_its_optimizer_when_it_is_made() -> None:
 # disturb the tests that serve the real one.
 STOCK_SERVICE = """
 import json, logging, sys
+from http import HTTPStatus
 import bentoml
-from bentoml.exceptions import ServiceUnavailable
+from bentoml.exceptions import BentoMLException, ServiceUnavailable
 from pydantic import BaseModel
 from starlette.testclient import TestClient
 
@@ -173,6 +175,10 @@ class Stock:
     def shed(self, item: Item, /) -> Item:  # what a batcher's `fallback` raises
         raise ServiceUnavailable("process is overloaded")
 
+    @bentoml.api
+    def conflict(self, item: Item, /) -> Item:
+        raise BentoMLException("taken", error_code=HTTPStatus.CONFLICT)
+
 records = []
 handler = logging.Handler(logging.ERROR)
 handler.emit = records.append
@@ -182,11 +188,13 @@ with TestClient(Stock.to_asgi()) as client:
     valid = client.post("/echo", json={"size": 1}).status_code
     invalid = client.post("/echo", json={"size": "x"})
     shed = client.post("/shed", json={"size": 1})
+    conflict = client.post("/conflict", json={"size": 1})
 print(json.dumps({
     "valid": valid,
     "invalid": invalid.status_code,
     "error": invalid.json()["error"],
     "shed": [shed.status_code, shed.text, "retry-after" in shed.headers],
+    "conflict": [conflict.status_code, conflict.json()],
     "tracebacks": [r.exc_info is not None and r.exc_info[0].__name__ for r in records],
 }))
 """
@@ -214,8 +222,14 @@ def test_bentoml_still_answers_invalid_input_with_400_naming_its_classes(stock: 
 
 def test_bentoml_still_logs_invalid_input_as_an_error_with_a_traceback(stock: dict) -> None:
     assert http_app.logger.name == bentoml_fixes.BENTOML_HTTP_LOGGER
-    assert stock["tracebacks"] == ["ValidationError", "ServiceUnavailable"], (
+    assert stock["tracebacks"] == ["ValidationError", "ServiceUnavailable", "BentoMLException"], (
         "drop ExplainedErrorFilter"
+    )
+
+
+def test_bentoml_still_answers_a_client_error_in_an_array(stock: dict) -> None:
+    assert stock["conflict"] == [409, [{"error": "taken"}]], (
+        "bentoml#5709 is fixed: ClientErrorsInOneShape need not unwrap the array"
     )
 
 
@@ -230,6 +244,15 @@ def test_the_filter_drops_exactly_the_invalid_input_tracebacks() -> None:
     )
     assert not bentoml_fixes.ExplainedErrorFilter().filter(invalid)
     assert not bentoml_fixes.ExplainedErrorFilter().filter(shed)
+    taken = BentoMLException("taken", error_code=HTTPStatus.CONFLICT)
+    conflict = logging.LogRecord(
+        "x", logging.ERROR, "", 0, "", None, (BentoMLException, taken, None)
+    )
+    assert not bentoml_fixes.ExplainedErrorFilter().filter(conflict)
+    fault = BentoMLException("fault")  # a 500 keeps its traceback
+    assert bentoml_fixes.ExplainedErrorFilter().filter(
+        logging.LogRecord("x", logging.ERROR, "", 0, "", None, (BentoMLException, fault, None))
+    )
     assert bentoml_fixes.ExplainedErrorFilter().filter(other)
 
 

@@ -65,17 +65,35 @@ def test_migrations_make_the_schema_the_code_expects(records_url: str) -> None:
 ADDED_LATER = {"outcome_by"}
 
 
-def test_a_table_made_before_the_migrations_is_kept(records_url: str) -> None:
+def made_before_the_migrations(records_url: str, written: list[dict]) -> None:
     unmigrated = open_engine(records_url)
     before = sa.MetaData()
     sa.Table(
-        "decisions", before, *(c._copy() for c in decisions.columns if c.name not in ADDED_LATER)
+        "decisions",
+        before,
+        *(c._copy() for c in decisions.columns if c.name not in ADDED_LATER),
+        sa.Index("ix_decisions_request_id", "request_id"),  # made unique later
     )
     before.create_all(unmigrated)
     with unmigrated.begin() as connection:
-        connection.execute(before.tables["decisions"].insert(), rows("before"))
+        connection.execute(before.tables["decisions"].insert(), written)
+    unmigrated.dispose()
+
+
+def test_a_table_made_before_the_migrations_is_kept(records_url: str) -> None:
+    made_before_the_migrations(records_url, rows("before"))
     records = Records(engine_for(records_url))
     assert len(records.of_request("before")) == 1
+
+
+def test_a_request_id_used_twice_before_it_named_one_request_stops_the_migration(
+    records_url: str,
+) -> None:
+    made_before_the_migrations(records_url, rows("twice") + rows("twice") + rows("once"))
+    with pytest.raises(RecordsUnavailable, match="request ids that name several decisions: 1 "):
+        engine_for(records_url)
+    with open_engine(records_url).connect() as connection:  # nothing changed meanwhile
+        assert connection.execute(sa.text("SELECT count(*) FROM decisions")).scalar() == 3
 
 
 # An API worker at start-up: imports, then opens the database once told to go.
