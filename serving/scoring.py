@@ -149,6 +149,7 @@ class Scoring:
             CreditScore.from_row(row, self.model_tag, applicant, self.baseline)
             for applicant, row in zip(named, decisions, strict=True)
         ]
+        new = True  # False: a retry, answered as first recorded
         if self.commit is not None:  # answered only once recorded
             records = rows_for(
                 request_id=request_id,
@@ -159,10 +160,11 @@ class Scoring:
                 caller=caller,
                 client_reference=reference,
             )
-            if not all(await self._commit(records)):
+            new = all(await self._commit(records))
+            if not new:
                 scored = await self._first_answers(records, reasons)
-                return scored if reasons else [answer.without_reasons() for answer in scored]
-        self.drift.add(encoded)  # applicants decided, once each
+        if new:
+            self.drift.add(encoded)  # applicants decided, once each
         return scored if reasons else [answer.without_reasons() for answer in scored]
 
     async def _first_answers(
