@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from credit_risk.contract import EXAMPLE
-from reliability import checks
+from reliability import attacks, checks
 from tools.server_process import ServerProcess, bentoml_serve, free_port
 from training_export.paths import REPO_ROOT
 
@@ -115,6 +115,9 @@ def main() -> None:
                     and edge.huge_length_seconds < 1,
                 )
             )
+        database = logs / "attacked.db"
+        with server(logs, "attacks", attacks.server_env(database)) as s:
+            rows.extend(attacks.run(s.url, database))
         with server(logs, "stop") as s:
             stop = checks.sigterm_under_load(s, EXAMPLE)
             rows.append(

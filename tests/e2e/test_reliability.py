@@ -1,4 +1,5 @@
-"""Faults on a real server of its own: runner killed, memory under load, SIGTERM."""
+"""Faults on a real server of its own: runner killed, memory under load, SIGTERM, and an
+attacker's probes of the records, outcomes and metrics."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from credit_risk.contract import EXAMPLE
-from reliability import checks
+from reliability import attacks, checks
 from tools.server_process import ServerProcess, bentoml_serve, free_port
 
 
@@ -58,3 +59,17 @@ def test_stuck_inference_times_out_with_504(stored_model, tmp_path) -> None:
     assert result.status == 504
     assert 1.5 < result.seconds < 10
     assert result.status_after == 200
+
+
+def test_an_attackers_probes_of_records_outcomes_and_metrics_are_refused(
+    stored_model, tmp_path
+) -> None:
+    """`make reliability`'s probes, but the one that times scoring (a benchmark's job)."""
+    database = tmp_path / "attacked.db"
+    port = free_port()
+    command = bentoml_serve("service:CreditScoring", port)
+    probes = tuple(p for p in attacks.PROBES if p is not attacks.scrape_cost)
+    with ServerProcess(command, port, tmp_path / "log", env=attacks.server_env(database)) as s:
+        rows = attacks.run(s.url, database, probes)
+    assert len(rows) == len(probes) + 1
+    assert [row for row in rows if not row.met] == []
