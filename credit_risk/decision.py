@@ -1,11 +1,11 @@
 """From the network's logit to a decision: Platt calibration, the cost matrix, the threshold.
 
 The decision file of a model version (decision_NNN.json, hashed with its other files)
-holds the Platt parameters and the threshold fitted on validation data, and the baseline
-its adverse-action reasons are measured against (`credit_risk.reasons`). The served
+holds the Platt parameters fitted on validation data, the threshold and the baseline its
+adverse-action reasons are measured against (`credit_risk.reasons`). The served
 `probability` is the calibrated P(good); `prediction` is "good" iff it exceeds the
-threshold. The threshold is the one with the lowest expected cost on the validation rows
-under the UCI cost matrix below.
+threshold: the one with the lowest expected cost under the UCI cost matrix below over the
+version's out-of-fold predictions (`training_export.export.served`).
 """
 
 from __future__ import annotations

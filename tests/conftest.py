@@ -125,11 +125,22 @@ def artifact_copy(tmp_path: Path) -> Path:
     return Path(shutil.copytree(ARTIFACTS_DIR, tmp_path / "artifacts"))
 
 
-@pytest.fixture(scope="session")
-def approved_applicant(dataset: pd.DataFrame, served_scorer) -> dict:
-    """The first dataset applicant that the served version approves."""
+def _first_decided(dataset: pd.DataFrame, served_scorer, good: bool) -> dict:
+    """The first dataset applicant whom the served version approves (`good`) or declines."""
     from credit_risk.contract import FIELDS, encode
 
     applicants = dataset[list(FIELDS)].to_dict("records")
-    approved = served_scorer.decisions(encode(applicants))["good"]
-    return applicants[int(approved.argmax())]
+    decided = served_scorer.decisions(encode(applicants))["good"] == good
+    return applicants[int(decided.argmax())]
+
+
+@pytest.fixture(scope="session")
+def approved_applicant(dataset: pd.DataFrame, served_scorer) -> dict:
+    """The first dataset applicant that the served version approves."""
+    return _first_decided(dataset, served_scorer, good=True)
+
+
+@pytest.fixture(scope="session")
+def declined_applicant(dataset: pd.DataFrame, served_scorer) -> dict:
+    """The first dataset applicant that the served version declines."""
+    return _first_decided(dataset, served_scorer, good=False)

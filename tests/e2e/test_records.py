@@ -73,7 +73,9 @@ def test_a_request_id_names_one_request_and_a_retry_gets_its_first_answer(
     assert len(requests.get(restricted + "/decisions/e2e-retry", headers=keyed).json()) == 1
 
 
-def test_outcomes_close_the_loop(restricted: str, approved_applicant: dict) -> None:
+def test_outcomes_close_the_loop(
+    restricted: str, approved_applicant: dict, declined_applicant: dict
+) -> None:
     keyed = {"X-API-Key": KEY}
     requests.post(
         restricted + PREDICT,
@@ -81,7 +83,9 @@ def test_outcomes_close_the_loop(restricted: str, approved_applicant: dict) -> N
         headers={**keyed, "X-Request-ID": "e2e-outcome"},
     )
     requests.post(
-        restricted + PREDICT, json=EXAMPLE, headers={**keyed, "X-Request-ID": "e2e-declined"}
+        restricted + PREDICT,
+        json=declined_applicant,
+        headers={**keyed, "X-Request-ID": "e2e-declined"},
     )
     declined = {"request_id": "e2e-declined", "repaid": False}
     refused = requests.post(restricted + "/outcomes", json=declined, headers=keyed)

@@ -30,12 +30,12 @@ def records() -> Records:
 
 
 def test_every_answer_is_recorded_with_what_it_was_given(
-    client: TestClient, records: Records
+    client: TestClient, records: Records, declined_applicant: dict
 ) -> None:
     headers = {"X-Request-ID": "rec-single", "X-Application-ID": "loan-2026-001"}
-    answer = client.post(PREDICT, json=EXAMPLE, headers=headers).json()
+    answer = client.post(PREDICT, json=declined_applicant, headers=headers).json()
     (row,) = records.of_request("rec-single")
-    assert row["applicant"] == EXAMPLE
+    assert row["applicant"] == declined_applicant
     assert (row["p_good"], row["decision"], row["model"]) == (
         answer["probability"],
         answer["prediction"],
@@ -48,7 +48,9 @@ def test_every_answer_is_recorded_with_what_it_was_given(
     assert row["reasons"]["table"] == REASON_TABLE_VERSION
     assert (
         row["reasons"]["reasons"]
-        == client.post(PREDICT, json=EXAMPLE, params={"reasons": "true"}).json()["reasons"]
+        == client.post(PREDICT, json=declined_applicant, params={"reasons": "true"}).json()[
+            "reasons"
+        ]
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from credit_risk.artifacts import sha256_of
-from credit_risk.decision import BAYES_THRESHOLD, expected_cost
+from credit_risk.decision import BAYES_THRESHOLD, cost_minimising_threshold, expected_cost
 from credit_risk.fairness import gate_failure
 from credit_risk.network import ModelConfig
 from credit_risk.selection import selection_key
@@ -73,6 +73,7 @@ def evaluate(
     y = target(frame).astype(np.float64)
 
     calibration, pooled = {}, {}
+    served_thresholds = {name: (previous or {})["served_thresholds"][name] for name in reused}
     for name in fresh:
         p_cal, p_raw = (
             np.concatenate(
@@ -86,6 +87,14 @@ def evaluate(
             "uncalibrated": calibration_table(y_all, p_raw),
         }
         pooled[name] = (y_all, p_raw, p_cal)
+        # The threshold a version is served with: the cheapest over its out-of-fold
+        # predictions of all repeats (5000 rows), not over one export's validation rows.
+        threshold = cost_minimising_threshold(y_all, p_cal)
+        served_thresholds[name] = {
+            "threshold": threshold,
+            "cost": expected_cost(y_all, p_cal > threshold),
+            "approval_rate": float(np.mean(p_cal > threshold)),
+        }
 
     thresholds = _fold_thresholds(folds, best, 0, len(frame))
     best_oof = out_of_fold(folds, best, "p_good", 0, len(frame))
@@ -130,6 +139,7 @@ def evaluate(
         "models": per_model,
         "best": best,
         "best_config_id": best.removeprefix("mlp_"),
+        "served_thresholds": {name: served_thresholds[name] for name in models},
         "calibration": {
             name: (
                 {kind: table["ece"] for kind, table in calibration[name].items()}
@@ -183,7 +193,7 @@ def _reusable(
     previous: dict[str, Any] | None, head: dict[str, Any], models: dict[str, ModelConfig | None]
 ) -> set[str]:
     """The models `previous` evaluated under the same protocol and data with the same config."""
-    if previous is None or previous["protocol"] != head:
+    if previous is None or previous["protocol"] != head or "served_thresholds" not in previous:
         return set()
     done = previous["configs"]
     return {

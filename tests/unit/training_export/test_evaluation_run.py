@@ -104,3 +104,15 @@ def test_fairness_by_group_and_the_alternatives_are_reported(report: tuple[dict,
         assert low <= row["approval_rate"] <= high
     thresholds = {r["threshold"] for r in result["fairness"]["alternatives"]}
     assert "own" in thresholds and 0.8 in thresholds
+
+
+def test_each_model_is_served_at_the_cheapest_threshold_over_its_out_of_fold_predictions(
+    report: tuple[dict, Path],
+) -> None:
+    """No fixed threshold and no per-fold threshold costs less on the same predictions."""
+    result, _ = report
+    for name, served in result["served_thresholds"].items():
+        assert 0 < served["threshold"] < 1 and 0 < served["approval_rate"] < 1
+        others = [r["cost"] for r in result["fairness"]["alternatives"] if r["model"] == name]
+        assert len(others) > 1
+        assert served["cost"] <= min(others) + 1e-4, name  # the alternatives are rounded
