@@ -5,7 +5,7 @@ holds the Platt parameters fitted on validation data, the threshold and the base
 adverse-action reasons are measured against (`credit_risk.reasons`). The served
 `probability` is the calibrated P(good); `prediction` is "good" iff it exceeds the
 threshold: the one with the lowest expected cost under the UCI cost matrix below over the
-version's out-of-fold predictions (`training_export.export.served`).
+version's out-of-fold predictions, chosen when the version is trained.
 """
 
 from __future__ import annotations
