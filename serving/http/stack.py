@@ -5,7 +5,8 @@
 2. `RequestId`, then `AccessLog`: every answer, refusals included, carries its id and is
    logged with it.
 3. The cheap checks before the body is read: `HeaderLimit`, `ApiKeys` (no body is read
-   for a caller without a key), `JsonOnly`.
+   for a caller without a key), then `ScrapeCache` (a repeated scrape costs no more than
+   these), `JsonOnly`.
 4. `BodyLimit` reads the body whole, within its size and deadline; `JsonBody` parses what
    it read; `ConcurrencyLimit` counts a request only once its body is in (counting from
    the first byte let slow uploads refuse everyone else).
@@ -36,6 +37,7 @@ from serving.http.request_checks import (
     JsonOnly,
 )
 from serving.http.request_context import REQUEST_ID_HEADER, AccessLog, NoTrailingSlash, RequestId
+from serving.http.scrape_cache import ScrapeCache
 from serving.records.models import OutcomeByRequest
 from serving.settings import Settings
 
@@ -74,6 +76,7 @@ def middlewares(settings: Settings) -> list[tuple[type, dict[str, Any]]]:
                 "open_paths": settings.open_paths,
             },
         ),
+        (ScrapeCache, {"path": routes.METRICS, "max_age_s": settings.metrics_max_age_s}),
         (JsonOnly, {"paths": bodies}),
         (
             BodyLimit,

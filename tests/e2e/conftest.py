@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Iterator
 
 import pytest
+import requests
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
 
+from serving.settings import Settings
 from tools.server_process import ServerProcess, bentoml_serve, free_port
+
+METRICS_MAX_AGE_S = Settings.model_fields["metrics_max_age_s"].default
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +32,16 @@ def served(stored_model, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
 def server(served: ServerProcess) -> str:
     """Base URL of the real server."""
     return served.url
+
+
+def scrape(url: str) -> str:
+    """The /metrics text as of now: a worker answers the scrapes within `metrics_max_age_s`
+    of its last rendering with that rendering, so a test reading what it just did waits
+    that long first."""
+    time.sleep(METRICS_MAX_AGE_S + 0.05)
+    response = requests.get(f"{url}/metrics", timeout=10)
+    assert response.status_code == 200, response.text
+    return response.text
 
 
 KEY = "s3cret-key"  # a bare key: named key-1, every role

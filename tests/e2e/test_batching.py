@@ -12,6 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
+from tests.e2e.conftest import scrape
+
 CLIENTS = 32
 REQUESTS = 600
 
@@ -21,7 +23,7 @@ METRIC = "bentoml_service_adaptive_batch_size"
 
 def batches_dispatched(server: str) -> float:
     """Batches the runner's adaptive batcher has dispatched, from the server's /metrics."""
-    text = requests.get(f"{server}/metrics", timeout=10).text
+    text = scrape(server)
     pattern = rf"^{METRIC}_count\{{.*method_name=\"predict\".*\}} (\S+)$"
     return sum(float(value) for value in re.findall(pattern, text, re.M))
 

@@ -9,6 +9,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from serving.drift import MODERATE_PSI, SIGNIFICANT_PSI
+from tests.e2e.conftest import scrape
 from tools.server_process import ServerProcess, bentoml_serve, free_port
 
 WINDOW = 400
@@ -35,7 +36,7 @@ def score(url: str, applicants: list[dict]) -> None:
 def drift(url: str) -> dict:
     """GET /drift, checked against the drift aggregates of /metrics."""
     report = requests.get(f"{url}/drift").json()
-    text = requests.get(f"{url}/metrics").text
+    text = scrape(url)
     families = {f.name: f for f in text_string_to_metric_families(text)}  # valid text format
     assert [s.value for s in families["credit_risk_drift_window_rows"].samples] == [report["rows"]]
     assert text.count("# TYPE credit_risk_drift_window_rows gauge") == 1

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from credit_risk.contract import EXAMPLE
-from tests.e2e.conftest import KEY, ORIGIN, SCORE_ONLY
+from tests.e2e.conftest import KEY, ORIGIN, SCORE_ONLY, scrape
 
 PREDICT = "/credit_score_prediction"
 
@@ -181,12 +181,12 @@ def test_paths_anyone_asks_for_add_no_metric_series(restricted: str) -> None:
     its route template, so none of them becomes a label and the text does not grow."""
     keyed = {"X-API-Key": KEY}
     requests.get(f"{restricted}/junk-warmup")
-    before = requests.get(f"{restricted}/metrics").text
+    before = scrape(restricted)
     for i in range(50):
         requests.get(f"{restricted}/junk-{i}")
         requests.get(f"{restricted}/decisions/secret-id-{i}", headers=keyed)
     requests.get(f"{restricted}/decisions/%00nul", headers=keyed)
-    after = requests.get(f"{restricted}/metrics").text
+    after = scrape(restricted)
     assert "junk" not in after and "secret-id" not in after and "\x00" not in after
     assert 'endpoint="unmatched"' in after
     assert 'endpoint="/decisions/{request_id}"' in after

@@ -12,6 +12,7 @@ import bentoml
 import requests
 
 from credit_risk.contract import EXAMPLE
+from tests.e2e.conftest import scrape
 
 # The Python client example of the API documentation, verbatim but for the base URL.
 DOC_CLIENT_EXAMPLE = """
@@ -111,7 +112,7 @@ def test_metrics_count_requests_by_endpoint_and_status_and_name_the_model(
 ) -> None:
     requests.post(f"{server}/credit_score_prediction", json=EXAMPLE)
     requests.post(f"{server}/credit_score_prediction", json={**EXAMPLE, "Age": 0})
-    text = requests.get(f"{server}/metrics").text
+    text = scrape(server)
     for status in (200, 422):
         assert re.search(
             rf'^bentoml_service_request_total\{{endpoint="/credit_score_prediction",'

@@ -12,7 +12,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
@@ -43,6 +43,18 @@ async def ok(request: Request) -> JSONResponse:
     return JSONResponse({})
 
 
+renderings = 0
+
+
+async def scrape(request: Request) -> PlainTextResponse:
+    """A /metrics that counts its renderings and fails when asked to."""
+    global renderings
+    renderings += 1
+    await asyncio.sleep(0.01)
+    failing = request.query_params.get("fail") == "1"
+    return PlainTextResponse(f"renderings {renderings}\n", status_code=503 if failing else 200)
+
+
 def app(**options) -> Starlette:
     settings = {
         "max_body_bytes": 100,
@@ -53,7 +65,11 @@ def app(**options) -> Starlette:
         "max_batch_records": 2,  # a body may hold 3 objects: the batch and two applicants
     }
     return Starlette(
-        routes=[Route(API, echo, methods=["POST"]), Route("/livez", ok)],
+        routes=[
+            Route(API, echo, methods=["POST"]),
+            Route("/livez", ok),
+            Route(routes.METRICS, scrape),
+        ],
         middleware=[
             Middleware(cls, **kwargs)
             for cls, kwargs in stack.middlewares(Settings(**settings | options))
@@ -368,3 +384,34 @@ def test_a_key_opens_only_the_routes_of_its_roles_and_names_the_caller() -> None
     )
     every = {"X-API-Key": "every-role"}
     assert secured.post(API, headers=every).json() == {"caller": "key-1"}
+
+
+def test_scrapes_within_the_max_age_share_one_rendering() -> None:
+    scraper = client(metrics_max_age_s=0.3)
+    first = scraper.get(routes.METRICS).text
+    assert scraper.get(routes.METRICS).text == first  # within 0.3 s: the same rendering
+    time.sleep(0.3)
+    assert scraper.get(routes.METRICS).text != first
+
+
+def test_concurrent_scrapes_wait_for_one_rendering() -> None:
+    asgi, before = app(metrics_max_age_s=60), renderings
+    scope = {**post_scope(), "method": "GET", "path": routes.METRICS, "raw_path": b"/metrics"}
+
+    async def no_body() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def scrapes() -> list[int]:
+        return await asyncio.gather(*(status_of(asgi, scope, no_body) for _ in range(20)))
+
+    assert asyncio.run(scrapes()) == [200] * 20
+    assert renderings == before + 1
+
+
+def test_a_failed_scrape_is_not_kept_and_max_age_0_renders_each() -> None:
+    scraper = client(metrics_max_age_s=60)
+    assert scraper.get(routes.METRICS, params={"fail": "1"}).status_code == 503
+    after_failure = scraper.get(routes.METRICS).text
+    assert scraper.get(routes.METRICS).text == after_failure
+    uncached = client(metrics_max_age_s=0)
+    assert uncached.get(routes.METRICS).text != uncached.get(routes.METRICS).text
