@@ -8,33 +8,48 @@ and serves the records routes and the documentation (`serving.http`, `serving.re
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
 import bentoml
 import numpy as np
 from bentoml.exceptions import BentoMLException, ServiceUnavailable
 from bentoml.models import BentoModel
-from fastapi import Request
+from fastapi import HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from credit_risk.contract import Applicant
-from model_store.versions import example_decision, reason_baseline, resolve
+from model_store.versions import example_decision, reason_baseline, recorded_threshold, resolve
 from serving import bentoml_fixes
 from serving.drift import DriftReport
 from serving.fairness import FairnessReport
 from serving.gc_tuning import tune_gc_after_startup
 from serving.http import routes, stack
 from serving.http.docs import docs_app
-from serving.http.errors import mark_records_unavailable
+from serving.http.errors import mark_records_unavailable, records_unavailable
 from serving.http.loan_form import add_loan_form
 from serving.http.openapi import build_openapi, example_answers
 from serving.http.records_routes import RecordsRoutes
 from serving.http.request_checks import HEADER_TIMEOUT_S, MAX_HEADER_BYTES, caller
 from serving.malloc_trim import TrimWhenIdle
 from serving.metrics import ServiceMetrics
+from serving.oversight import DecisionPolicy
 from serving.records.database import engine_for
-from serving.records.models import CLIENT_REFERENCE_HEADER, DecisionRecord, Outcome
+from serving.records.models import (
+    CLIENT_REFERENCE_HEADER,
+    Contest,
+    ContestOf,
+    DecisionRecord,
+    Outcome,
+    OversightReport,
+    Review,
+    ReviewPage,
+    ReviewQueue,
+)
 from serving.schemas import ApplicantBatch, CreditScore, CreditScores, Health, Options
 from serving.scoring import DecisionsNotRecorded, RequestIdTaken, Scoring
 from serving.settings import settings
@@ -95,11 +110,17 @@ class CreditRiskModel:
 @cache
 def _openapi() -> dict[str, Any]:
     row, tag = example_decision(MODEL.stored), str(MODEL.stored.tag)
-    return build_openapi(example_answers(row, tag, reason_baseline(MODEL.stored)))
+    policy, threshold = DecisionPolicy.of(settings), recorded_threshold(MODEL.stored)
+    return build_openapi(
+        example_answers(
+            row, tag, reason_baseline(MODEL.stored), lambda r: policy.of_row(r, threshold)
+        )
+    )
 
 
 web = docs_app(_openapi)
-add_loan_form(web, f"{routes.PREDICTION}?reasons=true")  # the officer sees why
+# The officer sees why; the form's scores are what-ifs, no decisions.
+add_loan_form(web, f"{routes.PREDICTION}?reasons=true&what_if=true")
 
 
 @bentoml.service(
@@ -146,6 +167,7 @@ class CreditScoring:
                 request_id=ctx.request.state.request_id,
                 caller=caller(ctx.request.scope),
                 client_reference=ctx.request.headers.get(CLIENT_REFERENCE_HEADER),
+                what_if=options.what_if,
             )
         except DecisionsNotRecorded as exc:
             mark_records_unavailable(ctx.request.scope["state"])
@@ -166,6 +188,61 @@ class CreditScoring:
         """Whether a decided applicant repaid; the same outcome again changes nothing, and
         another one only as a recorded correction."""
         return self.records_routes.record_outcome(outcome, caller(request.scope))
+
+    @web.get(routes.REVIEWS, response_model=ReviewQueue)
+    def reviews(self, page: Annotated[ReviewPage, Query()]) -> dict[str, Any]:
+        """The decisions awaiting a person, oldest first, a page at a time."""
+        return self.records_routes.queue(page.limit, page.after)
+
+    @web.post(routes.REVIEW, response_model=DecisionRecord)
+    def review(self, request_id: str, review: Review, request: Request) -> dict[str, Any]:
+        """A person's final decision on a referred one, in the name of their API key."""
+        return self.records_routes.review(request_id, review, caller(request.scope))
+
+    @web.post(routes.CONTEST, response_model=DecisionRecord)
+    async def contest(self, request_id: str, contest: Contest, request: Request) -> dict[str, Any]:
+        """An applicant contests a final decision: scored again with their corrections,
+        recorded under this request's id, linked to the case and referred to a person."""
+        who = caller(request.scope)
+        contested = await asyncio.to_thread(
+            self.records_routes.contestable, request_id, contest.position, who
+        )
+        try:
+            applicant = Applicant.model_validate({**contested["applicant"], **contest.corrections})
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [{**e, "loc": ("body", "corrections", *e["loc"])} for e in exc.errors()]
+            ) from None
+        case = ContestOf(
+            request_id=contested["contest_of_request_id"] or request_id,
+            position=contested["contest_of_position"]
+            if contested["contest_of_request_id"]
+            else contest.position,
+            statement=contest.statement,
+            due_at=datetime.now(UTC) + timedelta(days=settings.contest_due_days),
+        )
+        rescored = request.state.request_id
+        try:
+            await self.scoring.decide(
+                [applicant],
+                reasons=True,
+                request_id=rescored,
+                caller=who,
+                client_reference=contested["client_reference"],
+                contest=case,
+            )
+        except DecisionsNotRecorded as exc:
+            raise records_unavailable() from exc
+        except RequestIdTaken as exc:
+            raise HTTPException(409, str(exc)) from exc
+        (record,) = await asyncio.to_thread(self.records_routes.of_request, rescored)
+        return record
+
+    @web.get(routes.OVERSIGHT, response_model=OversightReport)
+    def oversight(self) -> OversightReport:
+        """Per model version: referrals, reviews, overrides (by Sex and age band, groups of
+        100 or more), time in queue, contests open."""
+        return self.records_routes.oversight()
 
     @web.get(routes.FAIRNESS, response_model=FairnessReport)
     def fairness(self) -> FairnessReport:

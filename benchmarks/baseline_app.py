@@ -13,11 +13,14 @@ from fastapi import FastAPI
 from credit_risk.artifacts import load_exported
 from credit_risk.contract import Applicant
 from credit_risk.decision import decision_rows
+from serving.oversight import DecisionPolicy
 from serving.schemas import CreditScore
+from serving.settings import settings
 from training_export.paths import ARTIFACTS_DIR
 
 scorer = load_exported(ARTIFACTS_DIR)
 preprocessor, network, decision = scorer.preprocessor, scorer.network, scorer.decision
+POLICY = DecisionPolicy.of(settings)  # the answer's `decision`, as the service takes it
 
 app = FastAPI(title="baseline")
 
@@ -34,4 +37,5 @@ def credit_score_prediction(applicant: Applicant) -> CreditScore:
     with torch.no_grad():
         logit = network(features)[:, 0].numpy()
     p_good = float(decision.calibrate(logit)[0])
-    return CreditScore.from_row(decision_rows(p_good, decision.calls_good(p_good))[0], "baseline")
+    row = decision_rows(p_good, decision.calls_good(p_good))[0]
+    return CreditScore.from_row(row, "baseline", POLICY.of_row(row, decision.threshold))

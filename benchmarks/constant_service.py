@@ -20,10 +20,11 @@ from credit_risk.decision import decision_rows
 from serving import bentoml_fixes
 from serving.gc_tuning import tune_gc_after_startup
 from serving.http.request_checks import HEADER_TIMEOUT_S, MAX_HEADER_BYTES
+from serving.oversight import REFER
 from serving.schemas import CreditScore
 from serving.settings import settings
 
-ANSWER = CreditScore.from_row(decision_rows(0.5, False)[0], "constant")
+ANSWER = CreditScore.from_row(decision_rows(0.5, False)[0], "constant", REFER)
 TUNED = os.environ.get("CEILING_TUNED") == "1"
 if TUNED:
     bentoml_fixes.install(max_header_bytes=MAX_HEADER_BYTES, header_timeout_s=HEADER_TIMEOUT_S)

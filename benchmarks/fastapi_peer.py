@@ -16,13 +16,16 @@ from fastapi import FastAPI
 
 from credit_risk.artifacts import load_exported
 from credit_risk.contract import Applicant, encode_applicants
+from serving.oversight import DecisionPolicy
 from serving.schemas import ApplicantBatch, CreditScore, CreditScores
+from serving.settings import settings
 from training_export.paths import ARTIFACTS_DIR
 
 torch.set_num_threads(1)  # one core per worker process
 scorer = load_exported(ARTIFACTS_DIR)
 baseline = scorer.decision.reason_baseline
 MODEL = "fastapi-peer"
+POLICY = DecisionPolicy.of(settings)  # the answer's `decision`, as the service takes it
 
 app = FastAPI(title="fastapi peer")
 
@@ -36,7 +39,13 @@ def scores(applicants: list[Applicant], reasons: bool) -> list[CreditScore]:
     """The model path in process, the applicants of one request together."""
     rows = scorer.decisions(encode_applicants(applicants), with_reasons=reasons)
     answers = [
-        CreditScore.from_row(row, MODEL, applicant.by_name(), baseline)
+        CreditScore.from_row(
+            row,
+            MODEL,
+            POLICY.of_row(row, scorer.decision.threshold),
+            applicant.by_name(),
+            baseline,
+        )
         for row, applicant in zip(rows, applicants, strict=True)
     ]
     return answers if reasons else [answer.without_reasons() for answer in answers]

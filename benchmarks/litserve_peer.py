@@ -15,13 +15,15 @@ import numpy as np
 
 from credit_risk.contract import Applicant, encode_applicants
 from credit_risk.decision import decision_rows
+from serving.oversight import DecisionPolicy
 from serving.schemas import CreditScore
-from serving.settings import usable_cpus
+from serving.settings import settings, usable_cpus
 
 ROUTE = "/credit_score_prediction"
 MAX_BATCH = 64
 BATCH_TIMEOUT_S = 0.002
 MODEL = "litserve-peer"
+POLICY = DecisionPolicy.of(settings)  # the answer's `decision`, as the service takes it
 
 
 class ScoringAPI(ls.LitAPI):
@@ -49,9 +51,9 @@ class ScoringAPI(ls.LitAPI):
     def encode_response(self, row: np.ndarray) -> dict:
         # A decline's gains are computed, as ours computes them, but not put into words:
         # this peer answers the documented fields only.
-        return CreditScore.from_row(
-            decision_rows(row["p_good"], row["good"])[0], MODEL
-        ).model_dump()
+        answer = decision_rows(row["p_good"], row["good"])[0]
+        decision = POLICY.of_row(answer, self.scorer.decision.threshold)
+        return CreditScore.from_row(answer, MODEL, decision).model_dump()
 
 
 def main() -> None:

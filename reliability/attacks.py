@@ -71,7 +71,8 @@ class Attack:
         answer = self.post(
             BATCH, {"applicants": applicants}, _keyed(FULL, **{"X-Request-ID": "all"})
         )
-        self.decisions = [p["prediction"] for p in answer.json()["predictions"]]
+        # Each applicant's model prediction (good, bad) and decision (approve, refer, decline).
+        self.answers = [(p["prediction"], p["decision"]) for p in answer.json()["predictions"]]
 
     def post(self, path: str, body: object, headers: dict[str, str]) -> requests.Response:
         response = self.session.post(self.url + path, json=body, headers=headers)
@@ -98,8 +99,9 @@ class Attack:
         body = {"request_id": "all", "position": position, "repaid": repaid, **extra}
         return self.post("/outcomes", body, _keyed(FULL))
 
-    def positions(self, decision: str) -> list[int]:
-        return [i for i, d in enumerate(self.decisions) if d == decision]
+    def positions(self, answered: str) -> list[int]:
+        """The applicants whose prediction or decision was `answered`."""
+        return [i for i, answer in enumerate(self.answers) if answered in answer]
 
 
 def metric_labels(attack: Attack) -> Row:
@@ -120,7 +122,7 @@ def metric_labels(attack: Attack) -> Row:
 
 
 def outcome_owner(attack: Attack) -> Row:
-    approved, declined = attack.positions("good"), attack.positions("bad")
+    approved, declined = attack.positions("approve"), attack.positions("bad")
     body = {"request_id": "all", "position": approved[0], "repaid": False}
     foreign = attack.post("/outcomes", body, _keyed(SCORER)).status_code
     decline = attack.outcome(declined[0], True)
@@ -147,7 +149,7 @@ def outcome_owner(attack: Attack) -> Row:
 
 
 def outcome_leak(attack: Attack) -> Row:
-    approved = attack.positions("good")[1:]
+    approved = attack.positions("approve")[1:]
     before = attack.realised()
     attack.outcome(approved[0], True)
     one = attack.realised()
@@ -243,8 +245,8 @@ def _p99_ms(url: str, body: dict, seconds: float) -> float:
 
 
 def scrape_cost(attack: Attack) -> Row:
-    labelled = sum(1 for d in attack.decisions if d == "good")
-    for position in attack.positions("good")[100:]:
+    labelled = len(attack.positions("approve"))
+    for position in attack.positions("approve")[100:]:
         attack.outcome(position, True)
     rendered_ms, repeated_ms = [], []
     for _ in range(5):

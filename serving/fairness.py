@@ -45,10 +45,10 @@ class FairnessReport(BaseModel):
     versions: list[VersionFairness]
 
 
-_GROUPS = (("Sex", SEXES), ("Age", tuple(label for label, _, _ in AGE_BANDS)))
+GROUPS = (("Sex", SEXES), ("Age", tuple(label for label, _, _ in AGE_BANDS)))
 
 
-def _group_of(field: str, applicant: Mapping[str, Any]) -> str:
+def group_of(field: str, applicant: Mapping[str, Any]) -> str:
     return str(applicant["Sex"]) if field == "Sex" else age_band(float(applicant["Age"]))
 
 
@@ -60,10 +60,10 @@ def live_fairness(rows: Iterable[Mapping[str, Any]]) -> FairnessReport:
     versions = []
     for model, records in sorted(by_model.items()):
         groups, withheld = [], []
-        for field, labels in _GROUPS:
+        for field, labels in GROUPS:
             counts = {label: [0, 0, 0, 0] for label in labels}  # n, approved, good, good approved
             for r in records:
-                c = counts[_group_of(field, r["applicant"])]
+                c = counts[group_of(field, r["applicant"])]
                 approved = r["decision"] == GOOD
                 c[0] += 1
                 c[1] += approved

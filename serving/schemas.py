@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from credit_risk.contract import BAD, GOOD, Applicant
 from credit_risk.reasons import MAX_REASONS, Reason, principal_reasons
+from serving.oversight import DecisionState
 from serving.settings import settings
 
 
@@ -23,6 +24,11 @@ class Options(BaseModel):
         description="Also answer each decision's principal reasons (reason codes), for "
         "approvals too: what held the score down. A decline's reasons are always recorded",
     )
+    what_if: bool = Field(
+        default=False,
+        description="A what-if score (the loan officer's form): recorded as such, it decides "
+        "nothing and feeds neither the review queue, drift nor the realised figures",
+    )
 
 
 class CreditScore(BaseModel):
@@ -30,6 +36,10 @@ class CreditScore(BaseModel):
 
     prediction: Literal["good", "bad"] = Field(
         description='"good" when P(good) > the model\'s cost-minimising threshold'
+    )
+    decision: DecisionState = Field(
+        description='What happens next: "approve" (final), "decline" (final where '
+        'declines need no person) or "refer": a person decides (GET /reviews)'
     )
     probability: float = Field(
         ge=0, le=1, description="Calibrated P(good), whatever the prediction"
@@ -50,12 +60,14 @@ class CreditScore(BaseModel):
         cls,
         row: np.void,
         model: str,
+        decision: DecisionState,
         record: Mapping[str, Any] | None = None,
         baseline: Mapping[str, float | str] | None = None,
     ) -> CreditScore:
-        """The answer for a `DECISION_ROW` (`Scorer.decisions`) and, where the row has its
-        fields' gains, the principal reasons of the applicant `record` against the
-        version's reason `baseline`."""
+        """The answer for a `DECISION_ROW` (`Scorer.decisions`), `decision` as the policy
+        takes it (`serving.oversight`) and, where the row has its fields' gains, the
+        principal reasons of the applicant `record` against the version's reason
+        `baseline`."""
         p_good = float(row["p_good"])
         if not 0.0 <= p_good <= 1.0:  # NaN too: a server fault, never a client's (422)
             raise ArithmeticError(f"model returned P(good) = {p_good}")
@@ -67,6 +79,7 @@ class CreditScore(BaseModel):
             reasons = principal_reasons(record, baseline, gains.tolist())
         return cls(
             prediction=GOOD if row["good"] else BAD,
+            decision=decision,
             probability=p_good,
             probability_bad=1.0 - p_good,
             model=model,
@@ -80,6 +93,7 @@ class CreditScore(BaseModel):
         reasons = record["reasons"]
         return cls(
             prediction=record["decision"],
+            decision=record["answered"],
             probability=record["p_good"],
             probability_bad=1.0 - record["p_good"],
             model=record["model"],

@@ -24,7 +24,8 @@ from credit_risk.contract import Applicant, encode
 from model_store.versions import reason_baseline, recorded_threshold, training_profile
 from serving.coalescer import Coalescer
 from serving.drift import DriftWindow
-from serving.records.models import CLIENT_REFERENCE_HEADER, ClientReferenceHeader
+from serving.oversight import REFER, DecisionPolicy
+from serving.records.models import CLIENT_REFERENCE_HEADER, ClientReferenceHeader, ContestOf
 from serving.records.queries import Records
 from serving.records.writer import RecordWriter, rows_for
 from serving.schemas import CreditScore
@@ -75,6 +76,7 @@ class Scoring:
         drift: DriftWindow,
         records: sa.Engine | None,
         max_rows: int,
+        policy: DecisionPolicy,
     ) -> None:
         # A runner call costs little besides the call itself: one in flight, so that the
         # rows arriving meanwhile make fewer, larger calls.
@@ -82,6 +84,7 @@ class Scoring:
         self.explain = Coalescer(explain, max_rows=max_rows, max_in_flight=1)
         self.model_tag = model_tag
         self.threshold = threshold  # recorded with each decision
+        self.policy = policy  # which decisions a person takes
         self.baseline = baseline  # what each reason is measured against
         self.drift = drift
         # Committed together with the records of concurrent requests, one at a time.
@@ -122,6 +125,7 @@ class Scoring:
             ),
             records=records,
             max_rows=settings.max_batch_size,
+            policy=DecisionPolicy.of(settings),
         )
 
     async def decide(
@@ -132,23 +136,35 @@ class Scoring:
         request_id: str,
         caller: str | None,
         client_reference: str | None,
+        what_if: bool = False,
+        contest: ContestOf | None = None,
     ) -> list[CreditScore]:
         """Score `applicants` together with concurrent requests, record every decision
         (a decline's principal reasons always) and answer them, with the reasons of every
-        applicant when `reasons`. A request id already recorded answers the first request's
-        answers again when this is its retry (`SAME_REQUEST`), without a second record.
-        Raises pydantic's ValidationError for an invalid client reference,
-        DecisionsNotRecorded when the records cannot be written, RequestIdTaken when the
-        request id names another request (or one answered without the reasons asked now)."""
+        applicant when `reasons`. A `what_if` score decides nothing: recorded as such, out
+        of the review queue and the drift window. The re-score of a `contest` is referred.
+        A request id already recorded answers the first request's answers again when this
+        is its retry (`SAME_REQUEST`), without a second record. Raises pydantic's
+        ValidationError for an invalid client reference, DecisionsNotRecorded when the
+        records cannot be written, RequestIdTaken when the request id names another request
+        (or one answered without the reasons asked now)."""
         header = {CLIENT_REFERENCE_HEADER: client_reference} if client_reference is not None else {}
         reference = ClientReferenceHeader.model_validate(header).client_reference
         named = [applicant.by_name() for applicant in applicants]
         encoded = encode(named)
         decisions = await (self.explain if reasons else self.predict)(encoded)
         scored = [
-            CreditScore.from_row(row, self.model_tag, applicant, self.baseline)
+            CreditScore.from_row(
+                row,
+                self.model_tag,
+                self.policy.of_row(row, self.threshold),
+                applicant,
+                self.baseline,
+            )
             for applicant, row in zip(named, decisions, strict=True)
         ]
+        if contest is not None:
+            scored = [answer.model_copy(update={"decision": REFER}) for answer in scored]
         new = True  # False: a retry, answered as first recorded
         if self.commit is not None:  # answered only once recorded
             records = rows_for(
@@ -159,11 +175,13 @@ class Scoring:
                 answers=scored,
                 caller=caller,
                 client_reference=reference,
+                what_if=what_if,
+                contest=contest,
             )
             new = all(await self._commit(records))
             if not new:
                 scored = await self._first_answers(records, reasons)
-        if new:
+        if new and not what_if:
             self.drift.add(encoded)  # applicants decided, once each
         return scored if reasons else [answer.without_reasons() for answer in scored]
 

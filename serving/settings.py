@@ -137,6 +137,26 @@ class Settings(BaseSettings):
         gt=0,
         description="Records decided longer ago are deleted by `make records-purge`",
     )
+    review_band: float = Field(
+        default=0.05,
+        ge=0,
+        lt=0.5,
+        description="A P(good) within this of the version's threshold is referred to a "
+        "person (`refer`): there the two calls' expected costs (cost matrix 5:1) move apart "
+        "by at most 6 x the band per applicant, 0.3 by default, and the model's call is "
+        "least reliable",
+    )
+    decline_needs_review: bool = Field(
+        default=True,
+        description="A model decline outside the review band is referred to a person too "
+        "(no automatic decline); false: it is final (`decline`)",
+    )
+    contest_due_days: int = Field(
+        default=30,
+        gt=0,
+        le=365,
+        description="Days within which a contested decision must be reviewed (its due date)",
+    )
     trace_requests: bool = Field(
         default=False,
         description="Record BentoML's OpenTelemetry spans per request; on only with a tracing "

@@ -125,22 +125,31 @@ def artifact_copy(tmp_path: Path) -> Path:
     return Path(shutil.copytree(ARTIFACTS_DIR, tmp_path / "artifacts"))
 
 
-def _first_decided(dataset: pd.DataFrame, served_scorer, good: bool) -> dict:
-    """The first dataset applicant whom the served version approves (`good`) or declines."""
+def _first_decided(dataset: pd.DataFrame, served_scorer, decision: str, **policy) -> dict:
+    """The first dataset applicant whom the served version answers with `decision`, under
+    the default review settings changed by `policy`."""
     from credit_risk.contract import FIELDS, encode
+    from serving.oversight import DecisionPolicy
+    from serving.settings import Settings
 
     applicants = dataset[list(FIELDS)].to_dict("records")
-    decided = served_scorer.decisions(encode(applicants))["good"] == good
-    return applicants[int(decided.argmax())]
+    settings = Settings(**policy)
+    rows = served_scorer.decisions(encode(applicants))
+    answered = (
+        DecisionPolicy.of(settings).of_row(r, served_scorer.decision.threshold) for r in rows
+    )
+    return next(a for a, d in zip(applicants, answered, strict=True) if d == decision)
 
 
 @pytest.fixture(scope="session")
 def approved_applicant(dataset: pd.DataFrame, served_scorer) -> dict:
-    """The first dataset applicant that the served version approves."""
-    return _first_decided(dataset, served_scorer, good=True)
+    """The first dataset applicant that the served version approves (outside the band a
+    person reviews)."""
+    return _first_decided(dataset, served_scorer, "approve")
 
 
 @pytest.fixture(scope="session")
 def declined_applicant(dataset: pd.DataFrame, served_scorer) -> dict:
-    """The first dataset applicant that the served version declines."""
-    return _first_decided(dataset, served_scorer, good=False)
+    """The first dataset applicant the served version declines below the review band (a
+    person takes the decline: declines need review by default)."""
+    return _first_decided(dataset, served_scorer, "decline", decline_needs_review=False)

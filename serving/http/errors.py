@@ -155,5 +155,9 @@ def records_reachable() -> Iterator[None]:
     try:
         yield
     except SQLAlchemyError as exc:
-        headers = {"Retry-After": str(RECORDS_RETRY_AFTER_S)}
-        raise HTTPException(503, RECORDS_UNAVAILABLE, headers) from exc
+        raise records_unavailable() from exc
+
+
+def records_unavailable() -> HTTPException:
+    """A records route's 503 with Retry-After."""
+    return HTTPException(503, RECORDS_UNAVAILABLE, {"Retry-After": str(RECORDS_RETRY_AFTER_S)})

@@ -4,7 +4,8 @@ Fields, choices, limits and the prefilled example come from `credit_risk.contrac
 `Applicant` schema, `CATEGORIES`, `EXAMPLE`), so the page cannot drift from the API. It is
 rendered here rather than built in the browser from /openapi.json: that document needs an
 API key when keys are configured, and its layout is BentoML's to change. The browser's
-script (ui/form.js) only collects the rendered controls, calls the API and shows the answer.
+script (ui/form.js) only collects the rendered controls, calls the API and shows the answer;
+below the form, the review queue (`GET /reviews`, `POST /decisions/{request_id}/review`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
 from credit_risk.contract import CATEGORIES, EXAMPLE, FIELDS, Applicant
-from serving.http.routes import UI
+from serving.http.routes import REVIEW, REVIEWS, UI
+from serving.oversight import OVERRIDE_REASONS
 
 UI_DIR = Path(__file__).with_name("ui")
 # The page's script and style are inline and it calls this server only; no other site may
@@ -97,8 +99,15 @@ def render_page(api_route: str) -> str:
     """The whole page; its stylesheet and script are inlined, so /ui is its only path."""
     properties = Applicant.model_json_schema()["properties"]
     template = Template((UI_DIR / "index.html").read_text(encoding="utf-8"))
+    reasons = "".join(
+        f'<option value="{escape(code)}">{escape(text)}</option>'
+        for code, text in OVERRIDE_REASONS.items()
+    )
     return template.substitute(
         api_route=escape(api_route),
+        reviews_route=escape(REVIEWS),
+        review_route=escape(REVIEW),
+        override_reasons=reasons,
         fields="\n".join(_field(name, properties[name]) for name in FIELDS),
         style=(UI_DIR / "form.css").read_text(encoding="utf-8"),
         script=(UI_DIR / "form.js").read_text(encoding="utf-8"),

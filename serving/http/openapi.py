@@ -9,6 +9,7 @@ model of `credit_risk.contract`, `serving.schemas`, `serving.records.models` or
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,17 @@ from serving.drift import DriftReport
 from serving.fairness import FairnessReport
 from serving.http import routes
 from serving.http.errors import ErrorBody, validation_error_body
-from serving.records.models import DecisionRecord, OutcomeByReference, OutcomeByRequest
+from serving.oversight import DecisionState
+from serving.records.models import (
+    Contest,
+    DecisionRecord,
+    OutcomeByReference,
+    OutcomeByRequest,
+    OversightReport,
+    Review,
+    ReviewPage,
+    ReviewQueue,
+)
 from serving.schemas import ApplicantBatch, CreditScore, CreditScores, Health, Options
 
 TITLE = "Credit Score Prediction API"
@@ -28,6 +39,7 @@ VERSION = "1.0.0"
 DESCRIPTION = "API to predict the credit risk of a customer using a deep learning model"
 SCORING_TAG = "Credit scoring"
 RECORDS_TAG = "Decision records"
+OVERSIGHT_TAG = "Human oversight"
 OPERATIONS_TAG = "Operations"
 
 # Every error status an API route can answer, and when.
@@ -56,6 +68,17 @@ RECORDS_ERRORS: dict[int, str] = {
 }
 # An invalid body, for the 422 example: what the service answers it.
 INVALID_EXAMPLE = {**EXAMPLE, "Age": 0, "Sex": "other"}
+OVERSIGHT_ERRORS: dict[int, str] = {
+    **RECORDS_ERRORS,
+    403: "The API key lacks the route's role (review; audit for GET /oversight), or no API "
+    "keys are configured: oversight needs a key, and a reviewer is named by theirs",
+}
+REQUEST_ID_PARAMETER = {
+    "name": "request_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+}
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
@@ -90,8 +113,9 @@ def _errors(statuses: dict[int, str] = API_ERRORS) -> dict[str, Any]:
     }
 
 
-def _reasons_parameter() -> list[dict[str, Any]]:
-    properties = Options.model_json_schema()["properties"]
+def _parameters(query: type[BaseModel]) -> list[dict[str, Any]]:
+    """The query parameters of the fields of `query`."""
+    properties = query.model_json_schema()["properties"]
     return [
         {
             "name": name,
@@ -117,7 +141,7 @@ def _scoring(
             "operationId": operation_id,
             "summary": summary,
             "tags": [SCORING_TAG],
-            "parameters": _reasons_parameter(),
+            "parameters": _parameters(Options),
             "requestBody": {
                 "required": True,
                 **_json(_ref(request), {"applicant": request_example}),
@@ -144,7 +168,7 @@ def _probe(operation_id: str, summary: str, content_type: str = "text/plain") ->
 def build_openapi(example_answers: dict[str, CreditScore]) -> dict[str, Any]:
     """The document; `example_answers` are real answers of the served model to EXAMPLE
     (by example name, e.g. "decision" and "with_reasons"), shown as the 200 examples."""
-    requests = (Applicant, ApplicantBatch, OutcomeByRequest, OutcomeByReference)
+    requests = (Applicant, ApplicantBatch, OutcomeByRequest, OutcomeByReference, Review, Contest)
     answers = (
         CreditScore,
         CreditScores,
@@ -153,6 +177,8 @@ def build_openapi(example_answers: dict[str, CreditScore]) -> dict[str, Any]:
         DriftReport,
         DecisionRecord,
         FairnessReport,
+        ReviewQueue,
+        OversightReport,
     )
     _, defs = models_json_schema(
         [(model, "validation") for model in requests]
@@ -168,6 +194,7 @@ def build_openapi(example_answers: dict[str, CreditScore]) -> dict[str, Any]:
         "tags": [
             {"name": SCORING_TAG, "description": "Decisions on credit applicants"},
             {"name": RECORDS_TAG, "description": "Every decision kept; outcomes joined to them"},
+            {"name": OVERSIGHT_TAG, "description": "A person reviews; an applicant contests"},
             {"name": OPERATIONS_TAG, "description": "Probes, metrics and monitoring"},
         ],
         "paths": {
@@ -192,14 +219,7 @@ def build_openapi(example_answers: dict[str, CreditScore]) -> dict[str, Any]:
                     "operationId": "decision_records",
                     "summary": "The recorded decisions of one request, in request order",
                     "tags": [RECORDS_TAG],
-                    "parameters": [
-                        {
-                            "name": "request_id",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string"},
-                        }
-                    ],
+                    "parameters": [REQUEST_ID_PARAMETER],
                     "responses": {
                         "200": {
                             "description": "The records",
@@ -246,6 +266,76 @@ def build_openapi(example_answers: dict[str, CreditScore]) -> dict[str, Any]:
                     },
                 }
             },
+            routes.REVIEWS: {
+                "get": {
+                    "operationId": "reviews",
+                    "summary": "The decisions awaiting a person, oldest first, a page at a time",
+                    "tags": [OVERSIGHT_TAG],
+                    "parameters": _parameters(ReviewPage),
+                    "responses": {
+                        "200": {"description": "One page", **_json(_ref(ReviewQueue))},
+                        **_errors(OVERSIGHT_ERRORS | {422: "Invalid limit or after"}),
+                    },
+                }
+            },
+            routes.REVIEW: {
+                "post": {
+                    "operationId": "review_decision",
+                    "summary": "A person's final decision on a referred one, in their key's name",
+                    "tags": [OVERSIGHT_TAG],
+                    "parameters": [REQUEST_ID_PARAMETER],
+                    "requestBody": {"required": True, **_json(_ref(Review))},
+                    "responses": {
+                        "200": {"description": "The decided record", **_json(_ref(DecisionRecord))},
+                        **_errors(
+                            OVERSIGHT_ERRORS
+                            | {
+                                409: "The decision is final already (or a what-if score)",
+                                422: "Invalid body, an override without its override_reason "
+                                "or the model's own decision with one",
+                            }
+                        ),
+                    },
+                }
+            },
+            routes.CONTEST: {
+                "post": {
+                    "operationId": "contest_decision",
+                    "summary": "An applicant contests a final decision: scored again with "
+                    "their corrections, linked to the case, referred to a person",
+                    "tags": [OVERSIGHT_TAG],
+                    "parameters": [REQUEST_ID_PARAMETER],
+                    "requestBody": {"required": True, **_json(_ref(Contest))},
+                    "responses": {
+                        "200": {
+                            "description": "The re-score's record",
+                            **_json(_ref(DecisionRecord)),
+                        },
+                        **_errors(
+                            OVERSIGHT_ERRORS
+                            | {
+                                403: "The API key lacks the role 'score'",
+                                404: "No decision of this API key with that request id",
+                                409: "The decision awaits a person already, or the X-Request-ID "
+                                "names another request",
+                                422: "Invalid body or corrections",
+                            }
+                        ),
+                    },
+                }
+            },
+            routes.OVERSIGHT: {
+                "get": {
+                    "operationId": "oversight",
+                    "summary": "Per model version: referrals, reviews, overrides (by Sex and "
+                    "age band, groups of 100 or more), time in queue, contests open",
+                    "tags": [OVERSIGHT_TAG],
+                    "responses": {
+                        "200": {"description": "The figures", **_json(_ref(OversightReport))},
+                        **_errors(OVERSIGHT_ERRORS),
+                    },
+                }
+            },
             routes.HEALTH: {
                 "get": {
                     "operationId": "health",
@@ -272,10 +362,16 @@ def build_openapi(example_answers: dict[str, CreditScore]) -> dict[str, Any]:
     }
 
 
-def example_answers(row: np.void | None, model_tag: str, baseline: dict) -> dict[str, CreditScore]:
+def example_answers(
+    row: np.void | None,
+    model_tag: str,
+    baseline: dict,
+    decision: Callable[[np.void], DecisionState],
+) -> dict[str, CreditScore]:
     """The served version's own answers to the documented example (its `DECISION_ROW` with
-    reasons, as recorded at import), by example name; none without a recorded row."""
+    reasons, as recorded at import, and the `decision` the review policy takes of it), by
+    example name; none without a recorded row."""
     if row is None:
         return {}
-    answer = CreditScore.from_row(row, model_tag, EXAMPLE, baseline)
+    answer = CreditScore.from_row(row, model_tag, decision(row), EXAMPLE, baseline)
     return {"decision": answer.without_reasons(), "with_reasons": answer}

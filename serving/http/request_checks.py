@@ -125,7 +125,7 @@ class JsonOnly:
         self.paths = frozenset(paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] in self.paths:
+        if scope["type"] == "http" and routes.route_label(scope["path"]) in self.paths:
             content_type = (header(scope, b"content-type") or b"application/json").decode("latin-1")
             if content_type.split(";")[0].strip().lower() != "application/json":
                 return await send_json(send, 415, error_body("the body must be application/json"))
@@ -150,7 +150,9 @@ class BodyLimit:
         self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in self.paths or scope["method"] != "POST":
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        if routes.route_label(scope["path"]) not in self.paths:
             return await self.app(scope, receive, send)
         too_large = error_body(f"request body larger than {self.max_bytes} bytes")
         declared = header(scope, b"content-length")  # the HTTP parser refuses a malformed one
@@ -213,7 +215,9 @@ class JsonBody:
         self.max_objects = max_objects
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in self.paths or scope["method"] != "POST":
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        if routes.route_label(scope["path"]) not in self.paths:
             return await self.app(scope, receive, send)
         message = await receive()  # the whole body, replayed by `BodyLimit`
         try:

@@ -10,8 +10,13 @@ API_ROUTES = (PREDICTION, BATCH)
 
 DECISIONS = "/decisions/{request_id}"
 OUTCOMES = "/outcomes"
+# Human oversight: the queue, a person's decision, an applicant's contest, the figures.
+REVIEWS = "/reviews"
+REVIEW = f"{DECISIONS}/review"
+CONTEST = f"{DECISIONS}/contest"
+OVERSIGHT = "/oversight"
 # Every route that takes a JSON body: one body policy (type, encoding, size, keys) for all.
-JSON_BODY_ROUTES = (*API_ROUTES, OUTCOMES)
+JSON_BODY_ROUTES = (*API_ROUTES, OUTCOMES, REVIEW, CONTEST)
 FAIRNESS = "/fairness"
 HEALTH = "/health"
 DRIFT = "/drift"
@@ -43,6 +48,11 @@ ROLE_OF = {
     DECISIONS: "audit",
     FAIRNESS: "audit",
     DRIFT: "audit",
+    OVERSIGHT: "audit",
+    REVIEWS: "review",
+    REVIEW: "review",
+    # The origination system relays its applicant's contest; a person then decides it.
+    CONTEST: "score",
 }
 
 # The model runner's APIs (BentoML names each route after its method, service.py).
@@ -53,9 +63,11 @@ RUNNER_APIS = ("/predict", "/explain")
 UNMATCHED = "unmatched"
 _EXACT = frozenset({
     *API_ROUTES, OUTCOMES, FAIRNESS, HEALTH, DRIFT, *PROBES, ROOT, DOCS, REDOC, OPENAPI,
-    BENTOML_OPENAPI, FAVICON, UI, *RUNNER_APIS,
+    BENTOML_OPENAPI, FAVICON, UI, *RUNNER_APIS, REVIEWS, OVERSIGHT,
 })  # fmt: skip
 _PREFIXES = {"/decisions/": DECISIONS, f"{DOCS_ASSETS}/": DOCS_ASSETS}
+# The routes below a decision (a request id has no "/": `serving.ids`).
+_BELOW_DECISION = {"review": REVIEW, "contest": CONTEST}
 
 
 def route_label(path: str) -> str:
@@ -65,5 +77,7 @@ def route_label(path: str) -> str:
         return path
     for prefix, template in _PREFIXES.items():
         if path.startswith(prefix):
+            if template == DECISIONS and path.count("/") > 2:
+                return _BELOW_DECISION.get(path.rsplit("/", 1)[1], UNMATCHED)
             return template
     return UNMATCHED

@@ -38,11 +38,19 @@ from serving.http.request_checks import (
 )
 from serving.http.request_context import REQUEST_ID_HEADER, AccessLog, NoTrailingSlash, RequestId
 from serving.http.scrape_cache import ScrapeCache
-from serving.records.models import OutcomeByRequest
+from serving.records.models import Contest, OutcomeByRequest, Review
 from serving.settings import Settings
 
-# Keys a body may hold: an applicant's fields, the batch body's "applicants", an outcome's.
-KNOWN_KEYS = (*FIELDS, "applicants", *OutcomeByRequest.model_fields, "client_reference")
+# Keys a body may hold: an applicant's fields, the batch body's "applicants", an outcome's,
+# a review's and a contest's.
+KNOWN_KEYS = (
+    *FIELDS,
+    "applicants",
+    *OutcomeByRequest.model_fields,
+    "client_reference",
+    *Review.model_fields,
+    *Contest.model_fields,
+)
 # More unknown keys than this in a body are refused: each costs validation errors.
 MAX_UNKNOWN_KEYS = 50
 # The answers worth compressing: batches of decisions and the documentation.

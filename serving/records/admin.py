@@ -5,8 +5,10 @@
     python -m serving.records.admin delete --request-id ID | --client-reference REF
 
 They use the service's settings (CREDIT_RISK_RECORDS_URL). `export` also prints, per model
-version, how the decisions with an outcome turned out, and the period's live fairness
-figures (`serving.fairness`: approval rates by Sex and age band, groups of 100 or more).
+version, how the decisions with an outcome turned out, the period's live fairness figures
+(`serving.fairness`: approval rates by Sex and age band, groups of 100 or more) and the
+oversight figures of all records (`serving.records.reviews`: referrals, overrides by
+group, time in queue, contests open).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from serving.fairness import live_fairness
 from serving.records.database import decisions, engine_for
 from serving.records.outcomes import realised
 from serving.records.queries import Records
+from serving.records.reviews import Reviews
 from serving.settings import settings
 
 # A spreadsheet reads a cell starting with one of these as a formula (OWASP, "CSV Injection").
@@ -99,6 +102,7 @@ def main() -> None:
         summary = {
             "realised": realised(records.labelled()),
             "fairness": live_fairness(period).model_dump(),
+            "oversight": Reviews(records.engine).figures().model_dump(),
         }
         print(json.dumps(summary, indent=2))
     elif args.command == "purge":

@@ -52,8 +52,27 @@ decisions = sa.Table(
     sa.Column("repaid", sa.Boolean, nullable=True),
     sa.Column("outcome_at", UTCDateTime, nullable=True),
     sa.Column("outcome_by", sa.String(16), nullable=True),  # the reporting key's name
+    # Human oversight (`serving.oversight`): the decision answered (approve, refer or
+    # decline) and the final one (None while a person has yet to take it), who took it,
+    # when, why it differs from the model's, and their note.
+    sa.Column("answered", sa.String(8), nullable=True),
+    sa.Column("final_decision", sa.String(8), nullable=True),
+    sa.Column("reviewed_by", sa.String(16), nullable=True),
+    sa.Column("reviewed_at", UTCDateTime, nullable=True),
+    sa.Column("override_reason", sa.String(32), nullable=True),
+    sa.Column("review_note", sa.String(500), nullable=True),
+    # A contest's re-score: the decision contested first (the case), the applicant's
+    # statement and the date by which a person must review it.
+    sa.Column("contest_of_request_id", sa.String(64), nullable=True),
+    sa.Column("contest_of_position", sa.Integer, nullable=True),
+    sa.Column("contest_statement", sa.String(2000), nullable=True),
+    sa.Column("due_at", UTCDateTime, nullable=True),
+    # A score of the loan officer's form's what-if use: no decision, no drift, no queue.
+    sa.Column("what_if", sa.Boolean, nullable=False, server_default=sa.false()),
     # A request id names one request: its rows are addressed by (request id, position).
     sa.Index("uq_decisions_request_id_position", "request_id", "position", unique=True),
+    sa.Index("ix_decisions_awaiting", "final_decision", "id"),
+    sa.Index("ix_decisions_contest_of", "contest_of_request_id", "contest_of_position"),
 )
 # A recorded outcome is corrected, never overwritten silently: each change, its author and
 # the value it replaced.

@@ -8,13 +8,21 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from credit_risk.contract import GOOD
+from credit_risk.contract import BAD, GOOD
+from serving.oversight import APPROVE
 from serving.records.database import decisions, outcome_corrections
 from serving.records.models import Outcome, OutcomeByRequest, OutcomeConflict
 
 # Rows the purge deletes per transaction: each holds the write lock for well under
 # `BUSY_TIMEOUT_S`, so that serving commits wait between them rather than fail.
 PURGE_CHUNK = 5000
+# The decision an outcome is judged against: the final one (a person's, where one took
+# it), as the model's words; the model's own where none is recorded (none yet).
+FINAL_AS_PREDICTION = sa.case(
+    (decisions.c.final_decision == APPROVE, GOOD),
+    (decisions.c.final_decision.is_not(None), BAD),
+    else_=decisions.c.decision,
+).label("decision")
 
 
 @dataclass(frozen=True)
@@ -51,7 +59,13 @@ class Records:
             if len(found) > 1:
                 raise OutcomeConflict(f"{len(found)} decisions match: name one by request id")
             (row,) = found
-            if row.decision != GOOD:
+            if row.what_if:
+                raise OutcomeConflict("a what-if score decided nothing: it has no outcome")
+            if row.final_decision is None:
+                raise OutcomeConflict(
+                    "no credit was extended yet: the decision awaits a person (GET /reviews)"
+                )
+            if row.final_decision != APPROVE:
                 raise OutcomeConflict("no credit was extended: a decline has no repayment")
             now = datetime.now(UTC)
             if outcome.correction and row.repaid is None:
@@ -130,19 +144,20 @@ class Records:
             return connection.execute(decisions.delete().where(match)).rowcount
 
     def for_fairness(self) -> list[dict[str, Any]]:
-        """Model, inputs, decision and outcome of every decision (`serving.fairness`)."""
+        """Model, inputs, decision and outcome of every decision, what-if scores aside
+        (`serving.fairness`)."""
         query = sa.select(
             decisions.c.model, decisions.c.applicant, decisions.c.decision, decisions.c.repaid
-        )
+        ).where(decisions.c.what_if.is_(False))
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
 
     def labelled(self) -> list[dict[str, Any]]:
-        """Model, P(good), decision and outcome of every decision with an outcome, in the
-        order the outcomes were recorded."""
+        """Model, P(good), final decision and outcome of every decision with an outcome,
+        in the order the outcomes were recorded."""
         query = (
             sa.select(
-                decisions.c.model, decisions.c.p_good, decisions.c.decision, decisions.c.repaid
+                decisions.c.model, decisions.c.p_good, FINAL_AS_PREDICTION, decisions.c.repaid
             )
             .where(decisions.c.repaid.is_not(None))
             .order_by(decisions.c.outcome_at, decisions.c.id)
@@ -155,7 +170,7 @@ class Records:
         the order they happened: the decision's id, model, P(good), decision and the outcome
         the event set (`serving.records.outcomes.published`)."""
         decided = sa.select(
-            decisions.c.id, decisions.c.model, decisions.c.p_good, decisions.c.decision
+            decisions.c.id, decisions.c.model, decisions.c.p_good, FINAL_AS_PREDICTION
         )
         first = decided.add_columns(
             # As first reported: the value its first correction replaced, if there is one.

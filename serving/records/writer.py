@@ -13,7 +13,9 @@ import sqlalchemy as sa
 
 from credit_risk.contract import FIELDS
 from credit_risk.reasons import REASON_TABLE_VERSION
+from serving.oversight import REFER
 from serving.records.database import decisions
+from serving.records.models import ContestOf
 
 
 class RecordWriter:
@@ -91,8 +93,11 @@ def rows_for(
     answers: Iterable[Any],
     caller: str | None,
     client_reference: str | None,
+    what_if: bool = False,
+    contest: ContestOf | None = None,
 ) -> list[dict[str, Any]]:
-    """The records of one request's answers (`serving.schemas.CreditScore`), in order."""
+    """The records of one request's answers (`serving.schemas.CreditScore`), in order: a
+    decision answered `refer` (and any `what_if` score) has no final decision yet."""
     now = datetime.now(UTC)
     return [
         {
@@ -112,6 +117,10 @@ def rows_for(
             },
             "caller": caller,
             "client_reference": client_reference,
+            "answered": answer.decision,
+            "final_decision": None if what_if or answer.decision == REFER else answer.decision,
+            "what_if": what_if,
+            **ContestOf.columns_of(contest),
         }
         for position, (applicant, answer) in enumerate(zip(applicants, answers, strict=True))
     ]

@@ -13,10 +13,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from serving.settings import Settings
 from tools.server_process import ServerProcess, bentoml_serve, free_port
-
-METRICS_MAX_AGE_S = Settings.model_fields["metrics_max_age_s"].default
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +35,9 @@ def scrape(url: str) -> str:
     """The /metrics text as of now: a worker answers the scrapes within `metrics_max_age_s`
     of its last rendering with that rendering, so a test reading what it just did waits
     that long first."""
-    time.sleep(METRICS_MAX_AGE_S + 0.05)
+    from serving.settings import Settings  # not at import: BENTOML_HOME is set first
+
+    time.sleep(Settings.model_fields["metrics_max_age_s"].default + 0.05)
     response = requests.get(f"{url}/metrics", timeout=10)
     assert response.status_code == 200, response.text
     return response.text

@@ -146,3 +146,31 @@ def test_too_many_requests_parse_into_a_typed_error(generated: ModuleType, restr
     refused = [a for a in answers if a.status_code == 429]
     assert refused, [a.status_code for a in answers]
     assert all(isinstance(a.parsed, m.ErrorBody) for a in refused)
+
+
+def test_the_oversight_routes_answer_typed_models(generated: ModuleType, restricted: str) -> None:
+    """The documented example is referred (within the review band of the threshold); a
+    person approves it through the generated client, once."""
+    m = models(generated)
+
+    def route(name: str) -> ModuleType:
+        return importlib.import_module(f"{PACKAGE}.api.human_oversight.{name}")
+
+    keyed = generated.Client(base_url=restricted, headers={"X-API-Key": KEY})
+    scorer = generated.Client(
+        base_url=restricted, headers={"X-API-Key": KEY, "X-Request-ID": "generated-review"}
+    )
+    answer = api(generated, "credit_score_prediction").sync(
+        client=scorer, body=m.Applicant.from_dict(EXAMPLE)
+    )
+    assert answer.decision == "refer"
+    page = route("reviews").sync(client=keyed, limit=100)
+    assert isinstance(page, m.ReviewQueue)
+    assert all(isinstance(r, m.Queued) for r in page.reviews)
+    review = m.Review.from_dict({"decision": "approve"})
+    taken = route("review_decision").sync("generated-review", client=keyed, body=review)
+    assert isinstance(taken, m.DecisionRecord)
+    assert taken.final_decision == "approve" and taken.reviewed_by == "key-1"
+    again = route("review_decision").sync_detailed("generated-review", client=keyed, body=review)
+    assert again.status_code == 409 and isinstance(again.parsed, m.ErrorBody)
+    assert isinstance(route("oversight").sync(client=keyed), m.OversightReport)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,9 +20,11 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from credit_risk.contract import CATEGORIES, EXAMPLE, FIELDS
 from serving.http.routes import UI
+from tools.server_process import ServerProcess, bentoml_serve, free_port
 from training_export.paths import REPO_ROOT
 
-PREDICT = "/credit_score_prediction?reasons=true"  # where the form posts
+# Where the form posts: its scores are what-ifs, recorded as such, deciding nothing.
+PREDICT = "/credit_score_prediction?reasons=true&what_if=true"
 SCREENSHOT_COPY = REPO_ROOT / "build" / "ui-screenshot.png"  # build/ is git-ignored
 # Every field differs from the prefilled example, so every control is exercised.
 APPLICANT = {
@@ -211,3 +214,80 @@ def test_server_and_network_errors_are_readable(
     if status is not None:  # the request id, for support
         assert texts(browser, "#message-list li") == ["Reference: req-42"]
     assert not browser.find_element(By.ID, "result").is_displayed()
+
+
+OFFICER = {"name": "officer-ann", "key": "officer-key", "roles": ["score", "review", "audit"]}
+
+
+@pytest.fixture(scope="module")
+def reviewed(stored_model, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server with a loan officer's key and records of its own: its queue is the test's."""
+    port, folder = free_port(), tmp_path_factory.mktemp("reviewed")
+    env = {
+        "CREDIT_RISK_API_KEYS": json.dumps([OFFICER]),
+        "CREDIT_RISK_RECORDS_URL": f"sqlite:///{folder / 'decisions.db'}",
+    }
+    command = bentoml_serve("service:CreditScoring", port)
+    with ServerProcess(command, port, folder / "serve.log", env=env) as server:
+        yield server.url
+
+
+def test_an_officer_takes_the_queued_decisions_from_the_page(
+    browser: WebDriver, reviewed: str, dataset
+) -> None:
+    keyed = {"X-API-Key": OFFICER["key"]}
+    applicants = dataset[list(FIELDS)].head(30).to_dict("records")
+    requests.post(  # scored by the origination system: some are referred
+        reviewed + "/credit_score_prediction/batch",
+        json={"applicants": applicants},
+        headers={**keyed, "X-Request-ID": "ui-case"},
+        timeout=30,
+    ).raise_for_status()
+    waiting = requests.get(reviewed + "/reviews?limit=100", headers=keyed, timeout=10).json()
+    assert len(waiting["reviews"]) > 2
+    open_form(browser, reviewed)
+    browser.find_element(By.ID, "load-queue").click()  # no key yet: told to enter one
+    queue = browser.find_element(By.ID, "queue")
+    WebDriverWait(browser, 30).until(lambda _: queue.get_attribute("data-state") == "error")
+    assert "API key" in browser.find_element(By.ID, "queue-message").text
+    browser.find_element(By.ID, "api-key").send_keys(OFFICER["key"])
+    browser.find_element(By.ID, "load-queue").click()
+    WebDriverWait(browser, 30).until(lambda _: queue.get_attribute("data-state") == "loaded")
+    items = browser.find_elements(By.CSS_SELECTOR, "#queue-items .queued")
+    assert len(items) == min(20, len(waiting["reviews"]))  # one page
+    first, second = waiting["reviews"][:2]
+    assert items[0].find_element(By.CSS_SELECTOR, ".queued-id").text == (
+        f"ui-case #{first['position']}"
+    )
+    assert f"model recommends {first['recommendation']}" in items[0].text
+    assert f"{100 * first['p_good']:.1f} %" in items[0].text
+    # The model's recommendation, taken as it is.
+    items[0].find_element(By.CSS_SELECTOR, ".review-submit").click()
+    outcome = items[0].find_element(By.CSS_SELECTOR, ".queued-outcome")
+    WebDriverWait(browser, 30).until(lambda _: items[0].get_attribute("data-state"))
+    assert outcome.text == f"{first['recommendation']} by officer-ann"
+    # An override without its reason is refused and said so; with one, recorded.
+    flip = "decline" if second["recommendation"] == "approve" else "approve"
+    Select(items[1].find_element(By.CSS_SELECTOR, ".review-decision")).select_by_value(flip)
+    items[1].find_element(By.CSS_SELECTOR, ".review-submit").click()
+    WebDriverWait(browser, 30).until(lambda _: items[1].get_attribute("data-state"))
+    assert items[1].get_attribute("data-state") == "refused"
+    assert "override_reason" in items[1].find_element(By.CSS_SELECTOR, ".queued-outcome").text
+    reason = Select(items[1].find_element(By.CSS_SELECTOR, ".review-reason"))
+    reason.select_by_value("verified_income")
+    items[1].find_element(By.CSS_SELECTOR, ".review-note").send_keys("payslips seen")
+    items[1].find_element(By.CSS_SELECTOR, ".review-submit").click()
+    WebDriverWait(browser, 30).until(lambda _: items[1].get_attribute("data-state") == "decided")
+    records = requests.get(reviewed + "/decisions/ui-case", headers=keyed, timeout=10).json()
+    taken = records[second["position"]]
+    assert (taken["final_decision"], taken["override_reason"], taken["review_note"]) == (
+        flip,
+        "verified_income",
+        "payslips seen",
+    )
+    assert taken["reviewed_by"] == "officer-ann"
+    assert records[first["position"]]["final_decision"] == first["recommendation"]
+    # A what-if score of the form never joins the queue.
+    assert submit(browser) == "result"
+    after = requests.get(reviewed + "/reviews?limit=100", headers=keyed, timeout=10).json()
+    assert len(after["reviews"]) == len(waiting["reviews"]) - 2

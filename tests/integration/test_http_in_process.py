@@ -227,12 +227,16 @@ def test_an_invalid_reasons_parameter_is_422_naming_it(client: TestClient, route
     assert [error["loc"] for error in response.json()["detail"]] == [["reasons"]]
 
 
-def test_openapi_documents_the_reasons_parameter(client: TestClient) -> None:
+def test_openapi_documents_the_query_parameters(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     for route in ("/credit_score_prediction", "/credit_score_prediction/batch"):
-        (parameter,) = spec["paths"][route]["post"]["parameters"]
-        assert parameter["name"] == "reasons" and parameter["in"] == "query"
-        assert parameter["schema"] == {"type": "boolean", "default": False}
+        parameters = spec["paths"][route]["post"]["parameters"]
+        assert [(p["name"], p["in"]) for p in parameters] == [
+            ("reasons", "query"),
+            ("what_if", "query"),
+        ]
+        for parameter in parameters:
+            assert parameter["schema"] == {"type": "boolean", "default": False}
 
 
 def test_loan_form_has_every_field_with_its_choices_and_nothing_remote(

@@ -116,10 +116,16 @@ def test_the_export_command_writes_a_period_for_an_auditor(
         text=True,
         check=True,
     )
-    assert "records to" in done.stdout
+    counted, summary = done.stdout.split("\n", 1)
+    assert "records to" in counted
+    figures = json.loads(summary)
+    assert list(figures) == ["realised", "fairness", "oversight"]
+    (version,) = figures["oversight"]["versions"]
+    assert version["awaiting"] >= 1  # the example is referred: it awaits a person
     frame = pd.read_parquet(out) if suffix == ".parquet" else pd.read_csv(out)
     exported = frame[frame["request_id"] == "rec-export"].iloc[0]
     assert json.loads(exported["applicant"]) == EXAMPLE
+    assert exported["answered"] == "refer" and pd.isna(exported["final_decision"])
     assert len(frame) == len(records.between(None, None))
 
 

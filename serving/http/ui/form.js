@@ -130,4 +130,107 @@
   }
 
   form.addEventListener("submit", submit);
+
+  // The review queue: GET /reviews a page at a time; each decision taken with
+  // POST /decisions/{request_id}/review, in the name of the API key typed above.
+  const queue = byId("queue");
+  let after = null;
+
+  function keyHeaders() {
+    const headers = { "Content-Type": "application/json" };
+    const key = byId("api-key").value;
+    if (key) headers["X-API-Key"] = key;
+    return headers;
+  }
+
+  function queueMessage(text) {
+    byId("queue-message").textContent = text;
+    byId("queue-message").hidden = !text;
+  }
+
+  function refusal(status, answer) {
+    if (status === 401) return "Enter an API key with the role \u201creview\u201d under \u201cAPI key\u201d.";
+    return failure(status, answer);
+  }
+
+  function queuedItem(record) {
+    const item = byId("queue-item").content.firstElementChild.cloneNode(true);
+    item.dataset.requestId = record.request_id;
+    item.dataset.position = String(record.position);
+    item.querySelector(".queued-id").textContent = `${record.request_id} #${record.position}`;
+    item.querySelector(".queued-p").textContent =
+      `P(good) ${(record.p_good * 100).toFixed(1)} %`;
+    item.querySelector(".queued-recommendation").textContent =
+      `model recommends ${record.recommendation}`;
+    item.querySelector(".queued-applicant").textContent = Object.entries(record.applicant)
+      .map(([field, value]) => `${field}: ${value}`).join("; ");
+    const reasons = record.reasons ? record.reasons.reasons : null;
+    if (reasons) showReasons(item.querySelector(".queued-reasons"), reasons);
+    item.querySelector(".review-decision").value = record.recommendation;
+    item.querySelector(".review-submit").addEventListener("click", () => decide(item));
+    return item;
+  }
+
+  async function loadQueue(more) {
+    queueMessage("");
+    if (!more) {
+      after = null;
+      byId("queue-items").replaceChildren();
+    }
+    queue.dataset.state = "pending";
+    const url = `${queue.dataset.reviews}?limit=20` + (after === null ? "" : `&after=${after}`);
+    let response;
+    try {
+      response = await fetch(url, { headers: keyHeaders() });
+    } catch {
+      queue.dataset.state = "error";
+      queueMessage("The service could not be reached.");
+      return;
+    }
+    const answer = await response.json().catch(() => null);
+    if (!response.ok || !answer) {
+      queue.dataset.state = "error";
+      queueMessage(refusal(response.status, answer));
+      return;
+    }
+    byId("queue-items").append(...answer.reviews.map(queuedItem));
+    after = answer.next;
+    byId("more-queue").hidden = after === null;
+    if (!byId("queue-items").children.length) queueMessage("No decision awaits a person.");
+    queue.dataset.state = "loaded";
+  }
+
+  async function decide(item) {
+    const body = {
+      position: Number(item.dataset.position),
+      decision: item.querySelector(".review-decision").value,
+    };
+    const reason = item.querySelector(".review-reason").value;
+    const note = item.querySelector(".review-note").value.trim();
+    if (reason) body.override_reason = reason;
+    if (note) body.note = note;
+    const url = queue.dataset.review.replace("{request_id}", encodeURIComponent(item.dataset.requestId));
+    const outcome = item.querySelector(".queued-outcome");
+    let response;
+    try {
+      response = await fetch(url, { method: "POST", headers: keyHeaders(), body: JSON.stringify(body) });
+    } catch {
+      item.dataset.state = "refused";
+      outcome.textContent = "The service could not be reached.";
+      return;
+    }
+    const answer = await response.json().catch(() => null);
+    if (response.ok && answer) {
+      item.dataset.state = "decided";
+      outcome.textContent = `${answer.final_decision} by ${answer.reviewed_by}`;
+    } else {
+      item.dataset.state = "refused";
+      const detail = answer && typeof answer.error === "string" ? answer.error
+        : answer && Array.isArray(answer.detail) ? String(answer.detail[0].msg) : "";
+      outcome.textContent = detail || refusal(response.status, answer);
+    }
+  }
+
+  byId("load-queue").addEventListener("click", () => loadQueue(false));
+  byId("more-queue").addEventListener("click", () => loadQueue(true));
 })();

@@ -10,7 +10,13 @@ from credit_risk.contract import EXAMPLE
 from serving.records.writer import RecordWriter, rows_for
 from serving.schemas import CreditScore
 
-ANSWER = {"prediction": "good", "probability": 0.9, "probability_bad": 0.1, "model": "m:1"}
+ANSWER = {
+    "prediction": "good",
+    "decision": "approve",
+    "probability": 0.9,
+    "probability_bad": 0.1,
+    "model": "m:1",
+}
 
 
 def rows(request_id: str, n: int = 1, reference: str | None = None, **answer) -> list[dict]:

@@ -62,7 +62,20 @@ def test_migrations_make_the_schema_the_code_expects(records_url: str) -> None:
 
 
 # The columns added by migrations after the first.
-ADDED_LATER = {"outcome_by"}
+ADDED_LATER = {
+    "outcome_by",
+    "answered",
+    "final_decision",
+    "reviewed_by",
+    "reviewed_at",
+    "override_reason",
+    "review_note",
+    "contest_of_request_id",
+    "contest_of_position",
+    "contest_statement",
+    "due_at",
+    "what_if",
+}
 
 
 def made_before_the_migrations(records_url: str, written: list[dict]) -> None:
@@ -83,7 +96,11 @@ def made_before_the_migrations(records_url: str, written: list[dict]) -> None:
 def test_a_table_made_before_the_migrations_is_kept(records_url: str) -> None:
     made_before_the_migrations(records_url, rows("before"))
     records = Records(engine_for(records_url))
-    assert len(records.of_request("before")) == 1
+    (record,) = records.of_request("before")
+    # Final as answered: the model's decision, as it was then.
+    expected = "approve" if record["decision"] == "good" else "decline"
+    assert record["answered"] == record["final_decision"] == expected
+    assert record["what_if"] is False and record["reviewed_by"] is None
 
 
 def test_a_request_id_used_twice_before_it_named_one_request_stops_the_migration(

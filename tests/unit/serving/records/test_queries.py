@@ -121,7 +121,8 @@ def test_times_are_read_back_in_utc_with_their_offset(records: Records) -> None:
 
 
 def test_a_decline_takes_no_outcome(records: Records) -> None:
-    write(records.engine, rows("declined", prediction="bad", probability=0.3, probability_bad=0.7))
+    declined = {"prediction": "bad", "decision": "decline", "probability": 0.3}
+    write(records.engine, rows("declined", **declined, probability_bad=0.7))
     with pytest.raises(OutcomeConflict, match="no credit was extended"):
         outcome(records, {"request_id": "declined", "repaid": False})
     assert records.of_request("declined")[0]["repaid"] is None
