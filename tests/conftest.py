@@ -93,12 +93,15 @@ def example_answer(stored_model, served_decision) -> tuple[dict, dict]:
     from credit_risk.contract import EXAMPLE, Applicant, encode_applicants
     from credit_risk.decision import decision_rows
     from model_store.store import load_scorer
+    from serving.oversight import DecisionPolicy
     from serving.schemas import CreditScore
+    from serving.settings import Settings
 
     example = EXAMPLE
     p_good = load_scorer(stored_model).predict_proba(encode_applicants([Applicant(**example)]))
     row = decision_rows(p_good[0], served_decision.calls_good(p_good[0]))[0]
-    answer = CreditScore.from_row(row, str(stored_model.tag)).model_dump()
+    decision = DecisionPolicy.of(Settings()).of_row(row, served_decision.threshold)
+    answer = CreditScore.from_row(row, str(stored_model.tag), decision).model_dump()
     for key in ("probability", "probability_bad"):
         answer[key] = pytest.approx(answer[key], abs=1e-6)
     return example, answer

@@ -102,6 +102,7 @@ def test_a_submitted_applicant_shows_the_apis_answer(
     assert float(shown.removesuffix(" %")) == pytest.approx(100 * answer["probability"], abs=0.051)
     assert browser.find_element(By.ID, "model").text == answer["model"]
     assert not browser.find_element(By.ID, "message").is_displayed()
+    assert "decides nothing" in browser.find_element(By.ID, "what-if-note").text
     items = texts(browser, "#principal-reasons li")
     shown_reasons = [item.rsplit(" (", 1)[0] for item in items]
     assert shown_reasons == [f"{r['code']}: {r['text']}" for r in answer["reasons"]] or ["none"]
