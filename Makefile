@@ -16,7 +16,7 @@ export CONTAINERS_CONF ?= $(CURDIR)/scripts/containers.conf
 # The CPU torch wheel the Bento installs (its path is in bentofile.yaml, pinned by constraints.txt).
 TORCH_WHEEL := $(shell sed -n 's|^ *- "\./\(build/wheels/torch-.*\.whl\)"$$|\1|p' bentofile.yaml)
 
-.PHONY: setup store serve test test-retrain browser postgres lint format train evaluate data bench reliability clean wheels \
+.PHONY: setup store serve test test-retrain browser postgres lint format train evaluate ablation data bench reliability clean wheels \
 	bento test-bento container test-container score spark-score bench-scoring \
 	records-export records-purge
 
@@ -86,9 +86,12 @@ train: setup  ## retrain and re-export artifacts/, the model card and the fairne
 	$(PY) -m training_export.model_card
 	$(PY) -m training_export.fairness
 
-evaluate: setup  ## 5x5 cross-validation into reports/, then `make train` (about 5-10 minutes)
+evaluate: setup  ## 5x5 cross-validation into reports/, then `make train` (under 10 minutes)
 	$(PY) -m training_export.evaluation
 	$(MAKE) train
+
+ablation: setup  ## the training ablation on the folds of repeat 1 into reports/ablation.{json,md} (~4 minutes)
+	$(PY) -m training_export.evaluation.ablation
 
 bench: store  ## HTTP benchmark vs the peers (baseline, FastAPI, LitServe) and BentoML's ceiling; model path
 	command -v wrk >/dev/null || ($(APT) update -qq && $(APT) install -y -qq wrk)

@@ -128,9 +128,12 @@ def artifact_copy(tmp_path: Path) -> Path:
     return Path(shutil.copytree(ARTIFACTS_DIR, tmp_path / "artifacts"))
 
 
-def _first_decided(dataset: pd.DataFrame, served_scorer, decision: str, **policy) -> dict:
-    """The first dataset applicant whom the served version answers with `decision`, under
-    the default review settings changed by `policy`."""
+def _first_decided(
+    dataset: pd.DataFrame, served_scorer, decision: str, good: bool | None = None, **policy
+) -> dict:
+    """The first dataset applicant whom the served version answers with `decision` (and,
+    unless `good` is None, that prediction), under the default review settings changed by
+    `policy`."""
     from credit_risk.contract import FIELDS, encode
     from serving.oversight import DecisionPolicy
     from serving.settings import Settings
@@ -141,7 +144,11 @@ def _first_decided(dataset: pd.DataFrame, served_scorer, decision: str, **policy
     answered = (
         DecisionPolicy.of(settings).of_row(r, served_scorer.decision.threshold) for r in rows
     )
-    return next(a for a, d in zip(applicants, answered, strict=True) if d == decision)
+    return next(
+        a
+        for a, r, d in zip(applicants, rows, answered, strict=True)
+        if d == decision and good in (None, r["good"])
+    )
 
 
 @pytest.fixture(scope="session")
@@ -149,6 +156,13 @@ def approved_applicant(dataset: pd.DataFrame, served_scorer) -> dict:
     """The first dataset applicant that the served version approves (outside the band a
     person reviews)."""
     return _first_decided(dataset, served_scorer, "approve")
+
+
+@pytest.fixture(scope="session")
+def referred_applicant(dataset: pd.DataFrame, served_scorer) -> dict:
+    """The first dataset applicant the served version would approve, referred to a person
+    because its P(good) lies within the review band of the threshold."""
+    return _first_decided(dataset, served_scorer, "refer", good=True, decline_needs_review=False)
 
 
 @pytest.fixture(scope="session")

@@ -36,11 +36,13 @@ CONFIGS: dict[str, ModelConfig] = {
     ),
 }
 # A deep ensemble of five networks of config 002's shape (seeds SEED..SEED + 4), each trained
-# on targets half label, half the out-of-fold belief of a spline logistic regression and
-# gradient boosting (training_export.teacher); served as one network, logits averaged; its
-# own sigmoid is the probability (Platt on the 150 validation rows made the CV Brier worse).
+# on the out-of-fold belief of a spline logistic regression and gradient boosting
+# (training_export.teacher; the labels serve early stopping, calibration and the threshold);
+# served as one network, logits averaged; its own sigmoid is the probability (Platt on the
+# 150 validation rows made the CV Brier worse). Distillation 1.0 rather than 0.5 since the
+# monthly amount joined the features: see ENSEMBLE_CHOICE in evaluation/ablation.py.
 CONFIGS["003"] = CONFIGS["002"].model_copy(
-    update={"members": 5, "distillation": 0.5, "calibration": "none"}
+    update={"members": 5, "distillation": 1.0, "calibration": "none"}
 )
 # The training of the original service: all epochs, the last weights (see evaluation/ablation.py).
 ORIGINAL_TRAINING: dict[str, object] = {

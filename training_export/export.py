@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import platform
 from collections.abc import Collection
 from importlib import metadata
@@ -43,6 +44,7 @@ from training_export.evaluation.report import REPORT_JSON
 from training_export.paths import ARTIFACTS_DIR, DATASET_CSV, REPORTS_DIR
 from training_export.train import (
     SEED,
+    Split,
     TrainedModel,
     scores,
     split,
@@ -72,6 +74,7 @@ def export(
     directory: Path,
     evaluation: Path = REPORTS_DIR / REPORT_JSON,
     config_ids: Collection[str] = tuple(CONFIGS),
+    processes: int = 2,
 ) -> dict:
     """Train every config (of `config_ids`), write its files and one manifest into `directory`.
 
@@ -82,8 +85,7 @@ def export(
     `python -m training_export.evaluation`). The manifest records the sha256 of every file,
     test metrics and the cross-validated metrics of `evaluation`.
     """
-    torch.set_num_threads(1)  # the same arithmetic on every machine: reproducible weights
-    torch.use_deterministic_algorithms(True)
+    _reproducible_torch()
     cv = json.loads(evaluation.read_text())
     parts = split(dataset.load())
     y_val, y_test = target(parts.validation), target(parts.test)
@@ -94,10 +96,11 @@ def export(
     profile = TrainingProfile.fit(parts.train)
     profile.to_json(directory / PROFILE)
     train_encoded = encode(parts.train.to_dict("records"))
+    trained = _train_all(config_ids, parts, processes)
     models = {}
     for config_id in config_ids:
         config = CONFIGS[config_id]
-        model = train_network(config, parts.train, parts.validation)
+        model = trained[config_id]
         decision = served(
             Decision.fit(model.validation_logits, y_val, config.calibration == "platt"),
             cv,
@@ -147,6 +150,30 @@ def export(
     }
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+def _reproducible_torch() -> None:
+    """One thread, deterministic kernels: the same arithmetic on every machine."""
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+
+
+def _train(job: tuple[str, Split]) -> TrainedModel:
+    config_id, parts = job
+    _reproducible_torch()
+    return train_network(CONFIGS[config_id], parts.train, parts.validation)
+
+
+def _train_all(
+    config_ids: Collection[str], parts: Split, processes: int
+) -> dict[str, TrainedModel]:
+    """Every config trained on `parts`, in `processes` processes (each network's training
+    seeds itself, so the weights do not depend on which process trains it)."""
+    # The ensembles first: they take longest.
+    jobs = sorted(config_ids, key=lambda config_id: -CONFIGS[config_id].members)
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        models = pool.map(_train, [(config_id, parts) for config_id in jobs], chunksize=1)
+    return dict(zip(jobs, models, strict=True))
 
 
 def served(decision: Decision, cv: dict, name: str) -> Decision:

@@ -18,6 +18,7 @@ from credit_risk.decision import BAYES_THRESHOLD, Decision
 from credit_risk.fairness import MIN_APPROVAL_RATIO
 from credit_risk.features import feature_names
 from training_export import behaviour, dataset
+from training_export.evaluation.ablation import ABLATION_JSON, ABLATION_MD
 from training_export.evaluation.cv import LOGISTIC, mlp_name
 from training_export.evaluation.report import (
     CALIBRATION_PNG,
@@ -39,6 +40,7 @@ def inputs(artifacts: Path = ARTIFACTS_DIR, reports: Path = REPORTS_DIR) -> dict
     records = dataset.load()[list(FIELDS)].to_dict("records")
     return {
         "evaluation": json.loads((reports / REPORT_JSON).read_text()),
+        "ablation": json.loads((reports / ABLATION_JSON).read_text()),
         "manifest": manifest,
         "provenance": json.loads(DATASET_PROVENANCE.read_text()),
         "decision": scorer.decision,
@@ -83,6 +85,7 @@ def calibration_text(
 
 def render(
     evaluation: dict[str, Any],
+    ablation: dict[str, Any],
     manifest: dict[str, Any],
     provenance: dict[str, Any],
     decision: Decision,
@@ -154,8 +157,9 @@ def render(
             else ", the weights of the best epoch are served"
         )
         + (
-            f". Distillation: the targets are {1 - distillation:g} * label + "
-            f"{distillation:g} * the mean P(good) of a spline logistic regression and "
+            ". Distillation: the targets are "
+            + ("" if distillation == 1 else f"{1 - distillation:g} * label + {distillation:g} * ")
+            + "the mean P(good) of a spline logistic regression and "
             "gradient boosting, each row predicted by models fitted on the other rows (5 "
             "folds within the rows the network trains on); early stopping, calibration "
             "and threshold use the true labels"
@@ -166,7 +170,9 @@ def render(
         f"{manifest['test_split']['seed']}): {rows['train']} train / {rows['validation']} "
         f"validation / {rows['test']} test rows, stratified.",
         f"- Inputs: {len(SCORED_FIELDS)} of the 9 documented fields ({', '.join(SCORED_FIELDS)}); "
-        f"numerics standardised, categories one-hot ({len(feature_names())} features). "
+        "numerics standardised, with the log of the monthly amount (Credit amount / "
+        "Duration, standardised) derived from two of them, categories one-hot "
+        f"({len(feature_names())} features; `credit_risk.features`). "
         f"**{' and '.join(MONITORED_FIELDS)} are not inputs**: the request still carries them "
         "(the documented body), they are validated and kept in the decision records for "
         "fairness monitoring, and `credit_risk.contract.encode` never passes them to a "
@@ -179,7 +185,9 @@ def render(
         "ranked by the log-odds the applicant would gain if that field alone took its most "
         "favourable value (the version's reason baseline, in its decision file: "
         + ", ".join(f"{k} {v}" for k, v in (decision.reason_baseline or {}).items())
-        + "). An account balance's baseline is a known balance, never 'no account known'. "
+        + "). An account balance's baseline is a known balance, never 'no account known'; "
+        "Job's is the highest skill, so no applicant is told that more skill or residence "
+        "counted against them. "
         "Recorded with each decline; answered with `?reasons=true`, for approvals too.",
         '- Output: `probability` = calibrated P(good); `prediction` = "good" iff '
         "P(good) > the version's threshold.",
@@ -234,9 +242,9 @@ def render(
         "",
         "The differences between the MLPs and logistic regression are well inside one "
         "fold-to-fold sd. What the training changes and the ensemble did, and what did not "
-        f"help: see the ablation in [{REPORT_MD}]({REPORT_MD}) and the comparison below.",
+        f"help: see the ablation in [{ABLATION_MD}]({ABLATION_MD}) and the comparison below.",
         "",
-        *comparison(evaluation),
+        *comparison(evaluation, ablation),
         "",
         f"Exported version {best_id} on the held-out export test split ({rows['test']} rows, "
         f"one noisy split): AUC {test['auc']:.3f}, Brier {test['brier']:.3f}, log loss "
@@ -376,7 +384,7 @@ def goals(served: dict[str, Any], logistic: dict[str, Any]) -> list[str]:
     return lines
 
 
-def comparison(evaluation: dict[str, Any]) -> list[str]:
+def comparison(evaluation: dict[str, Any], ablation: dict[str, Any]) -> list[str]:
     """What else was measured on the nine columns, in this repository and outside it."""
     cv = evaluation["models"]
     lines = [
@@ -390,7 +398,7 @@ def comparison(evaluation: dict[str, Any]) -> list[str]:
             f"| {name} | {fmt(m['auc'])} | {fmt(m['brier'], 4)} | {fmt(m['cost'])} | "
             "this evaluation, 5 x 5 CV |"
         )
-    for name, m in evaluation["ablation"].items():
+    for name, m in ablation["ablation"].items():
         if name.startswith(f"{mlp_name('003')} | ") and "final" not in name:
             lines.append(
                 f"| {name.replace(' | ', ': ')} | {fmt(m['auc'])} | {fmt(m['brier'], 4)} | "

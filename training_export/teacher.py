@@ -24,7 +24,7 @@ TEACHER_FOLDS = 5
 def teacher_models(seed: int) -> list[Pipeline | HistGradientBoostingClassifier]:
     """Cubic splines (5 knots) of the numeric features with the one-hot ones, logistic; and
     gradient-boosted trees of depth 3 (300 rounds at learning rate 0.03)."""
-    numeric = list(range(len(SCORED_NUMERIC_FIELDS)))  # the preprocessor's first columns
+    numeric = list(range(len(SCORED_NUMERIC_FIELDS) + 1))  # the first columns: scaled ones
     splines = ColumnTransformer(
         [("splines", SplineTransformer(n_knots=5, degree=3), numeric)], remainder="passthrough"
     )

@@ -148,9 +148,11 @@ def test_too_many_requests_parse_into_a_typed_error(generated: ModuleType, restr
     assert all(isinstance(a.parsed, m.ErrorBody) for a in refused)
 
 
-def test_the_oversight_routes_answer_typed_models(generated: ModuleType, restricted: str) -> None:
-    """The documented example is referred (within the review band of the threshold); a
-    person approves it through the generated client, once."""
+def test_the_oversight_routes_answer_typed_models(
+    generated: ModuleType, restricted: str, referred_applicant: dict
+) -> None:
+    """An applicant within the review band of the threshold is referred; a person approves
+    it through the generated client, once."""
     m = models(generated)
 
     def route(name: str) -> ModuleType:
@@ -161,7 +163,7 @@ def test_the_oversight_routes_answer_typed_models(generated: ModuleType, restric
         base_url=restricted, headers={"X-API-Key": KEY, "X-Request-ID": "generated-review"}
     )
     answer = api(generated, "credit_score_prediction").sync(
-        client=scorer, body=m.Applicant.from_dict(EXAMPLE)
+        client=scorer, body=m.Applicant.from_dict(referred_applicant)
     )
     assert answer.decision == "refer"
     page = route("reviews").sync(client=keyed, limit=100)

@@ -130,7 +130,7 @@ def test_recorded_features_that_do_not_fit_are_refused(artifact_copy: Path) -> N
     info = yaml.safe_load(model_yaml.read_text())
     info["metadata"]["features"]["scale"] = [1.0]
     model_yaml.write_text(yaml.safe_dump(info))
-    with pytest.raises(ArtifactError, match=r"model\.yaml: recorded features: .*numeric fields"):
+    with pytest.raises(ArtifactError, match=r"model\.yaml: recorded features: .*scaled features"):
         load_scorer(bentoml.models.get(tag))
 
 

@@ -97,9 +97,9 @@ def test_records_are_not_readable_where_no_api_keys_are_configured(client: TestC
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_the_export_command_writes_a_period_for_an_auditor(
-    client: TestClient, tmp_path, records: Records, suffix: str
+    client: TestClient, tmp_path, records: Records, suffix: str, referred_applicant: dict
 ) -> None:
-    client.post(PREDICT, json=EXAMPLE, headers={"X-Request-ID": "rec-export"})
+    client.post(PREDICT, json=referred_applicant, headers={"X-Request-ID": "rec-export"})
     out = tmp_path / f"decisions{suffix}"
     done = subprocess.run(
         [
@@ -121,10 +121,10 @@ def test_the_export_command_writes_a_period_for_an_auditor(
     figures = json.loads(summary)
     assert list(figures) == ["realised", "fairness", "oversight"]
     (version,) = figures["oversight"]["versions"]
-    assert version["awaiting"] >= 1  # the example is referred: it awaits a person
+    assert version["awaiting"] >= 1  # the applicant is referred: it awaits a person
     frame = pd.read_parquet(out) if suffix == ".parquet" else pd.read_csv(out)
     exported = frame[frame["request_id"] == "rec-export"].iloc[0]
-    assert json.loads(exported["applicant"]) == EXAMPLE
+    assert json.loads(exported["applicant"]) == referred_applicant
     assert exported["answered"] == "refer" and pd.isna(exported["final_decision"])
     assert len(frame) == len(records.between(None, None))
 

@@ -9,7 +9,13 @@ import pytest
 
 from credit_risk.artifacts import Scorer
 from credit_risk.contract import ENCODED_COLUMNS, MONITORED_FIELDS, encode
-from credit_risk.reasons import KNOWN_BALANCE_FIELDS, MAX_REASONS, Reason, principal_reasons
+from credit_risk.reasons import (
+    JOB_BASELINE,
+    KNOWN_BALANCE_FIELDS,
+    MAX_REASONS,
+    Reason,
+    principal_reasons,
+)
 from model_store.store import load_scorer
 
 
@@ -66,6 +72,12 @@ def test_no_reason_names_a_protected_basis(declines: list) -> None:
 def test_no_one_is_told_that_having_an_account_hurt_them(scorer: Scorer) -> None:
     for name in KNOWN_BALANCE_FIELDS:
         assert scorer.decision.reason_baseline[name] != "NA"
+
+
+def test_no_one_is_told_that_more_skill_hurt_them(scorer: Scorer, declines: list) -> None:
+    assert scorer.decision.reason_baseline["Job"] == JOB_BASELINE
+    told = {r.value for *_, reasons in declines for r in reasons if r.field == "Job"}
+    assert JOB_BASELINE not in told
 
 
 def test_gains_are_the_change_of_log_odds_with_one_field_at_its_baseline(

@@ -56,34 +56,44 @@ def _evaluate_fold(job: Job) -> Fold:
         random_state=seed + 100 * repeat + fold,
     )
     y_val, y_test = target(validation), target(test)
+    sex = test["Sex"].to_numpy(dtype=object)
     results: dict[str, dict[str, Any]] = {}
     for name, config in models.items():
-        model = (
-            train_baseline(inner_train)
-            if config is None
-            else train_network(config, inner_train, validation)
-        )
-        decision = (
-            Decision.fit(model.logits(validation), y_val)
-            if config is None
-            else Decision.fit(model.validation_logits, y_val, config.calibration == "platt")
-        )
+        if config is None:
+            model = train_baseline(inner_train)
+            decision = Decision.fit(model.logits(validation), y_val)
+            results[name] = _scored(model.logits(test), decision, y_test, sex)
+            continue
+        model = train_network(config, inner_train, validation)
+        platt = config.calibration == "platt"
         logits = model.logits(test)
-        p_raw, p_good = sigmoid(logits), decision.calibrate(logits)
-        results[name] = {
-            "metrics": {
-                **scores(y_test, p_good, decision.threshold),
-                "brier_uncalibrated": float(brier_score_loss(y_test, p_raw)),
-                "log_loss_uncalibrated": float(log_loss(y_test, p_raw, labels=[0, 1])),
-                "threshold": decision.threshold,
-                "approval_ratio_female_male": approval_ratio_female_male(
-                    p_good > decision.threshold, test["Sex"].to_numpy(dtype=object)
-                ),
-            },
-            "p_good": p_good,
-            "p_uncalibrated": p_raw,
-        }
+        results[name] = _scored(
+            logits, Decision.fit(model.validation_logits, y_val, platt), y_test, sex
+        )
+        # The same network under the other calibration: the ablation's calibration row.
+        other = Decision.fit(model.validation_logits, y_val, not platt)
+        results[name]["other_calibration"] = _scored(logits, other, y_test, sex)["metrics"]
     return repeat, fold, test_index, results
+
+
+def _scored(
+    logits: np.ndarray, decision: Decision, y_test: np.ndarray, sex: np.ndarray
+) -> dict[str, Any]:
+    """One model's metrics and predictions on a test fold."""
+    p_raw, p_good = sigmoid(logits), decision.calibrate(logits)
+    return {
+        "metrics": {
+            **scores(y_test, p_good, decision.threshold),
+            "brier_uncalibrated": float(brier_score_loss(y_test, p_raw)),
+            "log_loss_uncalibrated": float(log_loss(y_test, p_raw, labels=[0, 1])),
+            "threshold": decision.threshold,
+            "approval_ratio_female_male": approval_ratio_female_male(
+                p_good > decision.threshold, sex
+            ),
+        },
+        "p_good": p_good,
+        "p_uncalibrated": p_raw,
+    }
 
 
 def cross_validate(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from training_export.evaluation.ablation import ENSEMBLE_CHOICE, NOT_IN_TABLE
 from training_export.evaluation.metrics import summary
 
 REPORT_JSON = "evaluation.json"
@@ -34,7 +33,7 @@ def markdown(report: dict[str, Any]) -> str:
     if report.get("reused"):
         lines[4:4] = [
             f"Not trained again in this run: {', '.join(report['reused'])}, whose figures "
-            "(per fold, calibration errors, ablation rows) come from the previous run under "
+            "(per fold, calibration errors) come from the previous run under "
             "the same protocol, data and config (`--reuse`; the training is deterministic).",
             "",
         ]
@@ -76,18 +75,9 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(slice_row(s))
     lines += [
         "",
-        f"## Training changes (ablation, the {p['n_splits']} folds of repeat 1)",
-        "",
-        "| config | training | AUC | Brier | log loss | cost (own threshold) |",
-        "|---|---|---|---|---|---|",
+        "The training changes and how config 003 was chosen (an ablation on the folds of "
+        "repeat 1): [ablation.md](ablation.md), `make ablation`.",
     ]
-    for name, m in report["ablation"].items():
-        config, variant = name.split(" | ")
-        lines.append(
-            f"| {config} | {variant} | {fmt(m['auc'])} | {fmt(m['brier'])} | "
-            f"{fmt(m['log_loss'])} | {fmt(m['cost'])} |"
-        )
-    lines += ["", NOT_IN_TABLE, "", ENSEMBLE_CHOICE]
     held_out = [f["metrics"][report["best"]] for f in report["folds"] if f["repeat"] > 0]
     if held_out:
         lines += [

@@ -1,8 +1,9 @@
-"""One whole evaluation: the CV, the pooled calibration, slices, ablation and the report files."""
+"""One whole evaluation: the CV, the pooled calibration, slices, fairness and the report files."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,6 @@ from credit_risk.network import ModelConfig
 from credit_risk.selection import selection_key
 from training_export import dataset
 from training_export.configs import CONFIGS
-from training_export.evaluation.ablation import run_ablation, variants_of
 from training_export.evaluation.cv import (
     INNER_VALIDATION_SHARE,
     LOGISTIC,
@@ -42,11 +42,11 @@ def evaluate(
     configs: Mapping[str, ModelConfig] = CONFIGS,
     previous: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run the CV and the training ablation, write the reports, return the JSON report.
+    """Run the CV, write the reports, return the JSON report.
 
     With `previous` (an earlier report), the models it evaluated under the same protocol,
-    data and config are not trained again: their per-fold metrics, calibration errors and
-    ablation rows are taken from it (training is deterministic, so a full run gives the
+    data and config are not trained again: their per-fold metrics and calibration errors
+    are taken from it (training is deterministic, so a full run gives the
     same figures on this machine). The best model must be evaluated anew.
     """
     frame = dataset.load()
@@ -55,7 +55,9 @@ def evaluate(
     head = _protocol(protocol, len(frame))
     reused = _reusable(previous, head, models)
     fresh = {name: config for name, config in models.items() if name not in reused}
+    started = time.monotonic()
     folds = cross_validate(frame, fresh, protocol)
+    print(f"cross-validation of {len(fresh)} models: {time.monotonic() - started:.0f} s")
     if reused:
         folds = _with_reused_metrics(folds, previous or {}, reused)
     per_model = summarise(folds, list(models))
@@ -120,18 +122,6 @@ def evaluate(
         ),
     }
 
-    fresh_configs = {i: c for i, c in configs.items() if mlp_name(i) in fresh}
-    ablation = run_ablation(frame, protocol, folds, fresh_configs)
-    for i, config in configs.items():
-        if mlp_name(i) in reused:
-            for variant in variants_of(config):
-                name = f"{mlp_name(i)} | {variant}"
-                ablation[name] = (previous or {})["ablation"][name]
-    ablation = {
-        f"{mlp_name(i)} | {variant}": ablation[f"{mlp_name(i)} | {variant}"]
-        for i, config in configs.items()
-        for variant in variants_of(config)
-    }
     report = {
         "protocol": head,
         "reused": sorted(reused),
@@ -153,7 +143,6 @@ def evaluate(
         "everyone_good_cost": expected_cost(y, np.ones(len(y), dtype=bool)),
         "slices": slices(frame, best_oof, thresholds),
         "fairness": fairness_report,
-        "ablation": ablation,
         "folds": [
             {"repeat": r, "fold": f, "metrics": {n: res[n]["metrics"] for n in models}}
             for r, f, _, res in folds

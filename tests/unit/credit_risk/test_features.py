@@ -49,11 +49,11 @@ def test_every_category_has_its_own_one_hot_in_both_paths(
     """The original service encoded Job and "NA" as all zeros: never again."""
     features = FeatureEncoder.of(preprocessor)
     base = records[0]
-    n_numeric = len(SCORED_NUMERIC_FIELDS)
+    first = next(i for i, n in enumerate(feature_names()) if n.startswith("categorical__"))
     for name in SCORED_CATEGORICAL_FIELDS:
         variants = [{**base, name: label} for label in CATEGORIES[name]]
-        fast = features.transform(encode(variants))[:, n_numeric:]
-        slow = preprocessor.transform(pd.DataFrame(variants))[:, n_numeric:]
+        fast = features.transform(encode(variants))[:, first:]
+        slow = preprocessor.transform(pd.DataFrame(variants))[:, first:]
         np.testing.assert_array_equal(fast, slow)
         one_hots = {tuple(row) for row in fast}
         assert len(one_hots) == len(variants), f"{name}: two categories share a one-hot"
@@ -88,6 +88,39 @@ def test_preprocessor_of_another_schema_is_refused(dataset: pd.DataFrame) -> Non
         check_preprocessor(StandardScaler())
 
 
+def _log_amount(amount_and_duration: np.ndarray) -> np.ndarray:
+    return np.log(np.asarray(amount_and_duration, dtype=np.float64)[:, [0]])
+
+
+def test_a_preprocessor_deriving_another_feature_is_refused(dataset: pd.DataFrame) -> None:
+    preprocessor = build_preprocessor()
+    derived = preprocessor.transformers[1][1]
+    derived.steps[0][1].func = _log_amount  # same name and shape, another number
+    preprocessor.fit(dataset[list(FIELDS)])
+    with pytest.raises(PreprocessorMismatch, match="not log_monthly_amount"):
+        check_preprocessor(preprocessor)
+
+
+def test_the_monthly_amount_follows_its_fields(
+    preprocessor: ColumnTransformer, records: list[dict]
+) -> None:
+    """Doubling the amount and the duration leaves the monthly amount; doubling the amount
+    alone raises it by log 2 (in the scaler's units)."""
+    features = FeatureEncoder.of(preprocessor)
+    column = len(SCORED_NUMERIC_FIELDS)  # the derived feature follows the numeric fields
+    scale = preprocessor.named_transformers_["derived"][-1].scale_[0]
+    base = encode(records[:50])
+    amount, duration = (SCORED_NUMERIC_FIELDS.index(n) for n in ("Credit amount", "Duration"))
+    both, amount_only = base.copy(), base.copy()
+    both[:, [amount, duration]] *= 2
+    amount_only[:, amount] *= 2
+    reference = features.transform(base)[:, column]
+    np.testing.assert_allclose(features.transform(both)[:, column], reference, atol=1e-6)
+    np.testing.assert_allclose(
+        features.transform(amount_only)[:, column] - reference, np.log(2) / scale, atol=1e-5
+    )
+
+
 def test_the_recorded_parameters_rebuild_the_same_encoder(
     preprocessor: ColumnTransformer, records: list[dict]
 ) -> None:
@@ -100,11 +133,19 @@ def test_the_recorded_parameters_rebuild_the_same_encoder(
 @pytest.mark.parametrize(
     ("mean", "scale", "problem"),
     [
-        ([0.0], [1.0], "do not fit the numeric fields"),
-        ([0.0, float("nan")], [1.0, 1.0], "not finite"),
-        ([0.0, 0.0], [1.0, 0.0], "not positive"),
+        ([0.0, 0.0], [1.0, 1.0], "do not fit the 3 scaled features"),
+        ([0.0, float("nan"), 0.0], [1.0, 1.0, 1.0], "not finite"),
+        ([0.0, 0.0, 0.0], [1.0, 0.0, 1.0], "not positive"),
     ],
 )
 def test_parameters_that_do_not_fit_are_refused(mean, scale, problem: str) -> None:
     with pytest.raises(PreprocessorMismatch, match=problem):
         FeatureEncoder(mean, scale)
+
+
+def test_the_smallest_allowed_amount_gives_a_finite_feature(
+    preprocessor: ColumnTransformer, records: list[dict]
+) -> None:
+    """5e-324 / 36 underflows to 0: its log must not be -inf (a NaN score, a 500)."""
+    tiny = encode([{**records[0], "Credit amount": 5e-324, "Duration": 36}])
+    assert np.isfinite(FeatureEncoder.of(preprocessor).transform(tiny)).all()

@@ -13,7 +13,14 @@ import numpy as np
 import pytest
 
 from training_export.configs import CONFIGS
-from training_export.evaluation.ablation import ABLATION, FINAL_TRAINING, variants_of
+from training_export.evaluation.ablation import (
+    ABLATION,
+    FINAL_TRAINING,
+    OTHER_CALIBRATION,
+    markdown,
+    run_ablation,
+    variants_of,
+)
 from training_export.evaluation.cv import LOGISTIC, Protocol
 from training_export.evaluation.report import CALIBRATION_PNG, REPORT_JSON, REPORT_MD
 from training_export.evaluation.run import evaluate
@@ -54,9 +61,21 @@ def test_slices_cover_every_row_once_per_field(report: tuple[dict, Path]) -> Non
         assert low <= s["brier"] <= high
 
 
-def test_ablation_reports_each_training_variant(report: tuple[dict, Path]) -> None:
-    variants = [name.split(" | ")[1] for name in report[0]["ablation"]]
-    assert len(variants) == len(ABLATION) and FINAL_TRAINING in variants
+def test_ablation_reports_each_training_variant() -> None:
+    ensemble = CONFIGS["000"].model_copy(update={"epochs": 2, "members": 2, "distillation": 0.5})
+    result = run_ablation({**SHORT, "009": ensemble}, Protocol(n_splits=2, processes=1))
+    rows = result["ablation"]
+    assert [name.split(" | ")[1] for name in rows if name.startswith("mlp_000")] == list(ABLATION)
+    assert FINAL_TRAINING in ABLATION
+    assert [name for name in rows if name.startswith("mlp_009")] == [
+        f"mlp_009 | {variant}" for variant in variants_of(ensemble)
+    ]
+    # The other calibration is the same networks: the same ranking, so the same AUC.
+    final = "mlp_009 | " + next(v for v, change in variants_of(ensemble).items() if not change)
+    other = rows["mlp_009 | " + OTHER_CALIBRATION[ensemble.calibration][0]]
+    assert other["auc"] == pytest.approx(rows[final]["auc"])
+    assert other["brier"] != rows[final]["brier"]
+    assert "| mlp_009 | one network, distillation 0.5 |" in markdown(result)
 
 
 def test_a_rerun_reuses_unchanged_models_and_evaluates_the_new_one(
@@ -82,13 +101,6 @@ def test_a_rerun_reuses_unchanged_models_and_evaluates_the_new_one(
             assert result["models"][name][metric] == pytest.approx(stat), (name, metric)
         assert result["calibration"][name] == previous["calibration"][name]
     assert set(result["models"]) == {"mlp_000", "mlp_009", LOGISTIC}
-    assert [name for name in result["ablation"] if name.startswith("mlp_000")] == list(
-        previous["ablation"]
-    )
-    assert [name for name in result["ablation"] if name.startswith("mlp_009")] == [
-        f"mlp_009 | {variant}" for variant in variants_of(ensemble)
-    ]
-    assert "mlp_009 | no Platt: the network's own sigmoid" in result["ablation"]
     assert "Not trained again in this run" in (tmp_path / REPORT_MD).read_text()
 
 

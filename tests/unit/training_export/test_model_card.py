@@ -6,6 +6,8 @@ import json
 
 from credit_risk.artifacts import MANIFEST, sha256_of
 from credit_risk.fairness import MIN_SERVED_APPROVAL_RATIO
+from training_export.evaluation.ablation import ABLATION_JSON, ABLATION_MD
+from training_export.evaluation.ablation import markdown as ablation_markdown
 from training_export.evaluation.report import REPORT_JSON, REPORT_MD, markdown
 from training_export.fairness import FAIRNESS_JSON, FAIRNESS_MD, build
 from training_export.fairness import markdown as fairness_markdown
@@ -21,6 +23,13 @@ def test_committed_evaluation_markdown_matches_its_json() -> None:
     report = json.loads((REPORTS_DIR / REPORT_JSON).read_text())
     assert (REPORTS_DIR / REPORT_MD).read_text() == markdown(report)
     assert report["protocol"]["n_splits"] == 5 and report["protocol"]["n_repeats"] == 5
+
+
+def test_committed_ablation_markdown_matches_its_json() -> None:
+    report = json.loads((REPORTS_DIR / ABLATION_JSON).read_text())
+    assert (REPORTS_DIR / ABLATION_MD).read_text() == ablation_markdown(report)
+    # Of the configs the committed evaluation is of.
+    assert report["configs"] == json.loads((REPORTS_DIR / REPORT_JSON).read_text())["configs"]
 
 
 def test_artifacts_were_exported_from_the_committed_evaluation() -> None:
