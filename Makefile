@@ -18,7 +18,7 @@ TORCH_WHEEL := $(shell sed -n 's|^ *- "\./\(build/wheels/torch-.*\.whl\)"$$|\1|p
 
 .PHONY: setup store serve test test-retrain browser postgres lint format train evaluate ablation data bench reliability clean wheels \
 	bento test-bento container test-container score spark-score bench-scoring \
-	records-export records-purge
+	records-export records-compare records-purge
 
 $(VENV)/.installed: requirements.txt requirements-bento.txt requirements-dev.txt \
 		requirements-batch.txt constraints.txt
@@ -117,6 +117,9 @@ bench-scoring: store  ## rows/s of the model path, the file command and Spark
 records-export: setup  ## decision records of a period: make records-export OUT=d.parquet [SINCE=2026-11-01] [UNTIL=2026-12-01]
 	@test -n "$(OUT)" || { echo "usage: make records-export OUT=decisions.csv|.parquet [SINCE=day] [UNTIL=day]"; exit 2; }
 	$(PY) -m serving.records.admin export "$(OUT)" $(if $(SINCE),--since $(SINCE)) $(if $(UNTIL),--until $(UNTIL))
+
+records-compare: setup  ## champion and challenger compared over a period: make records-compare [SINCE=2026-11-01] [UNTIL=2026-12-01]
+	$(PY) -m serving.records.admin compare $(if $(SINCE),--since $(SINCE)) $(if $(UNTIL),--until $(UNTIL))
 
 records-purge: setup  ## delete the decision records older than CREDIT_RISK_RECORDS_RETENTION_DAYS
 	$(PY) -m serving.records.admin purge

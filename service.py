@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from credit_risk.contract import Applicant
 from model_store.versions import example_decision, reason_baseline, recorded_threshold, resolve
 from serving import bentoml_fixes
+from serving.challenger import check_pair
 from serving.drift import DriftReport
 from serving.fairness import FairnessReport
 from serving.gc_tuning import tune_gc_after_startup
@@ -54,8 +55,13 @@ from serving.schemas import ApplicantBatch, CreditScore, CreditScores, Health, O
 from serving.scoring import DecisionsNotRecorded, RequestIdTaken, Scoring
 from serving.settings import settings
 
-# `bentoml build` pins this exact version into the Bento.
+# `bentoml build` pins these exact versions into the Bento.
 MODEL = BentoModel(resolve(settings.served_model))
+CHALLENGER = (
+    BentoModel(resolve(settings.challenger_model)) if settings.challenger_model else None
+)
+if CHALLENGER is not None:
+    check_pair(MODEL.stored, CHALLENGER.stored)
 # Before BentoML builds the apps and starts uvicorn.
 bentoml_fixes.install(max_header_bytes=MAX_HEADER_BYTES, header_timeout_s=HEADER_TIMEOUT_S)
 # The runner's APIs: adaptive batches of encoded rows along the first axis.
@@ -80,6 +86,7 @@ class CreditRiskModel:
     """Scores and decides batches of encoded applicants on the CPU."""
 
     model = MODEL
+    challenger = CHALLENGER
 
     def __init__(self) -> None:
         # Imported here: only the runner process needs torch (~250 MB resident).
@@ -88,7 +95,8 @@ class CreditRiskModel:
         from model_store.store import load_scorer
 
         torch.set_num_threads(1)  # one core per worker; batches are small
-        self.scorer = load_scorer(self.model)  # a bentoml.Model on the instance
+        # bentoml.Models on the instance: the champion, then any challenger.
+        self.scorers = [load_scorer(m) for m in (self.model, self.challenger) if m is not None]
         self.memory = TrimWhenIdle()  # large batches leave freed memory with glibc
         tune_gc_after_startup()
 
@@ -96,15 +104,19 @@ class CreditRiskModel:
     # of CPU, less than the hand-over to a worker thread would cost.
     @bentoml.api(**BATCHED)
     async def predict(self, encoded: np.ndarray) -> np.ndarray:
-        """`DECISION_ROW`s with the fields' gains of each decline (`Scorer.decisions`)."""
-        self.memory.touch()
-        return self.scorer.decisions(encoded)
+        """`DECISION_ROW`s with the fields' gains of each decline (`Scorer.decisions`); with
+        a challenger, shape (n, 2): the champion's, then the challenger's."""
+        return self._decisions(encoded, with_reasons=False)
 
     @bentoml.api(**BATCHED)
     async def explain(self, encoded: np.ndarray) -> np.ndarray:
         """The same with the gains of every row, approvals too (`?reasons=true`)."""
+        return self._decisions(encoded, with_reasons=True)
+
+    def _decisions(self, encoded: np.ndarray, with_reasons: bool) -> np.ndarray:
         self.memory.touch()
-        return self.scorer.decisions(encoded, with_reasons=True)
+        rows = [scorer.decisions(encoded, with_reasons) for scorer in self.scorers]
+        return rows[0] if len(rows) == 1 else np.stack(rows, axis=1)
 
 
 @cache
@@ -148,6 +160,7 @@ class CreditScoring:
             explain=lambda rows: self.runner.to_async.explain(rows),
             records=engine_for(settings.records_url) if settings.records else None,
             settings=settings,
+            challenger=None if CHALLENGER is None else CHALLENGER.stored,
         )
         self.records = self.scoring.records
         self.records_routes = RecordsRoutes(self.records, settings)

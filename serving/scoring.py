@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
@@ -22,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from credit_risk.contract import Applicant, encode
 from model_store.versions import reason_baseline, recorded_threshold, training_profile
+from serving.challenger import answers_challenger
 from serving.coalescer import Coalescer
 from serving.drift import DriftWindow
 from serving.oversight import REFER, DecisionPolicy
@@ -60,32 +62,49 @@ def _joined(parts: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     return list(chain.from_iterable(parts))
 
 
+@dataclass(frozen=True)
+class Version:
+    """What the API process needs of a stored version to answer and record its decisions."""
+
+    tag: str
+    threshold: float  # recorded with each decision
+    baseline: Mapping[str, float | str]  # what each reason is measured against
+
+    @classmethod
+    def of(cls, model: bentoml.Model) -> Version:
+        """A stored version's threshold and reason baseline, as recorded at import."""
+        return cls(str(model.tag), recorded_threshold(model), reason_baseline(model))
+
+
 class Scoring:
     """Scores applicants with the runner's `predict` (gains of declines) or `explain` (gains
     of every row), both async functions of encoded rows answering `DECISION_ROW`s, and
-    records each decision in `records` (None: records off, for benchmarks only)."""
+    records each decision in `records` (None: records off, for benchmarks only).
+
+    With a `challenger`, the runner answers each row's `DECISION_ROW`s of both versions,
+    shape (n, 2): the champion's, then the challenger's; the challenger answers the `share`
+    percent of applicants `answers_challenger` picks, and the other version's answer is
+    recorded beside each."""
 
     def __init__(
         self,
         *,
         predict: Runner,
         explain: Runner,
-        model_tag: str,
-        threshold: float,
-        baseline: Mapping[str, float | str],
+        champion: Version,
         drift: DriftWindow,
         records: sa.Engine | None,
         max_rows: int,
         policy: DecisionPolicy,
+        challenger: Version | None = None,
+        share: int = 0,
     ) -> None:
         # A runner call costs little besides the call itself: one in flight, so that the
         # rows arriving meanwhile make fewer, larger calls.
         self.predict = Coalescer(predict, max_rows=max_rows, max_in_flight=1)
         self.explain = Coalescer(explain, max_rows=max_rows, max_in_flight=1)
-        self.model_tag = model_tag
-        self.threshold = threshold  # recorded with each decision
+        self.champion, self.challenger, self.share = champion, challenger, share
         self.policy = policy  # which decisions a person takes
-        self.baseline = baseline  # what each reason is measured against
         self.drift = drift
         # Committed together with the records of concurrent requests, one at a time.
         self.commit = (
@@ -111,15 +130,16 @@ class Scoring:
         explain: Runner,
         records: sa.Engine | None,
         settings: Settings,
+        challenger: bentoml.Model | None = None,
     ) -> Scoring:
-        """The scoring of a stored model version, with its threshold, reason baseline and
-        training profile as recorded at import."""
+        """The scoring of a stored model version (and a `challenger` beside it), with its
+        threshold, reason baseline and training profile as recorded at import."""
         return cls(
             predict=predict,
             explain=explain,
-            model_tag=str(model.tag),
-            threshold=recorded_threshold(model),
-            baseline=reason_baseline(model),
+            champion=Version.of(model),
+            challenger=None if challenger is None else Version.of(challenger),
+            share=settings.challenger_share,
             drift=DriftWindow(
                 training_profile(model), settings.drift_window, min_rows=settings.drift_min_rows
             ),
@@ -153,14 +173,19 @@ class Scoring:
         named = [applicant.by_name() for applicant in applicants]
         encoded = encode(named)
         decisions = await (self.explain if reasons else self.predict)(encoded)
+        answering, shadows = self.champion, None
+        if self.challenger is not None:
+            pair = (self.champion, self.challenger)
+            if answers_challenger(reference or request_id, self.share):
+                pair, decisions = pair[::-1], decisions[:, ::-1]
+            answering, shadow_version = pair
+            shadows = [
+                self._answer(row, shadow_version, applicant)
+                for applicant, row in zip(named, decisions[:, 1], strict=True)
+            ]
+            decisions = decisions[:, 0]
         scored = [
-            CreditScore.from_row(
-                row,
-                self.model_tag,
-                self.policy.of_row(row, self.threshold),
-                applicant,
-                self.baseline,
-            )
+            self._answer(row, answering, applicant)
             for applicant, row in zip(named, decisions, strict=True)
         ]
         if contest is not None:
@@ -169,10 +194,11 @@ class Scoring:
         if self.commit is not None:  # answered only once recorded
             records = rows_for(
                 request_id=request_id,
-                model=self.model_tag,
-                threshold=self.threshold,
+                model=answering.tag,
+                threshold=answering.threshold,
                 applicants=named,
                 answers=scored,
+                shadow=None if shadows is None else (shadow_version.tag, shadows),
                 caller=caller,
                 client_reference=reference,
                 what_if=what_if,
@@ -184,6 +210,15 @@ class Scoring:
         if new and not what_if:
             self.drift.add(encoded)  # applicants decided, once each
         return scored if reasons else [answer.without_reasons() for answer in scored]
+
+    def _answer(self, row: np.void, version: Version, applicant: Mapping[str, Any]) -> CreditScore:
+        return CreditScore.from_row(
+            row,
+            version.tag,
+            self.policy.of_row(row, version.threshold),
+            applicant,
+            version.baseline,
+        )
 
     async def _first_answers(
         self, records: list[dict[str, Any]], reasons: bool

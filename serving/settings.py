@@ -48,6 +48,19 @@ class Settings(BaseSettings):
         "version with the lowest cross-validated mean Brier score (ties: lower mean cost, "
         "then the newest)",
     )
+    challenger_model: str | None = Field(
+        default=None,
+        description="Tag of a second stored version scored beside the served one (the "
+        "champion) for every applicant: in shadow, or answering the "
+        "CREDIT_RISK_CHALLENGER_SHARE; none by default",
+    )
+    challenger_share: int = Field(
+        default=0,
+        ge=0,
+        le=100,
+        description="Percent of applicants (by a stable hash of X-Application-ID, else of "
+        "the request id) the challenger answers; 0: pure shadow",
+    )
     cors_origins: list[str] = Field(
         default=["*"],
         description='Allowed CORS origins, a JSON list, e.g. ["https://bank.example"]',

@@ -73,6 +73,17 @@ def stored_model():
 
 
 @pytest.fixture(scope="session")
+def challenger_model(stored_model):
+    """Another version of the committed artifacts in the store (config 002): a challenger."""
+    import bentoml
+
+    (model,) = (
+        m for m in bentoml.models.list(stored_model.tag.name) if m.info.labels["config_id"] == "002"
+    )
+    return model
+
+
+@pytest.fixture(scope="session")
 def served_scorer(stored_model):
     """The served version, loaded from the committed artifacts (not from the store)."""
     from credit_risk.artifacts import load_exported

@@ -1,6 +1,7 @@
 """The auditor's and the operator's commands on the decision records.
 
     python -m serving.records.admin export OUT.csv|OUT.parquet [--since DATE] [--until DATE]
+    python -m serving.records.admin compare [--since DATE] [--until DATE]
     python -m serving.records.admin purge   (older than CREDIT_RISK_RECORDS_RETENTION_DAYS)
     python -m serving.records.admin delete --request-id ID | --client-reference REF
 
@@ -8,7 +9,9 @@ They use the service's settings (CREDIT_RISK_RECORDS_URL). `export` also prints,
 version, how the decisions with an outcome turned out, the period's live fairness figures
 (`serving.fairness`: approval rates by Sex and age band, groups of 100 or more) and the
 oversight figures of all records (`serving.records.reviews`: referrals, overrides by
-group, time in queue, contests open).
+group, time in queue, contests open). `compare` prints, per pair of versions scored side by
+side (a challenger), the period's comparison (`serving.records.comparison`); so does
+`export`, in its summary.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from serving.fairness import live_fairness
+from serving.records.comparison import compare
 from serving.records.database import decisions, engine_for
 from serving.records.outcomes import realised
 from serving.records.queries import Records
@@ -86,8 +90,10 @@ def main() -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     out = commands.add_parser("export", help="records of a period to CSV or Parquet")
     out.add_argument("out", type=Path)
-    out.add_argument("--since", type=date.fromisoformat, help="first day (UTC), inclusive")
-    out.add_argument("--until", type=date.fromisoformat, help="last day (UTC), exclusive")
+    pair = commands.add_parser("compare", help="champion and challenger over a period")
+    for command in (out, pair):
+        command.add_argument("--since", type=date.fromisoformat, help="first day (UTC), inclusive")
+        command.add_argument("--until", type=date.fromisoformat, help="last day (UTC), exclusive")
     commands.add_parser("purge", help="delete the records past the retention period")
     delete = commands.add_parser("delete", help="delete one applicant's records")
     which = delete.add_mutually_exclusive_group(required=True)
@@ -103,8 +109,12 @@ def main() -> None:
             "realised": realised(records.labelled()),
             "fairness": live_fairness(period).model_dump(),
             "oversight": Reviews(records.engine).figures().model_dump(),
+            "comparison": [c.model_dump() for c in compare(period)],
         }
         print(json.dumps(summary, indent=2))
+    elif args.command == "compare":
+        period = records.between(_midnight(args.since), _midnight(args.until))
+        print(json.dumps([c.model_dump() for c in compare(period)], indent=2))
     elif args.command == "purge":
         days = settings.records_retention_days
         print(f"{records.purge(days)} records older than {days} days deleted")

@@ -69,11 +69,20 @@ decisions = sa.Table(
     sa.Column("due_at", UTCDateTime, nullable=True),
     # A score of the loan officer's form's what-if use: no decision, no drift, no queue.
     sa.Column("what_if", sa.Boolean, nullable=False, server_default=sa.false()),
+    # With a challenger (`serving.challenger`): the other version's answer to the same
+    # applicant, as it would have been given (`model` is the version that answered).
+    sa.Column("shadow_model", sa.String(128), nullable=True),
+    sa.Column("shadow_p_good", sa.Float, nullable=True),
+    sa.Column("shadow_decision", sa.String(8), nullable=True),
+    sa.Column("shadow_answered", sa.String(8), nullable=True),
+    sa.Column("shadow_reasons", sa.JSON, nullable=True),
     # A request id names one request: its rows are addressed by (request id, position).
     sa.Index("uq_decisions_request_id_position", "request_id", "position", unique=True),
     sa.Index("ix_decisions_awaiting", "final_decision", "id"),
     sa.Index("ix_decisions_contest_of", "contest_of_request_id", "contest_of_position"),
 )
+SHADOW_COLUMNS = ("shadow_model", "shadow_p_good", "shadow_decision", "shadow_answered",
+                  "shadow_reasons")  # fmt: skip
 # A recorded outcome is corrected, never overwritten silently: each change, its author and
 # the value it replaced.
 outcome_corrections = sa.Table(

@@ -177,6 +177,20 @@ class DecisionRecord(BaseModel):
     contest_statement: str | None = Field(description="The applicant's statement")
     due_at: datetime | None = Field(description="A contest's review is due by then")
     what_if: bool = Field(description="A what-if score of the loan officer's form: no decision")
+    shadow_model: str | None = Field(
+        default=None,
+        description="With a challenger: the other version, which scored this applicant too",
+    )
+    shadow_p_good: float | None = Field(default=None, description="The other version's P(good)")
+    shadow_decision: str | None = Field(
+        default=None, description="The other version's prediction (good or bad)"
+    )
+    shadow_answered: DecisionState | None = Field(
+        default=None, description="What the other version would have answered"
+    )
+    shadow_reasons: dict[str, Any] | None = Field(
+        default=None, description="The other version's principal reasons, always for a decline"
+    )
 
 
 class Queued(DecisionRecord):

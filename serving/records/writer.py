@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from credit_risk.contract import FIELDS
 from credit_risk.reasons import REASON_TABLE_VERSION
 from serving.oversight import REFER
-from serving.records.database import decisions
+from serving.records.database import SHADOW_COLUMNS, decisions
 from serving.records.models import ContestOf
 
 
@@ -95,10 +95,14 @@ def rows_for(
     client_reference: str | None,
     what_if: bool = False,
     contest: ContestOf | None = None,
+    shadow: tuple[str, Sequence[Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """The records of one request's answers (`serving.schemas.CreditScore`), in order: a
-    decision answered `refer` (and any `what_if` score) has no final decision yet."""
+    decision answered `refer` (and any `what_if` score) has no final decision yet. With
+    `shadow` (the other version's tag and answers), each record keeps the other's too."""
     now = datetime.now(UTC)
+    answers = list(answers)
+    shadow_model, shadow_answers = shadow if shadow is not None else (None, [None] * len(answers))
     return [
         {
             "request_id": request_id,
@@ -109,18 +113,38 @@ def rows_for(
             "applicant": {name: applicant[name] for name in FIELDS},
             "p_good": answer.probability,
             "decision": answer.prediction,
-            "reasons": None
-            if answer.reasons is None
-            else {
-                "table": REASON_TABLE_VERSION,
-                "reasons": [reason.model_dump() for reason in answer.reasons],
-            },
+            "reasons": _reasons(answer),
             "caller": caller,
             "client_reference": client_reference,
             "answered": answer.decision,
             "final_decision": None if what_if or answer.decision == REFER else answer.decision,
             "what_if": what_if,
             **ContestOf.columns_of(contest),
+            **_shadow_columns(shadow_model, shadow),
         }
-        for position, (applicant, answer) in enumerate(zip(applicants, answers, strict=True))
+        for position, (applicant, answer, shadow) in enumerate(
+            zip(applicants, answers, shadow_answers, strict=True)
+        )
     ]
+
+
+def _reasons(answer: Any) -> dict[str, Any] | None:
+    if answer.reasons is None:
+        return None
+    return {
+        "table": REASON_TABLE_VERSION,
+        "reasons": [reason.model_dump() for reason in answer.reasons],
+    }
+
+
+def _shadow_columns(model: str | None, answer: Any) -> dict[str, Any]:
+    """The other version's answer, as recorded beside the one answered."""
+    if answer is None:
+        return dict.fromkeys(SHADOW_COLUMNS)
+    return {
+        "shadow_model": model,
+        "shadow_p_good": answer.probability,
+        "shadow_decision": answer.prediction,
+        "shadow_answered": answer.decision,
+        "shadow_reasons": _reasons(answer),
+    }

@@ -119,7 +119,8 @@ def test_the_export_command_writes_a_period_for_an_auditor(
     counted, summary = done.stdout.split("\n", 1)
     assert "records to" in counted
     figures = json.loads(summary)
-    assert list(figures) == ["realised", "fairness", "oversight"]
+    assert list(figures) == ["realised", "fairness", "oversight", "comparison"]
+    assert figures["comparison"] == []  # no challenger: no pair of versions
     (version,) = figures["oversight"]["versions"]
     assert version["awaiting"] >= 1  # the applicant is referred: it awaits a person
     frame = pd.read_parquet(out) if suffix == ".parquet" else pd.read_csv(out)

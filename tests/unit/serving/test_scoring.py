@@ -10,7 +10,8 @@ import pytest
 import sqlalchemy as sa
 from pydantic import ValidationError
 
-from credit_risk.contract import EXAMPLE, Applicant
+from credit_risk.contract import EXAMPLE, Applicant, encode
+from serving.challenger import answers_challenger
 from serving.records.database import decisions, engine_for
 from serving.records.queries import Records
 from serving.scoring import DecisionsNotRecorded, RequestIdTaken, Scoring
@@ -131,3 +132,106 @@ def test_a_client_reference_that_is_no_printable_text_is_invalid_input(
 ) -> None:
     with pytest.raises(ValidationError):
         decide(scoring(stored_model, served_scorer, None), [EXAMPLE], client_reference="é")
+
+
+def paired(stored_model, challenger_model, served_scorer, engine, share: int) -> Scoring:
+    """The served version with `challenger_model` beside it, as the runner scores them."""
+    from model_store.store import load_scorer
+
+    other = load_scorer(challenger_model)
+
+    async def predict(rows: np.ndarray) -> np.ndarray:
+        return np.stack([served_scorer.decisions(rows), other.decisions(rows)], axis=1)
+
+    async def explain(rows: np.ndarray) -> np.ndarray:
+        both = [s.decisions(rows, with_reasons=True) for s in (served_scorer, other)]
+        return np.stack(both, axis=1)
+
+    return Scoring.of_version(
+        stored_model,
+        predict=predict,
+        explain=explain,
+        records=engine,
+        settings=Settings(challenger_share=share),
+        challenger=challenger_model,
+    )
+
+
+def decide_each(scoring: Scoring, applicants: list[dict]) -> list:
+    """One request per applicant, each with its own application reference."""
+    return [
+        decide(scoring, [a], request_id=f"r{i}", client_reference=f"loan-{i}")[0]
+        for i, a in enumerate(applicants)
+    ]
+
+
+def test_a_shadow_challenger_scores_everyone_and_answers_no_one(
+    stored_model, challenger_model, served_scorer, engine: sa.Engine, dataset
+) -> None:
+    from model_store.store import load_scorer
+
+    applicants = dataset.drop(columns="Risk").head(60).to_dict("records")
+    answers = decide_each(
+        paired(stored_model, challenger_model, served_scorer, engine, 0), applicants
+    )
+    assert {a.model for a in answers} == {str(stored_model.tag)}
+    shadow = load_scorer(challenger_model).decisions(encode(applicants))
+    recorded = Records(engine).between(None, None)
+    assert [r["shadow_model"] for r in recorded] == [str(challenger_model.tag)] * 60
+    np.testing.assert_allclose([r["shadow_p_good"] for r in recorded], shadow["p_good"])
+    assert [r["shadow_decision"] == "good" for r in recorded] == shadow["good"].tolist()
+    declined = [r for r in recorded if r["shadow_decision"] == "bad"]
+    assert declined and all(r["shadow_reasons"]["reasons"] for r in declined)
+    assert all(r["shadow_answered"] in ("approve", "refer") for r in recorded)
+
+
+def test_the_challenger_answers_its_share_and_the_champion_is_recorded_beside_it(
+    stored_model, challenger_model, served_scorer, engine: sa.Engine, dataset
+) -> None:
+    applicants = dataset.drop(columns="Risk").head(60).to_dict("records")
+    answers = decide_each(
+        paired(stored_model, challenger_model, served_scorer, engine, 50), applicants
+    )
+    routed = [answers_challenger(f"loan-{i}", 50) for i in range(60)]
+    assert 0 < sum(routed) < 60
+    tags = (str(stored_model.tag), str(challenger_model.tag))
+    assert [a.model for a in answers] == [tags[r] for r in routed]
+    recorded = Records(engine).between(None, None)
+    assert [r["model"] for r in recorded] == [a.model for a in answers]
+    assert [r["shadow_model"] for r in recorded] == [tags[not r] for r in routed]
+    # Each version's threshold is recorded with the decisions it answered.
+    thresholds = {r["model"]: r["threshold"] for r in recorded}
+    assert thresholds[tags[0]] != thresholds[tags[1]]
+
+
+def test_the_comparison_of_two_versions_is_that_of_their_scores(
+    stored_model, challenger_model, served_scorer, engine: sa.Engine, dataset
+) -> None:
+    from model_store.store import load_scorer
+    from serving.records.comparison import compare
+
+    applicants = dataset.drop(columns="Risk").head(250).to_dict("records")
+    decide_each(paired(stored_model, challenger_model, served_scorer, engine, 50), applicants)
+    what_if = decide(
+        paired(stored_model, challenger_model, served_scorer, engine, 50),
+        applicants[:1],
+        request_id="what-if",
+        what_if=True,
+    )
+    assert what_if
+    (pair,) = compare(Records(engine).between(None, None))
+    by_tag = {
+        str(stored_model.tag): served_scorer,
+        str(challenger_model.tag): load_scorer(challenger_model),
+    }
+    first, second = pair.versions
+    assert sorted(by_tag) == [first, second] and pair.applicants == 250
+    rows = {tag: scorer.decisions(encode(applicants)) for tag, scorer in by_tag.items()}
+    for tag in by_tag:
+        assert pair.approval_rate[tag] == pytest.approx(rows[tag]["good"].mean())
+    assert pair.flip_rate == pytest.approx((rows[first]["good"] != rows[second]["good"]).mean())
+    difference = rows[second]["p_good"] - rows[first]["p_good"]
+    assert pair.p_good_difference.mean == pytest.approx(difference.mean())
+    assert sum(pair.answered.values()) == 250
+    assert {v.model for v in pair.fairness.versions} == {first, second}
+    assert pair.realised == {}  # no outcome yet

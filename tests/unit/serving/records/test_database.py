@@ -15,6 +15,7 @@ from alembic.script import ScriptDirectory
 
 from serving.records.database import (
     MIGRATIONS,
+    SHADOW_COLUMNS,
     RecordsUnavailable,
     decisions,
     engine_for,
@@ -75,6 +76,7 @@ ADDED_LATER = {
     "contest_statement",
     "due_at",
     "what_if",
+    *SHADOW_COLUMNS,
 }
 
 
