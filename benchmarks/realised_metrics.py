@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from credit_risk.contract import EXAMPLE
-from serving.metrics import RealisedGauges
+from serving.metrics import RecordGauges
 from serving.records.database import decisions, engine_for
 from serving.records.queries import Records
 
@@ -42,7 +42,7 @@ def fill(records: Records, n: int, chunk: int = 50_000) -> None:
             )  # fmt: skip
 
 
-def scrape_us(gauges: RealisedGauges, times: int = 1000) -> float:
+def scrape_us(gauges: RecordGauges, times: int = 1000) -> float:
     samples = []
     for _ in range(times):
         started = time.perf_counter()
@@ -61,7 +61,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             records = Records(engine_for(f"sqlite:///{Path(folder) / 'decisions.db'}"))
             fill(records, n)
-            gauges = RealisedGauges(records, refresh_s=3600)
+            gauges = RecordGauges(records, refresh_s=3600)
             started = time.perf_counter()
             during = scrape_us(gauges, 200)  # the first starts the refresh
             while not gauges.text():

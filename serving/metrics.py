@@ -1,9 +1,9 @@
 """The service's own lines of /metrics, after BentoML's.
 
 /metrics needs no key and is scraped every few seconds, so a scrape must cost the same
-whatever the size of the history: the realised figures (`serving.records.outcomes`) are
-recomputed in a thread of their own, at most once every `realised_refresh_s`, and a scrape
-answers the last ones.
+whatever the size of the history: the realised figures (`serving.records.outcomes`) and
+the challenger's comparison (`serving.records.comparison`) are recomputed in a thread of
+their own, at most once every `realised_refresh_s`, and a scrape answers the last ones.
 """
 
 from __future__ import annotations
@@ -14,13 +14,16 @@ import time
 from sqlalchemy.exc import SQLAlchemyError
 
 from serving.drift import DriftWindow
+from serving.records.comparison import comparison_metrics
 from serving.records.outcomes import realised_metrics
 from serving.records.queries import Records
 from serving.settings import Settings
 
 
-class RealisedGauges:
-    """The realised figures' Prometheus text over `records`, refreshed in the background."""
+class RecordGauges:
+    """The figures of the `records` as Prometheus text, refreshed in the background: the
+    realised ones (`serving.records.outcomes`) and the comparison of versions scored side
+    by side (`serving.records.comparison`)."""
 
     def __init__(self, records: Records, refresh_s: float) -> None:
         self._records = records
@@ -39,7 +42,9 @@ class RealisedGauges:
         if not self._lock.acquire(blocking=False):
             return
         try:
-            self._text = realised_metrics(self._records.outcome_events())
+            self._text = realised_metrics(self._records.outcome_events()) + comparison_metrics(
+                self._records.paired_counts()
+            )
         except SQLAlchemyError:  # the other metrics still: the records' outage is in the log
             self._text = ""
         finally:
@@ -57,7 +62,7 @@ class ServiceMetrics:
         self._model_tag = model_tag
         self._drift = drift
         self._realised = (
-            None if records is None else RealisedGauges(records, settings.realised_refresh_s)
+            None if records is None else RecordGauges(records, settings.realised_refresh_s)
         )
 
     def text(self, content: str) -> str:

@@ -91,3 +91,67 @@ def compare(records: Iterable[Mapping[str, Any]]) -> list[PairComparison]:
             )
         )
     return comparisons
+
+
+def comparison_metrics(counts: Iterable[Mapping[str, Any]]) -> str:
+    """`Records.paired_counts` as Prometheus gauges, per pair of versions (`model` the first
+    in tag order, `other` the second) and, for the per-version figures, per version
+    (`model`) within its pair (`other`): no figure by group here."""
+    pairs: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in counts:
+        first, second = sorted((row["model"], row["shadow_model"]))
+        pair = pairs.setdefault(
+            (first, second),
+            {"applicants": 0, "flips": 0, "difference": 0.0, "answered": {}, "good": {}},
+        )
+        n = int(row["applicants"])
+        pair["applicants"] += n
+        pair["flips"] += int(row["flips"])
+        sign = 1.0 if row["model"] == first else -1.0  # as second minus first
+        pair["difference"] += sign * float(row["difference"])
+        pair["answered"][row["model"]] = pair["answered"].get(row["model"], 0) + n
+        for version, good in (
+            (row["model"], row["good"]),
+            (row["shadow_model"], row["shadow_good"]),
+        ):
+            pair["good"][version] = pair["good"].get(version, 0) + int(good)
+    if not pairs:
+        return ""
+    lines = []
+    for name, meaning in (
+        ("applicants", "Applicants scored by both versions of the pair."),
+        ("flip_rate", "Share of them whose decision differs between the two versions."),
+        ("p_good_difference_mean", "Mean P(good) of the other version less the model's."),
+    ):
+        lines += [
+            f"# HELP credit_risk_challenger_{name} {meaning}",
+            f"# TYPE credit_risk_challenger_{name} gauge",
+        ]
+        for (first, second), pair in sorted(pairs.items()):
+            value = {
+                "applicants": pair["applicants"],
+                "flip_rate": pair["flips"] / pair["applicants"],
+                "p_good_difference_mean": pair["difference"] / pair["applicants"],
+            }[name]
+            labels = f'model="{first}",other="{second}"'
+            lines.append(f"credit_risk_challenger_{name}{{{labels}}} {float(value)!r}")
+    for name, meaning in (
+        ("answered", "Applicants of the pair the version answered."),
+        ("approval_rate", "Share of the pair's applicants the version calls good."),
+    ):
+        lines += [
+            f"# HELP credit_risk_challenger_{name} {meaning}",
+            f"# TYPE credit_risk_challenger_{name} gauge",
+        ]
+        for (first, second), pair in sorted(pairs.items()):
+            for version, other in ((first, second), (second, first)):
+                value = (
+                    pair["answered"].get(version, 0)
+                    if name == "answered"
+                    else pair["good"].get(version, 0) / pair["applicants"]
+                )
+                lines.append(
+                    f'credit_risk_challenger_{name}{{model="{version}",other="{other}"}} '
+                    f"{float(value)!r}"
+                )
+    return "\n".join(lines) + "\n"

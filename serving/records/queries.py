@@ -165,6 +165,31 @@ class Records:
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
 
+    def paired_counts(self) -> list[dict[str, Any]]:
+        """Per answering version and other version (`shadow_model`), over the applicants
+        both scored (what-if scores left out): how many, how many each called good, how many
+        they decided apart, and the sum of the other's P(good) less the answering one's."""
+        c = decisions.c
+
+        def count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+            return sa.func.sum(sa.case((condition, 1), else_=0))
+
+        query = (
+            sa.select(
+                c.model,
+                c.shadow_model,
+                sa.func.count().label("applicants"),
+                count(c.decision == GOOD).label("good"),
+                count(c.shadow_decision == GOOD).label("shadow_good"),
+                count(c.decision != c.shadow_decision).label("flips"),
+                sa.func.sum(c.shadow_p_good - c.p_good).label("difference"),
+            )
+            .where(c.shadow_model.is_not(None), c.what_if.is_(False))
+            .group_by(c.model, c.shadow_model)
+        )
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
     def outcome_events(self) -> list[dict[str, Any]]:
         """Every outcome as it was first reported and every later correction, as events in
         the order they happened: the decision's id, model, P(good), decision and the outcome

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,7 +16,7 @@ import pytest
 import requests
 
 from serving.challenger import answers_challenger
-from tests.e2e.conftest import KEY
+from tests.e2e.conftest import KEY, scrape
 from tools.server_process import REPO_ROOT, ServerProcess, bentoml_serve, free_port
 
 PREDICT = "/credit_score_prediction"
@@ -31,6 +32,7 @@ def paired(challenger_model, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "CREDIT_RISK_CHALLENGER_SHARE": str(SHARE),
         "CREDIT_RISK_API_KEYS": json.dumps([KEY]),
         "CREDIT_RISK_RECORDS_URL": f"sqlite:///{where / 'decisions.db'}",
+        "CREDIT_RISK_REALISED_REFRESH_S": "0",  # every scrape refreshes the figures
     }
     log = where / "serve.log"
     with ServerProcess(bentoml_serve("service:CreditScoring", port), port, log, env=env) as server:
@@ -71,6 +73,12 @@ def test_both_versions_score_and_each_applicant_meets_one(
         check=True,
     )
     (pair,) = json.loads(compared.stdout)
+    first, second = sorted(tags)
+    flip = f'credit_risk_challenger_flip_rate{{model="{first}",other="{second}"}}'
+    deadline = time.monotonic() + 30
+    while flip not in (text := scrape(paired["url"])) and time.monotonic() < deadline:
+        pass  # the figures are refreshed in the background, after a scrape
+    assert flip in text
     assert sorted(pair["versions"]) == sorted(tags)
     assert pair["applicants"] == len(applicants)  # the retry of c-7 is no second record
     assert pair["answered"] == {tags[1]: sum(routed), tags[0]: len(routed) - sum(routed)}

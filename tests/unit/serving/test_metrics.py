@@ -5,14 +5,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from serving.metrics import RealisedGauges
+from serving.metrics import RecordGauges
 from serving.records.database import engine_for
 from serving.records.models import OUTCOME
 from serving.records.queries import Records
 from tests.unit.serving.records.helpers import rows, write
 
 
-def wait_for(gauges: RealisedGauges, seconds: float = 10) -> str:
+def wait_for(gauges: RecordGauges, seconds: float = 10) -> str:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if text := gauges.text():
@@ -28,7 +28,7 @@ def test_a_scrape_answers_the_last_figures_and_refreshes_them_at_most_as_often_a
     write(records.engine, rows("r1"))
 
     records.record_outcome(OUTCOME.validate_python({"request_id": "r1", "repaid": True}), None)
-    slow = RealisedGauges(records, refresh_s=3600)
+    slow = RecordGauges(records, refresh_s=3600)
     started = time.perf_counter()
     assert slow.text() == ""  # the first refresh runs in its own thread
     assert time.perf_counter() - started < 0.05

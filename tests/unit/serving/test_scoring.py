@@ -208,7 +208,7 @@ def test_the_comparison_of_two_versions_is_that_of_their_scores(
     stored_model, challenger_model, served_scorer, engine: sa.Engine, dataset
 ) -> None:
     from model_store.store import load_scorer
-    from serving.records.comparison import compare
+    from serving.records.comparison import compare, comparison_metrics
 
     applicants = dataset.drop(columns="Risk").head(250).to_dict("records")
     decide_each(paired(stored_model, challenger_model, served_scorer, engine, 50), applicants)
@@ -235,3 +235,13 @@ def test_the_comparison_of_two_versions_is_that_of_their_scores(
     assert sum(pair.answered.values()) == 250
     assert {v.model for v in pair.fairness.versions} == {first, second}
     assert pair.realised == {}  # no outcome yet
+    # /metrics: the same figures from the database's counts, per pair and version.
+    gauges = comparison_metrics(Records(engine).paired_counts())
+    labels = f'model="{first}",other="{second}"'
+    assert f"credit_risk_challenger_applicants{{{labels}}} 250.0" in gauges
+    flip = float(gauges.split(f"credit_risk_challenger_flip_rate{{{labels}}} ")[1].split()[0])
+    assert flip == pytest.approx(pair.flip_rate)
+    for version, other in ((first, second), (second, first)):
+        line = f'credit_risk_challenger_approval_rate{{model="{version}",other="{other}"}} '
+        assert float(gauges.split(line)[1].split()[0]) == pytest.approx(pair.approval_rate[version])
+    assert comparison_metrics([]) == ""
