@@ -43,6 +43,7 @@ TARGETS = (
     "ours+reasons",
     "ours, no records",
     "ours, version 002",
+    "ours, challenger 002 in shadow",
     "fastapi peer, batches of 100+reasons",
     "ours, batches of 100+reasons",
     "ours, 2 runners, batches of 100+reasons",
@@ -66,6 +67,7 @@ ENVS = {
     "ours+reasons": KEYS,
     "ours, no records": {**KEYS, "CREDIT_RISK_RECORDS": "false"},
     "ours, version 002": {**KEYS, "CREDIT_RISK_SERVED_MODEL": "002"},  # a config id: env()
+    "ours, challenger 002 in shadow": {**KEYS, "CREDIT_RISK_CHALLENGER_MODEL": "002"},
     "ours, batches of 100+reasons": KEYS,
     # The runner's processes, as BentoML configures any service's.
     "ours, 2 runners, batches of 100+reasons": {
@@ -76,13 +78,14 @@ ENVS = {
 
 
 def env(target: str) -> dict[str, str] | None:
-    """The target's settings; a served config id becomes the stored version's tag."""
+    """The target's settings; a config id as a version becomes the stored version's tag."""
     settings = ENVS.get(target)
-    if settings and "CREDIT_RISK_SERVED_MODEL" in settings:
-        config_id = settings["CREDIT_RISK_SERVED_MODEL"]
-        (model,) = [m for m in bentoml.models.list(MODEL_NAME)
-                    if m.info.metadata.get("config_id") == config_id]  # fmt: skip
-        settings = {**settings, "CREDIT_RISK_SERVED_MODEL": str(model.tag)}
+    for name in ("CREDIT_RISK_SERVED_MODEL", "CREDIT_RISK_CHALLENGER_MODEL"):
+        if settings and name in settings:
+            config_id = settings[name]
+            (model,) = [m for m in bentoml.models.list(MODEL_NAME)
+                        if m.info.metadata.get("config_id") == config_id]  # fmt: skip
+            settings = {**settings, name: str(model.tag)}
     return settings
 
 
@@ -231,7 +234,7 @@ def chart(runs: list[dict], clients: list[int], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    # Defaults: 14 servers x up to 3 client counts x 8 s x 2 rounds, about 15 minutes in all.
+    # Defaults: 15 servers x up to 3 client counts x 8 s x 2 rounds, about 15 minutes in all.
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 64])
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2)
