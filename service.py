@@ -57,9 +57,7 @@ from serving.settings import settings
 
 # `bentoml build` pins these exact versions into the Bento.
 MODEL = BentoModel(resolve(settings.served_model))
-CHALLENGER = (
-    BentoModel(resolve(settings.challenger_model)) if settings.challenger_model else None
-)
+CHALLENGER = BentoModel(resolve(settings.challenger_model)) if settings.challenger_model else None
 if CHALLENGER is not None:
     check_pair(MODEL.stored, CHALLENGER.stored)
 # Before BentoML builds the apps and starts uvicorn.
