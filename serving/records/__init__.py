@@ -11,7 +11,8 @@ SQLite in WAL mode by default, or any database SQLAlchemy reaches by URL (Postgr
 production, through psycopg); its schema is made by the migrations in serving/records/migrations/.
 Records of concurrent requests are committed in one transaction
 (`serving.coalescer.Coalescer`), and a request is answered only once its records are
-committed. With WAL and synchronous=NORMAL a killed process loses no committed transaction.
+committed. SQLite syncs its WAL at each commit (synchronous=FULL) and PostgreSQL must keep
+synchronous_commit on: an acknowledged decision survives a killed process and a power cut.
 
 - `database`: the table, the engine (SQLite in WAL mode or a server by URL) and the
   migrations that make its schema (`migrations/`);

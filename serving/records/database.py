@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -12,7 +13,11 @@ from typing import Any
 import alembic.command
 import alembic.config
 import sqlalchemy as sa
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from alembic.util import CommandError
+
+logger = logging.getLogger(__name__)
 
 
 class UTCDateTime(sa.types.TypeDecorator):
@@ -110,9 +115,8 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # request until the request timeout, a 504, instead of a prompt 503).
 CONNECT_TIMEOUT_S = 3
 # SQLite: how long a write waits for another connection's write lock. Serving commits hold
-# it for well under a millisecond; one held longer (another process's open transaction) is
-# a lost database: scoring answers 503 rather than holding a worker's event loop, where it
-# commits (`RecordWriter`), for longer.
+# it for about a millisecond; one held longer (another process's open transaction) is a
+# lost database: scoring answers 503 rather than holding its requests for longer.
 BUSY_TIMEOUT_S = 2
 # The PostgreSQL advisory lock that one migrating process holds at a time.
 MIGRATION_LOCK = 0x637265646974  # "credit"
@@ -129,8 +133,9 @@ def engine_for(url: str) -> sa.Engine:
         raise RecordsUnavailable(f"decision records database URL: {exc}") from exc
     try:
         engine = open_engine(url)
+        check_durable(engine)
         migrate(engine)
-    except (OSError, sa.exc.SQLAlchemyError, CommandError) as exc:
+    except (OSError, sa.exc.SQLAlchemyError, CommandError, SchemaRefused) as exc:
         reason = getattr(exc, "orig", None) or exc
         # Not chained: the driver's words are in the message, and its tracebacks (~130 log
         # lines, again each time BentoML restarts the worker, every ~10 s) would bury it.
@@ -139,7 +144,8 @@ def engine_for(url: str) -> sa.Engine:
 
 
 def open_engine(url: str) -> sa.Engine:
-    """An engine for `url`, as is (no migration): SQLite in WAL mode with foreign keys
+    """An engine for `url`, as is (no migration): SQLite in WAL mode, synced at every commit
+    (synchronous=FULL: a committed decision survives a power cut), with foreign keys
     enforced, its directory and file made readable by their owner only (SQLite gives its
     -wal and -shm files the database file's mode), PostgreSQL with a connection timeout."""
     parsed = sa.make_url(url)
@@ -157,7 +163,7 @@ def open_engine(url: str) -> sa.Engine:
             cursor = connection.cursor()
             cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")  # others write too
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")  # a deleted decision takes its corrections
             cursor.close()
 
@@ -174,15 +180,54 @@ def sqlite_file(url: sa.URL) -> Path | None:
     return Path(url.database)
 
 
+def check_durable(engine: sa.Engine) -> None:
+    """PostgreSQL: refuse a database whose commits return before their WAL is flushed
+    (synchronous_commit=off: a crash of the server loses acknowledged decisions), and warn
+    when the server itself does not sync (fsync=off: a power cut may lose them)."""
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect() as connection:
+        synchronous_commit = connection.exec_driver_sql("SHOW synchronous_commit").scalar()
+        fsync = connection.exec_driver_sql("SHOW fsync").scalar()
+    if synchronous_commit == "off":
+        raise SchemaRefused(
+            "synchronous_commit is off: a commit would return before it is durable, and an "
+            "acknowledged decision could be lost; set it on for this database or role"
+        )
+    if fsync == "off":
+        logger.warning(
+            "decision records database: the server runs with fsync=off, a power cut may lose "
+            "acknowledged decisions (for tests only)"
+        )
+
+
 def migrate(engine: sa.Engine) -> None:
     """Bring the database to the head of `MIGRATIONS`, one process at a time: API workers
-    starting together wait for the first one, then find nothing left to do."""
+    starting together wait for the first one, then find nothing left to do. A database at a
+    revision this code does not know (made by a newer version of the service) is refused,
+    naming both revisions, and left as it is."""
     config = alembic.config.Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    scripts = ScriptDirectory.from_config(config)
     with first_connection_lock(engine), engine.begin() as connection:
         lock_for_migration(connection)
+        current = MigrationContext.configure(connection).get_current_revision()
+        if current is not None and not _known(scripts, current):
+            raise SchemaRefused(
+                f"its schema is at revision {current}, newer than this service's newest "
+                f"{scripts.get_current_head()}: a newer version of the service migrated it; "
+                "run that version (or a newer one)"
+            )
         config.attributes["connection"] = connection
         alembic.command.upgrade(config, "head")
+
+
+def _known(scripts: ScriptDirectory, revision: str) -> bool:
+    try:
+        scripts.get_revision(revision)
+    except CommandError:
+        return False
+    return True
 
 
 @contextmanager
@@ -210,6 +255,10 @@ def lock_for_migration(connection: sa.Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
     elif connection.dialect.name == "postgresql":
         connection.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK)))
+
+
+class SchemaRefused(RuntimeError):
+    """The database is not one this service may write its decisions to."""
 
 
 class RecordsUnavailable(RuntimeError):

@@ -1,5 +1,6 @@
-"""Decision records on real servers: read with a key, outcomes, realised metrics, no
-acknowledged decision lost when the API worker is killed, no decision while the database is
+"""Decision records on real servers: read with a key, outcomes, realised metrics, each
+decision synced to disk before it is answered, no acknowledged decision lost when the API
+worker is killed, no decision while the database is
 lost and scoring again by itself once it is back (both on SQLite and PostgreSQL), and an
 unreachable database at start-up named without its password, the service ready by itself
 once it is up."""
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import shutil
+import signal
 import sqlite3
 import subprocess
 import threading
@@ -175,6 +178,62 @@ def recorded_server(
     with ServerProcess(command, port, tmp_path / "serve.log", env=env) as server:
         records = Records(engine_for(f"sqlite:///{path}"))
         yield Recorded(server, records, lambda: write_lock_held(path))
+
+
+def synced_before_answered(trace: str, database: Path) -> list[bool]:
+    """For each 200 a traced process sent, whether a sync of `database`'s WAL had returned
+    since the previous answer (strace -f -y: fds with their paths; a call interrupted by
+    another thread's is split into "<unfinished ...>" and "<... resumed>")."""
+    wal, synced, answers = f"{database}-wal>", False, []
+    unfinished: set[str] = set()  # threads inside a sync of the WAL
+    for line in trace.splitlines():
+        thread = line.split(" ", 1)[0]
+        if "fdatasync(" in line or "fsync(" in line:
+            if "<unfinished" in line and wal in line:
+                unfinished.add(thread)
+            elif "resumed>" in line:
+                synced |= thread in unfinished and line.rstrip().endswith("= 0")
+                unfinished.discard(thread)
+            else:
+                synced |= wal in line and line.rstrip().endswith("= 0")
+        elif '"HTTP/1.1 200' in line:
+            answers.append(synced)
+            synced = False
+    return answers
+
+
+def test_a_decision_is_synced_to_disk_before_it_is_answered(stored_model, tmp_path: Path) -> None:
+    """A power cut after a 200 loses no decision: the API worker's sync of the SQLite WAL
+    (synchronous=FULL) returns before each answer is written to its socket, as traced."""
+    if shutil.which("strace") is None:
+        pytest.fail("this test needs strace (make strace, Debian's strace)", pytrace=False)
+    path = tmp_path / "decisions.db"
+    port = free_port()
+    env = {"CREDIT_RISK_RECORDS_URL": f"sqlite:///{path}", "CREDIT_RISK_API_WORKERS": "1"}
+    command = bentoml_serve("service:CreditScoring", port)
+    with ServerProcess(command, port, tmp_path / "serve.log", env=env) as server:
+        (worker,) = [p for p in server.processes() if API_WORKER_MARK in " ".join(p.cmdline())]
+        trace = tmp_path / "strace.log"
+        tracer = subprocess.Popen(
+            ["strace", "-f", "-y", "-s", "16", "-o", str(trace), "-p", str(worker.pid),
+             "-e", "trace=fsync,fdatasync,write,writev,sendto,sendmsg"],
+            stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            while "attached" not in tracer.stderr.readline():
+                assert tracer.poll() is None, tracer.stderr.read()
+            with requests.Session() as session:
+                for n in range(5):
+                    answer = session.post(
+                        server.url + PREDICT, json=EXAMPLE, headers={"X-Request-ID": f"sync-{n}"}
+                    )
+                    assert answer.status_code == 200
+        finally:
+            tracer.send_signal(signal.SIGINT)
+            tracer.wait(timeout=10)
+        records = Records(engine_for(f"sqlite:///{path}"))
+        assert len(records.between(None, None)) == 5
+    assert synced_before_answered(trace.read_text(), path) == [True] * 5
 
 
 def test_no_acknowledged_decision_is_lost_when_the_api_worker_is_killed(

@@ -62,6 +62,45 @@ def test_migrations_make_the_schema_the_code_expects(records_url: str) -> None:
         assert compare_metadata(context, metadata) == []
 
 
+def test_a_database_of_a_newer_schema_is_refused_naming_both_revisions(
+    records_url: str,
+) -> None:
+    engine_for(records_url).dispose()
+    with open_engine(records_url).begin() as connection:  # as a newer service leaves it
+        connection.execute(sa.text("UPDATE alembic_version SET version_num = '9001'"))
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    with pytest.raises(
+        RecordsUnavailable, match=f"revision 9001, newer than this service's newest {head}"
+    ):
+        engine_for(records_url)
+    with open_engine(records_url).connect() as connection:  # left as it was
+        assert MigrationContext.configure(connection).get_current_revision() == "9001"
+
+
+def test_sqlite_syncs_every_commit(tmp_path: Path) -> None:
+    """WAL with synchronous=FULL: a committed decision survives a power cut (NORMAL would
+    sync only at checkpoints)."""
+    engine = engine_for(f"sqlite:///{tmp_path / 'decisions.db'}")
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+
+
+def test_a_postgresql_database_without_synchronous_commit_is_refused(
+    postgres, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = postgres.create_database()
+    engine_for(url).dispose()
+    # The tests' server runs with fsync=off, for speed: said, not refused.
+    assert "fsync=off, a power cut may lose acknowledged decisions" in caplog.text
+    database = sa.make_url(url).database
+    with open_engine(url).connect() as connection:
+        connection.execute(sa.text(f'ALTER DATABASE "{database}" SET synchronous_commit = off'))
+        connection.commit()
+    with pytest.raises(RecordsUnavailable, match="synchronous_commit is off"):
+        engine_for(url)
+
+
 # The columns added by migrations after the first.
 ADDED_LATER = {
     "outcome_by",
