@@ -135,7 +135,7 @@ def engine_for(url: str) -> sa.Engine:
         engine = open_engine(url)
         check_durable(engine)
         migrate(engine)
-    except (OSError, sa.exc.SQLAlchemyError, CommandError, SchemaRefused) as exc:
+    except (OSError, sa.exc.SQLAlchemyError, CommandError, DatabaseRefused) as exc:
         reason = getattr(exc, "orig", None) or exc
         # Not chained: the driver's words are in the message, and its tracebacks (~130 log
         # lines, again each time BentoML restarts the worker, every ~10 s) would bury it.
@@ -190,7 +190,7 @@ def check_durable(engine: sa.Engine) -> None:
         synchronous_commit = connection.exec_driver_sql("SHOW synchronous_commit").scalar()
         fsync = connection.exec_driver_sql("SHOW fsync").scalar()
     if synchronous_commit == "off":
-        raise SchemaRefused(
+        raise DatabaseRefused(
             "synchronous_commit is off: a commit would return before it is durable, and an "
             "acknowledged decision could be lost; set it on for this database or role"
         )
@@ -213,7 +213,7 @@ def migrate(engine: sa.Engine) -> None:
         lock_for_migration(connection)
         current = MigrationContext.configure(connection).get_current_revision()
         if current is not None and not _known(scripts, current):
-            raise SchemaRefused(
+            raise DatabaseRefused(
                 f"its schema is at revision {current}, newer than this service's newest "
                 f"{scripts.get_current_head()}: a newer version of the service migrated it; "
                 "run that version (or a newer one)"
@@ -257,7 +257,7 @@ def lock_for_migration(connection: sa.Connection) -> None:
         connection.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK)))
 
 
-class SchemaRefused(RuntimeError):
+class DatabaseRefused(RuntimeError):
     """The database is not one this service may write its decisions to."""
 
 

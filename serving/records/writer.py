@@ -24,7 +24,7 @@ class RecordWriter:
     loop; the requests arriving meanwhile share the next commit (`Coalescer`).
 
     An acknowledged decision must survive a power cut: SQLite syncs the WAL at each commit
-    (synchronous=FULL, `open_engine`), ~0.25 ms on this machine's disk, and PostgreSQL
+    (synchronous=FULL, `open_engine`; its cost: docs/performance.md), and PostgreSQL
     waits for its WAL flush (synchronous_commit=on). SQLite's connection is kept open in
     the thread: a pool checkout and return around each commit would cost more than
     inserting a few rows. A database server can go away between two commits and only the

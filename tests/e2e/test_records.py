@@ -1,9 +1,8 @@
 """Decision records on real servers: read with a key, outcomes, realised metrics, each
 decision synced to disk before it is answered, no acknowledged decision lost when the API
-worker is killed, no decision while the database is
-lost and scoring again by itself once it is back (both on SQLite and PostgreSQL), and an
-unreachable database at start-up named without its password, the service ready by itself
-once it is up."""
+worker is killed, no decision while the database is lost and scoring again by itself once
+it is back (both on SQLite and PostgreSQL), and an unreachable database at start-up named
+without its password, the service ready by itself once it is up."""
 
 from __future__ import annotations
 
