@@ -23,21 +23,27 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from credit_risk.contract import Applicant
-from model_store.versions import example_decision, reason_baseline, recorded_threshold, resolve
+from model_store.versions import (
+    example_decision,
+    reason_baseline,
+    recorded_threshold,
+    resolve,
+    training_profile,
+)
 from serving import bentoml_fixes
 from serving.challenger import check_pair
-from serving.drift import DriftReport
+from serving.drift import Drift, DriftReport
 from serving.fairness import FairnessReport
 from serving.gc_tuning import tune_gc_after_startup
 from serving.http import routes, stack
 from serving.http.docs import docs_app
-from serving.http.errors import mark_records_unavailable, records_unavailable
+from serving.http.errors import mark_records_unavailable, records_reachable, records_unavailable
 from serving.http.loan_form import add_loan_form
 from serving.http.openapi import build_openapi, example_answers
 from serving.http.records_routes import RecordsRoutes
 from serving.http.request_checks import HEADER_TIMEOUT_S, MAX_HEADER_BYTES, caller
 from serving.malloc_trim import TrimWhenIdle
-from serving.metrics import ServiceMetrics
+from serving.metrics import RecordFigures, ServiceMetrics
 from serving.oversight import DecisionPolicy
 from serving.records.database import engine_for
 from serving.records.models import (
@@ -162,7 +168,20 @@ class CreditScoring:
         )
         self.records = self.scoring.records
         self.records_routes = RecordsRoutes(self.records, settings)
-        self.metrics = ServiceMetrics(self.model_tag, self.scoring.drift, self.records, settings)
+        self.figures = (
+            None
+            if self.records is None
+            else RecordFigures(
+                self.records,
+                Drift(
+                    training_profile(MODEL.stored),
+                    settings.drift_window,
+                    min_rows=settings.drift_min_rows,
+                ),
+                settings.figures_refresh_s,
+            )
+        )
+        self.metrics = ServiceMetrics(self.model_tag, self.figures)
         tune_gc_after_startup()
 
     async def decisions(
@@ -267,8 +286,14 @@ class CreditScoring:
 
     @web.get(routes.DRIFT, response_model=DriftReport)
     def drift_report(self) -> DriftReport:
-        """Each field's PSI over this worker's recent applicants against the training data."""
-        return self.scoring.drift.report()
+        """Each field's PSI over the most recent applicants against the training data."""
+        if self.figures is None:
+            raise HTTPException(
+                404,
+                "drift is measured over the decision records, which are off (CREDIT_RISK_RECORDS)",
+            )
+        with records_reachable():
+            return self.figures.drift()
 
     @bentoml.api(route=routes.PREDICTION)
     async def credit_score_prediction(

@@ -1,7 +1,7 @@
-"""/metrics' realised figures at a large history: `python -m benchmarks.realised_metrics`.
+"""/metrics' figures of the records at a large history: `python -m benchmarks.realised_metrics`.
 
 Fills a SQLite records database with labelled decisions (1 M by default), then times one
-background refresh of the figures and a scrape while it runs and after it: the scrape must
+background refresh of the figures (drift, realised, comparison) and a scrape while it runs and after it: the scrape must
 not grow with the history. Prints a Markdown table.
 """
 
@@ -16,10 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
+from credit_risk.artifacts import PROFILE
 from credit_risk.contract import EXAMPLE
-from serving.metrics import RecordGauges
+from credit_risk.profile import TrainingProfile
+from serving.drift import Drift
+from serving.metrics import RecordFigures
 from serving.records.database import decisions, engine_for
 from serving.records.queries import Records
+from training_export.paths import ARTIFACTS_DIR
 
 
 def fill(records: Records, n: int, chunk: int = 50_000) -> None:
@@ -42,7 +46,7 @@ def fill(records: Records, n: int, chunk: int = 50_000) -> None:
             )  # fmt: skip
 
 
-def scrape_us(gauges: RecordGauges, times: int = 1000) -> float:
+def scrape_us(gauges: RecordFigures, times: int = 1000) -> float:
     samples = []
     for _ in range(times):
         started = time.perf_counter()
@@ -61,7 +65,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             records = Records(engine_for(f"sqlite:///{Path(folder) / 'decisions.db'}"))
             fill(records, n)
-            gauges = RecordGauges(records, refresh_s=3600)
+            drift = Drift(TrainingProfile.from_json(ARTIFACTS_DIR / PROFILE), 1000, min_rows=100)
+            gauges = RecordFigures(records, drift, refresh_s=3600)
             started = time.perf_counter()
             during = scrape_us(gauges, 200)  # the first starts the refresh
             while not gauges.text():

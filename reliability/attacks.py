@@ -51,7 +51,7 @@ def server_env(database: Path) -> dict[str, str]:
         "CREDIT_RISK_API_KEYS": json.dumps(KEYS),
         "CREDIT_RISK_RECORDS_URL": f"sqlite:///{database}",
         "CREDIT_RISK_API_WORKERS": "2",
-        "CREDIT_RISK_REALISED_REFRESH_S": str(REFRESH_S),
+        "CREDIT_RISK_FIGURES_REFRESH_S": str(REFRESH_S),
         "CREDIT_RISK_METRICS_MAX_AGE_S": str(SCRAPE_MAX_AGE_S),
     }
 

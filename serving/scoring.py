@@ -2,9 +2,9 @@
 
 Encode the applicants (`credit_risk.contract`), score them with the runner together with
 the rows of concurrent requests, put each answer in words (with its principal reasons where
-it has them), record every decision before answering it and add the applicants to the
-drift window. The service (service.py) builds a `Scoring` with its runner's calls; a test can build
-one with any async function of encoded rows.
+it has them) and record every decision before answering it. The service (service.py)
+builds a `Scoring` with its runner's calls; a test can build one with any async function of
+encoded rows.
 """
 
 from __future__ import annotations
@@ -22,10 +22,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from credit_risk.contract import Applicant, encode
-from model_store.versions import reason_baseline, recorded_threshold, training_profile
+from model_store.versions import reason_baseline, recorded_threshold
 from serving.challenger import answers_challenger
 from serving.coalescer import Coalescer
-from serving.drift import DriftWindow
 from serving.oversight import REFER, DecisionPolicy
 from serving.records.models import CLIENT_REFERENCE_HEADER, ClientReferenceHeader, ContestOf
 from serving.records.queries import Records
@@ -92,7 +91,6 @@ class Scoring:
         predict: Runner,
         explain: Runner,
         champion: Version,
-        drift: DriftWindow,
         records: sa.Engine | None,
         max_rows: int,
         policy: DecisionPolicy,
@@ -105,7 +103,6 @@ class Scoring:
         self.explain = Coalescer(explain, max_rows=max_rows, max_in_flight=1)
         self.champion, self.challenger, self.share = champion, challenger, share
         self.policy = policy  # which decisions a person takes
-        self.drift = drift
         # Committed together with the records of concurrent requests, one at a time.
         self.commit = (
             None
@@ -140,9 +137,6 @@ class Scoring:
             champion=Version.of(model),
             challenger=None if challenger is None else Version.of(challenger),
             share=settings.challenger_share,
-            drift=DriftWindow(
-                training_profile(model), settings.drift_window, min_rows=settings.drift_min_rows
-            ),
             records=records,
             max_rows=settings.max_batch_size,
             policy=DecisionPolicy.of(settings),
@@ -162,7 +156,7 @@ class Scoring:
         """Score `applicants` together with concurrent requests, record every decision
         (a decline's principal reasons always) and answer them, with the reasons of every
         applicant when `reasons`. A `what_if` score decides nothing: recorded as such, out
-        of the review queue and the drift window. The re-score of a `contest` is referred.
+        of the review queue and of the figures. The re-score of a `contest` is referred.
         A request id already recorded answers the first request's answers again when this
         is its retry (`SAME_REQUEST`), without a second record. Raises pydantic's
         ValidationError for an invalid client reference, DecisionsNotRecorded when the
@@ -190,7 +184,6 @@ class Scoring:
         ]
         if contest is not None:
             scored = [answer.model_copy(update={"decision": REFER}) for answer in scored]
-        new = True  # False: a retry, answered as first recorded
         if self.commit is not None:  # answered only once recorded
             records = rows_for(
                 request_id=request_id,
@@ -204,11 +197,8 @@ class Scoring:
                 what_if=what_if,
                 contest=contest,
             )
-            new = all(await self._commit(records))
-            if not new:
+            if not all(await self._commit(records)):  # a retry: answered as first recorded
                 scored = await self._first_answers(records, reasons)
-        if new and not what_if:
-            self.drift.add(encoded)  # applicants decided, once each
         return scored if reasons else [answer.without_reasons() for answer in scored]
 
     def _answer(self, row: np.void, version: Version, applicant: Mapping[str, Any]) -> CreditScore:

@@ -115,7 +115,8 @@ class Settings(BaseSettings):
     drift_window: int = Field(
         default=1000,
         gt=0,
-        description="Most recent applicants per worker over which drift (PSI) is measured",
+        description="Most recent applicants decided (of every worker and replica: from the "
+        "decision records) over which drift (PSI) is measured",
     )
     drift_min_rows: int = Field(
         default=100,
@@ -123,11 +124,13 @@ class Settings(BaseSettings):
         description="Applicants the drift window must hold before any PSI is published (at "
         "most the window): fewer would tell what each of them sent",
     )
-    realised_refresh_s: float = Field(
+    figures_refresh_s: float = Field(
         default=60.0,
         ge=0,
-        description="Most seconds between two recomputations of the realised figures in "
-        "/metrics (in the background: a scrape never waits for them)",
+        description="Period of the figures computed from the decision records (drift, "
+        "realised metrics, challenger comparison): as of its last multiple since the epoch, "
+        "the same from every worker and replica; recomputed in the background once per "
+        "period (a scrape never waits for them); 0: as of each computation",
     )
     metrics_max_age_s: float = Field(
         default=1.0,

@@ -347,7 +347,7 @@ def build_openapi(example_answers: dict[str, CreditScore]) -> dict[str, Any]:
             routes.DRIFT: {
                 "get": {
                     "operationId": "drift",
-                    "summary": "Input drift (PSI per field) of this worker's recent applicants",
+                    "summary": "Input drift (PSI per field) of the most recent applicants decided",
                     "tags": [OPERATIONS_TAG],
                     "responses": {
                         "200": {"description": "The drift report", **_json(_ref(DriftReport))}

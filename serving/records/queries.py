@@ -152,6 +152,18 @@ class Records:
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
 
+    def recent_applicants(self, limit: int, until: datetime) -> list[dict[str, Any]]:
+        """The applicants of the last `limit` decisions decided before `until`, oldest
+        first, what-if scores aside (the drift window)."""
+        query = (
+            sa.select(decisions.c.applicant)
+            .where(decisions.c.what_if.is_(False), decisions.c.decided_at < until)
+            .order_by(decisions.c.decided_at.desc(), decisions.c.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            return [row.applicant for row in connection.execute(query)][::-1]
+
     def labelled(self) -> list[dict[str, Any]]:
         """Model, P(good), final decision and outcome of every decision with an outcome,
         in the order the outcomes were recorded."""
@@ -165,10 +177,11 @@ class Records:
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
 
-    def paired_counts(self) -> list[dict[str, Any]]:
+    def paired_counts(self, until: datetime) -> list[dict[str, Any]]:
         """Per answering version and other version (`shadow_model`), over the applicants
-        both scored (what-if scores left out): how many, how many each called good, how many
-        they decided apart, and the sum of the other's P(good) less the answering one's."""
+        both scored before `until` (what-if scores left out): how many, how many each
+        called good, how many they decided apart, and the sum of the other's P(good) less
+        the answering one's."""
         c = decisions.c
 
         def count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
@@ -184,16 +197,16 @@ class Records:
                 count(c.decision != c.shadow_decision).label("flips"),
                 sa.func.sum(c.shadow_p_good - c.p_good).label("difference"),
             )
-            .where(c.shadow_model.is_not(None), c.what_if.is_(False))
+            .where(c.shadow_model.is_not(None), c.what_if.is_(False), c.decided_at < until)
             .group_by(c.model, c.shadow_model)
         )
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
 
-    def outcome_events(self) -> list[dict[str, Any]]:
-        """Every outcome as it was first reported and every later correction, as events in
-        the order they happened: the decision's id, model, P(good), decision and the outcome
-        the event set (`serving.records.outcomes.published`)."""
+    def outcome_events(self, until: datetime) -> list[dict[str, Any]]:
+        """Every outcome as it was first reported and every later correction before
+        `until`, as events in the order they happened: the decision's id, model, P(good),
+        decision and the outcome the event set (`serving.records.outcomes.published`)."""
         decided = sa.select(
             decisions.c.id, decisions.c.model, decisions.c.p_good, FINAL_AS_PREDICTION
         )
@@ -209,12 +222,16 @@ class Records:
             ).label("repaid"),
             decisions.c.outcome_at.label("at"),
             sa.literal(0).label("order"),
-        ).where(decisions.c.repaid.is_not(None))
-        corrected = decided.add_columns(
-            outcome_corrections.c.repaid,
-            outcome_corrections.c.corrected_at.label("at"),
-            outcome_corrections.c.id.label("order"),
-        ).select_from(decisions.join(outcome_corrections))
+        ).where(decisions.c.repaid.is_not(None), decisions.c.outcome_at < until)
+        corrected = (
+            decided.add_columns(
+                outcome_corrections.c.repaid,
+                outcome_corrections.c.corrected_at.label("at"),
+                outcome_corrections.c.id.label("order"),
+            )
+            .select_from(decisions.join(outcome_corrections))
+            .where(outcome_corrections.c.corrected_at < until)
+        )
         with self.engine.connect() as connection:
             events = [
                 dict(row._mapping)

@@ -57,7 +57,7 @@ def restricted(stored_model, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "CREDIT_RISK_CORS_ORIGINS": json.dumps([ORIGIN]),
         "CREDIT_RISK_MAX_CONCURRENCY": "4",
         "CREDIT_RISK_BODY_TIMEOUT_S": "1",
-        "CREDIT_RISK_REALISED_REFRESH_S": "0",  # every scrape refreshes them, in the background
+        "CREDIT_RISK_FIGURES_REFRESH_S": "0",  # every scrape refreshes them, in the background
     }
     log = tmp_path_factory.mktemp("restricted") / "serve.log"
     with ServerProcess(bentoml_serve("service:CreditScoring", port), port, log, env=env) as server:

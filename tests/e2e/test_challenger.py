@@ -32,7 +32,7 @@ def paired(challenger_model, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "CREDIT_RISK_CHALLENGER_SHARE": str(SHARE),
         "CREDIT_RISK_API_KEYS": json.dumps([KEY]),
         "CREDIT_RISK_RECORDS_URL": f"sqlite:///{where / 'decisions.db'}",
-        "CREDIT_RISK_REALISED_REFRESH_S": "0",  # every scrape refreshes the figures
+        "CREDIT_RISK_FIGURES_REFRESH_S": "0",  # every scrape refreshes the figures
     }
     log = where / "serve.log"
     with ServerProcess(bentoml_serve("service:CreditScoring", port), port, log, env=env) as server:

@@ -1,8 +1,11 @@
-"""Drift monitoring on a real server of its own (a small window no other test sends to)."""
+"""Drift monitoring on a real server of its own (a small window no other test sends to), of
+two API workers: the figures come from the decision records, the same from either."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 import requests
@@ -19,8 +22,11 @@ MIN_ROWS = 100  # the default
 @pytest.fixture(scope="module")
 def drift_server(stored_model, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
-    # One API worker: each worker keeps its own window, and /drift answers from one of them.
-    env = {"CREDIT_RISK_DRIFT_WINDOW": str(WINDOW), "CREDIT_RISK_API_WORKERS": "1"}
+    env = {
+        "CREDIT_RISK_DRIFT_WINDOW": str(WINDOW),
+        "CREDIT_RISK_API_WORKERS": "2",
+        "CREDIT_RISK_FIGURES_REFRESH_S": "0",  # as of each computation
+    }
     log = tmp_path_factory.mktemp("drift") / "serve.log"
     with ServerProcess(bentoml_serve("service:CreditScoring", port), port, log, env=env) as server:
         yield server.url
@@ -33,11 +39,28 @@ def score(url: str, applicants: list[dict]) -> None:
     assert response.status_code == 200, response.text
 
 
+def as_of(families: dict) -> float:
+    """The instant of the figures of the records in a scrape (-inf: none yet)."""
+    family = families.get("credit_risk_figures_as_of_seconds")
+    return -math.inf if family is None else family.samples[0].value
+
+
+def figures_after(url: str, instant: float) -> tuple[str, dict]:
+    """/metrics once its figures of the records are as of `instant` or later (a scrape
+    answers the last ones and starts their recomputation)."""
+    for _ in range(20):
+        text = scrape(url)
+        families = {f.name: f for f in text_string_to_metric_families(text)}  # valid text
+        if as_of(families) >= instant:
+            return text, families
+    raise AssertionError(f"/metrics' figures stay older than {instant}")
+
+
 def drift(url: str) -> dict:
     """GET /drift, checked against the drift aggregates of /metrics."""
     report = requests.get(f"{url}/drift").json()
-    text = scrape(url)
-    families = {f.name: f for f in text_string_to_metric_families(text)}  # valid text format
+    as_of = datetime.fromisoformat(report["as_of"]).timestamp()
+    text, families = figures_after(url, as_of)
     assert [s.value for s in families["credit_risk_drift_window_rows"].samples] == [report["rows"]]
     assert text.count("# TYPE credit_risk_drift_window_rows gauge") == 1
     assert 'field="' not in text, "/metrics is open: no per-field figure"
@@ -52,7 +75,8 @@ def drift(url: str) -> dict:
 
 
 def withheld(rows: int) -> dict:
-    """The report while the window holds too few applicants to hide each one."""
+    """The report while the window holds too few applicants to hide each one (but its
+    instant)."""
     return {
         "window": WINDOW,
         "rows": rows,
@@ -66,11 +90,15 @@ def withheld(rows: int) -> dict:
     }
 
 
+def without_instant(report: dict) -> dict:
+    return {k: v for k, v in report.items() if k != "as_of"}
+
+
 def test_long_durations_raise_the_psi_of_duration_only(drift_server: str, records) -> None:
-    assert drift(drift_server) == withheld(0)
+    assert without_instant(drift(drift_server)) == withheld(0)
     # One applicant scored: nothing about them is published.
     score(drift_server, records[:1])
-    assert drift(drift_server) == withheld(1)
+    assert without_instant(drift(drift_server)) == withheld(1)
 
     # Dataset rows, through both endpoints: the window fills with an unshifted population.
     score(drift_server, records[1:350])
@@ -92,3 +120,29 @@ def test_long_durations_raise_the_psi_of_duration_only(drift_server: str, record
     assert report["drifted"] == ["Duration"]
     assert report["psi"]["Duration"] > SIGNIFICANT_PSI
     assert max(v for f, v in report["psi"].items() if f != "Duration") < MODERATE_PSI
+
+
+def test_every_worker_publishes_the_same_figures(drift_server: str, records) -> None:
+    """Scrapes on fresh connections reach both workers: every answer has the whole window
+    (a worker's own window would hold only the applicants it decided)."""
+    score(drift_server, records[:WINDOW])
+    report = drift(drift_server)
+    instant = datetime.fromisoformat(report["as_of"]).timestamp()
+    answers, current = set(), 0
+    for _ in range(200):
+        text = requests.get(f"{drift_server}/metrics", headers={"Connection": "close"}).text
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        if as_of(families) < instant:
+            continue  # that worker's last figures are older than the scoring: it refreshes
+        answers.add(tuple(line for line in text.splitlines() if line.startswith("credit_risk_d")))
+        current += 1
+        if current == 40:
+            break
+    assert current == 40
+    assert answers == {
+        (
+            f"credit_risk_drift_window_rows {float(WINDOW)!r}",
+            f"credit_risk_drift_psi_max {max(report['psi'].values())!r}",
+            f"credit_risk_drift_fields_drifted {float(len(report['drifted']))!r}",
+        )
+    }

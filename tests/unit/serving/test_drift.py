@@ -1,8 +1,9 @@
-"""Drift monitoring: PSI arithmetic, the sliding window and its Prometheus text."""
+"""Drift: PSI arithmetic, the window of the most recent applicants, its Prometheus text."""
 
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -16,11 +17,13 @@ from serving.drift import (
     MODERATE_PSI,
     SHARE_FLOOR,
     SIGNIFICANT_PSI,
-    DriftWindow,
+    Drift,
     psi,
 )
 from training_export.paths import ARTIFACTS_DIR
 from training_export.train import split
+
+AS_OF = datetime(2026, 12, 7, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -57,59 +60,40 @@ def test_an_empty_bin_counts_as_the_floor_share() -> None:
 
 def test_the_training_rows_themselves_do_not_drift(dataset: pd.DataFrame, profile) -> None:
     training = split(dataset).train
-    window = DriftWindow(profile, len(training), min_rows=100)
-    window.add(encode(training[list(FIELDS)].to_dict("records")))
-    report = window.report()
-    assert report.rows == len(training)
+    drift = Drift(profile, len(training), min_rows=100)
+    report = drift.report(encode(training[list(FIELDS)].to_dict("records")), AS_OF)
+    assert (report.rows, report.as_of) == (len(training), AS_OF)
     assert list(report.psi) == list(ENCODED_COLUMNS)
     assert max(report.psi.values()) == pytest.approx(0, abs=1e-12)
 
 
 def test_long_durations_drift_duration_only_until_they_leave_the_window(profile, rows) -> None:
-    window = DriftWindow(profile, 500, min_rows=100)
-    window.add(rows[:500])
-    assert max(window.report().psi.values()) < MODERATE_PSI
-    assert window.report().drifted == []
+    drift = Drift(profile, 500, min_rows=100)
+    assert max(drift.report(rows[:500], AS_OF).psi.values()) < MODERATE_PSI
+    assert drift.report(rows[:500], AS_OF).drifted == []
 
-    window.add(long_durations(rows[:500]))
-    report = window.report()
+    recent = np.concatenate([rows[:500], long_durations(rows[:500])])
+    report = drift.report(recent, AS_OF)
     assert report.drifted == ["Duration"]
     assert report.psi["Duration"] > SIGNIFICANT_PSI
     assert max(v for f, v in report.psi.items() if f != "Duration") < MODERATE_PSI
 
-    window.add(rows[500:])  # evicts every shifted row
-    assert window.report().drifted == []
+    # Newer applicants push every shifted row out of the window.
+    assert drift.report(np.concatenate([recent, rows[500:]]), AS_OF).drifted == []
 
 
 @pytest.mark.parametrize("size", [1, 7, 300])
-def test_the_window_holds_exactly_the_last_rows_whatever_the_batches(
-    profile, rows, size: int
-) -> None:
-    window = DriftWindow(profile, size, min_rows=1)
-    start = 0
-    for n in [1, 2, size - 1, size, size + 3, 1, 50, 5]:
-        window.add(rows[start : start + n])
-        start += n
-        assert start <= len(rows)
-        fresh = DriftWindow(profile, size, min_rows=1)
-        fresh.add(rows[max(0, start - size) : start])
-        assert window.report().rows == min(start, size)
-        assert window.report().psi == pytest.approx(fresh.report().psi, abs=1e-12)
-
-
-def test_one_row_at_a_time_the_window_holds_the_last_rows(profile, rows) -> None:
-    # Requests add one row each: rows are binned in blocks, and before every report.
-    window = DriftWindow(profile, 100, min_rows=1)
-    for row in rows[:250]:
-        window.add(row[None, :])
-    fresh = DriftWindow(profile, 100, min_rows=1)
-    fresh.add(rows[150:250])
-    assert window.report().rows == 100
-    assert window.report().psi == pytest.approx(fresh.report().psi, abs=1e-12)
+def test_the_window_holds_exactly_the_last_rows(profile, rows, size: int) -> None:
+    drift = Drift(profile, size, min_rows=1)
+    for n in [1, size - 1, size, size + 3, 600]:
+        report = drift.report(rows[:n], AS_OF)
+        assert report.rows == min(n, size)
+        expected = drift.report(rows[max(0, n - size) : n], AS_OF)
+        assert report.psi == expected.psi
 
 
 def test_an_empty_window_reports_no_psi(profile) -> None:
-    report = DriftWindow(profile, 10, min_rows=1).report()
+    report = Drift(profile, 10, min_rows=1).report(np.empty((0, len(ENCODED_COLUMNS))), AS_OF)
     assert (report.window, report.rows, report.psi, report.drifted) == (10, 0, {}, [])
     assert report.threshold == SIGNIFICANT_PSI
 
@@ -117,10 +101,9 @@ def test_an_empty_window_reports_no_psi(profile) -> None:
 def test_no_figure_about_fewer_applicants_than_the_minimum(profile, rows) -> None:
     """One applicant's PSIs would give away their sex, job, housing, savings, purpose
     and age band: nothing per field until the window holds `min_rows`."""
+    drift = Drift(profile, 200, min_rows=100)
     for n in (0, 1, 99):
-        window = DriftWindow(profile, 200, min_rows=100)
-        window.add(rows[:n])
-        report = window.report()
+        report = drift.report(rows[:n], AS_OF)
         assert (report.window, report.rows, report.min_rows) == (200, n, 100)
         assert (report.psi, report.drifted, report.withheld) == ({}, [], True)
         assert "withheld" in report.note and "100" in report.note
@@ -128,8 +111,7 @@ def test_no_figure_about_fewer_applicants_than_the_minimum(profile, rows) -> Non
         families = {f.name: f for f in text_string_to_metric_families(report.prometheus())}
         assert set(families) == {"credit_risk_drift_window_rows"}
         assert [s.value for s in families["credit_risk_drift_window_rows"].samples] == [n]
-    window.add(rows[99:100])
-    report = window.report()
+    report = drift.report(rows[:100], AS_OF)
     assert (report.rows, report.withheld, report.note) == (100, False, None)
     assert list(report.psi) == list(ENCODED_COLUMNS)
 
@@ -137,13 +119,11 @@ def test_no_figure_about_fewer_applicants_than_the_minimum(profile, rows) -> Non
 @pytest.mark.parametrize("size, min_rows", [(100, 0), (100, 101), (0, 1)])
 def test_a_window_smaller_than_its_minimum_is_refused(profile, size, min_rows) -> None:
     with pytest.raises(ValueError, match="at least"):
-        DriftWindow(profile, size, min_rows=min_rows)
+        Drift(profile, size, min_rows=min_rows)
 
 
 def test_prometheus_text_has_only_aggregates_no_field(profile, rows) -> None:
-    window = DriftWindow(profile, 100, min_rows=100)
-    window.add(long_durations(rows[:100]))
-    report = window.report()
+    report = Drift(profile, 100, min_rows=100).report(long_durations(rows[:100]), AS_OF)
     text = report.prometheus()
     families = {f.name: f for f in text_string_to_metric_families(text)}
     assert set(families) == {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -236,7 +237,7 @@ def test_the_comparison_of_two_versions_is_that_of_their_scores(
     assert {v.model for v in pair.fairness.versions} == {first, second}
     assert pair.realised == {}  # no outcome yet
     # /metrics: the same figures from the database's counts, per pair and version.
-    gauges = comparison_metrics(Records(engine).paired_counts())
+    gauges = comparison_metrics(Records(engine).paired_counts(datetime.now(UTC)))
     labels = f'model="{first}",other="{second}"'
     assert f"credit_risk_challenger_applicants{{{labels}}} 250.0" in gauges
     flip = float(gauges.split(f"credit_risk_challenger_flip_rate{{{labels}}} ")[1].split()[0])

@@ -59,10 +59,13 @@ def test_an_outcome_is_corrected_only_on_purpose_and_the_correction_is_recorded(
     with pytest.raises(OutcomeConflict, match="no outcome to correct"):
         outcome(records, {"request_id": "r2", "repaid": True, "correction": True})
     # /metrics sees the outcome as first reported, then its correction.
-    assert [(e["id"], e["repaid"]) for e in records.outcome_events()] == [
+    assert [(e["id"], e["repaid"]) for e in records.outcome_events(datetime.now(UTC))] == [
         (corrected["id"], True),
         (corrected["id"], False),
     ]
+    # As of an instant: the events before it only.
+    before_correction = records.outcome_events(change["corrected_at"])
+    assert [(e["id"], e["repaid"]) for e in before_correction] == [(corrected["id"], True)]
     assert records.delete_applicant("r1", None) == 1
     with records.engine.connect() as connection:  # erased with the decision it corrected
         assert connection.execute(sa.select(outcome_corrections)).all() == []
