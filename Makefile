@@ -16,7 +16,7 @@ export CONTAINERS_CONF ?= $(CURDIR)/scripts/containers.conf
 # The CPU torch wheel the Bento installs (its path is in bentofile.yaml, pinned by constraints.txt).
 TORCH_WHEEL := $(shell sed -n 's|^ *- "\./\(build/wheels/torch-.*\.whl\)"$$|\1|p' bentofile.yaml)
 
-.PHONY: setup store serve test test-retrain browser postgres strace lint format train evaluate ablation data bench reliability clean wheels \
+.PHONY: setup store serve test test-retrain browser postgres strace prometheus lint format train evaluate ablation data bench reliability clean wheels \
 	bento test-bento container test-container score spark-score bench-scoring \
 	records-export records-compare records-purge
 
@@ -36,7 +36,7 @@ store: setup  ## import the committed artifacts into the BentoML model store
 serve: store  ## set up from nothing and serve on http://127.0.0.1:$(PORT)
 	$(VENV)/bin/bentoml serve service:CreditScoring --host $(HOST) --port $(PORT)
 
-test: setup lint browser postgres strace  ## lint, then unit, in-process and end-to-end tests (not the slow ones below)
+test: setup lint browser postgres strace prometheus  ## lint, then unit, in-process and end-to-end tests (not the slow ones below)
 	$(PY) -m pytest
 
 test-retrain: setup  ## retrain the ensemble versions, compare with the committed artifacts (~2 min)
@@ -45,6 +45,9 @@ test-retrain: setup  ## retrain the ensemble versions, compare with the committe
 browser:  ## Debian's headless Chromium and its driver, for the web form's browser test
 	command -v chromedriver >/dev/null || \
 		($(APT) update -qq && $(APT) install -y -qq chromium chromium-driver)
+
+prometheus:  ## Debian's prometheus, for promtool: the alert rules' tests (deploy/prometheus/)
+	command -v promtool >/dev/null || ($(APT) update -qq && $(APT) install -y -qq --no-install-recommends prometheus)
 
 strace:  ## Debian's strace: a records test traces that each decision is synced to disk before its answer
 	command -v strace >/dev/null || ($(APT) update -qq && $(APT) install -y -qq strace)

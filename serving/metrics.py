@@ -45,6 +45,7 @@ class RecordFigures:
         self._refresh_s = refresh_s
         self._figures: Figures | None = None
         self._attempted = -math.inf  # the instant of the last computation begun
+        self._readable = True  # the last computation could read the records
         self._lock = threading.Lock()  # one computation at a time
 
     def _instant(self) -> float:
@@ -59,11 +60,18 @@ class RecordFigures:
         return self._attempted < self._instant()
 
     def text(self) -> str:
-        """The last figures' Prometheus text ("" before the first, or while the records are
-        lost), and their computation started in the background when a period has passed."""
+        """Whether the records could be read, the last figures' Prometheus text (none
+        before the first or while the records are lost), and their computation started in
+        the background when a period has passed."""
         if self._due() and not self._lock.locked():
             threading.Thread(target=self._refresh, name="figures", daemon=True).start()
-        return "" if self._figures is None else self._figures.text
+        return (
+            "# HELP credit_risk_records_readable 1 if the last computation of the figures "
+            "could read the decision records, else 0 (the database is lost).\n"
+            "# TYPE credit_risk_records_readable gauge\n"
+            f"credit_risk_records_readable {float(self._readable)!r}\n"
+            + ("" if self._figures is None else self._figures.text)
+        )
 
     def drift(self) -> DriftReport:
         """The drift as of the current period, computed now if it is not yet (GET /drift
@@ -79,9 +87,9 @@ class RecordFigures:
         if not self._lock.acquire(blocking=False):
             return
         try:
-            self._figures = self._compute()
+            self._figures, self._readable = self._compute(), True
         except SQLAlchemyError:  # the other metrics still: the records' outage is in the log
-            self._figures = None
+            self._figures, self._readable = None, False
         finally:
             self._lock.release()
 

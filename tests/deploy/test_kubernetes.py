@@ -79,3 +79,29 @@ def test_records_are_kept_in_postgresql_outside_the_pod() -> None:
     (records,) = [e for e in CONTAINER["env"] if e["name"] == "CREDIT_RISK_RECORDS_URL"]
     secret = records["valueFrom"]["secretKeyRef"]
     assert secret["name"] and secret["key"] and not secret.get("optional", False)
+
+
+def test_replicas_are_replaced_and_disrupted_one_at_a_time() -> None:
+    """A rolling update starts a new pod before it stops an old one, a drain takes one
+    pod at a time, and the replicas spread over nodes and zones."""
+    rolling = DEPLOYMENT["spec"]["strategy"]["rollingUpdate"]
+    assert (rolling["maxSurge"], rolling["maxUnavailable"]) == (1, 0)
+    budget = BY_KIND["PodDisruptionBudget"]["spec"]
+    assert budget["selector"]["matchLabels"] == POD["metadata"]["labels"]
+    assert budget["maxUnavailable"] == 1
+    assert BY_KIND["HorizontalPodAutoscaler"]["spec"]["minReplicas"] >= 2  # one may go
+    spread = POD["spec"]["topologySpreadConstraints"]
+    assert {c["topologyKey"] for c in spread} == {
+        "kubernetes.io/hostname",
+        "topology.kubernetes.io/zone",
+    }
+    assert all(c["labelSelector"]["matchLabels"] == POD["metadata"]["labels"] for c in spread)
+
+
+def test_a_stopping_pod_serves_until_no_one_sends_and_drains_within_its_grace() -> None:
+    # preStop's sleep covers the endpoints' update (the readiness probe's period twice
+    # at most); SIGTERM's drain takes ~2 s (make test-container); all within the grace.
+    pre_stop = CONTAINER["lifecycle"]["preStop"]["sleep"]["seconds"]
+    readiness = CONTAINER["readinessProbe"]
+    assert pre_stop >= readiness["periodSeconds"] * readiness["failureThreshold"]
+    assert pre_stop + 2 < POD["spec"]["terminationGracePeriodSeconds"]

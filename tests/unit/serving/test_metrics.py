@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from credit_risk.artifacts import PROFILE
@@ -34,7 +35,7 @@ def figures(records: Records, refresh_s: float) -> RecordFigures:
 def wait_for(gauges: RecordFigures, seconds: float = 10) -> str:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if text := gauges.text():
+        if "credit_risk_figures_as_of_seconds" in (text := gauges.text()):
             return text
         time.sleep(0.01)
     raise AssertionError("no figures")
@@ -51,7 +52,8 @@ def test_a_scrape_answers_the_last_figures_and_refreshes_them_once_a_period(reco
     time.sleep(0.01)  # decided before the instant the figures are of
     slow = figures(records, refresh_s=3600)
     started = time.perf_counter()
-    assert slow.text() == ""  # the first refresh runs in its own thread
+    # The first computation runs in its own thread: no figures yet, the records readable.
+    assert slow.text().endswith("credit_risk_records_readable 1.0\n")
     assert time.perf_counter() - started < 0.05
     first = wait_for(slow)
     # As of the last whole hour: r1, decided just now, is not in them.
@@ -86,3 +88,14 @@ def test_drift_waits_for_the_current_periods_figures(records) -> None:
     time.sleep(0.01)
     report = figures(records, refresh_s=0).drift()  # 0: as of now
     assert (report.rows, report.withheld) == (4, False)
+
+
+def test_lost_records_are_a_gauge_and_no_figures(records) -> None:
+    with records.engine.begin() as connection:  # the records cannot be read any more
+        connection.execute(sa.text("DROP TABLE decisions"))
+    gauges = figures(records, refresh_s=0)
+    deadline = time.monotonic() + 10
+    while "credit_risk_records_readable 0.0" not in (text := gauges.text()):
+        assert time.monotonic() < deadline, text
+        time.sleep(0.01)
+    assert "credit_risk_drift" not in text and "credit_risk_realised" not in text
