@@ -17,7 +17,7 @@ export CONTAINERS_CONF ?= $(CURDIR)/scripts/containers.conf
 TORCH_WHEEL := $(shell sed -n 's|^ *- "\./\(build/wheels/torch-.*\.whl\)"$$|\1|p' bentofile.yaml)
 
 .PHONY: setup store serve test test-retrain browser postgres strace prometheus lint format train evaluate ablation data bench reliability clean wheels \
-	bento test-bento container test-container score spark-score bench-scoring \
+	bento test-bento container test-container haproxy fleet test-fleet score spark-score bench-scoring \
 	records-export records-compare records-purge
 
 $(VENV)/.installed: requirements.txt requirements-bento.txt requirements-dev.txt \
@@ -75,6 +75,17 @@ container: bento  ## container image of the Bento: Docker if a daemon runs, else
 
 test-container: container  ## run the image and check it answers, as root-less, stops on SIGTERM
 	$(PY) -m pytest -m container -rP  # -rP: its figures
+
+haproxy:  ## Debian's HAProxy and wrk: the fleet's load balancer and its load
+	command -v haproxy >/dev/null || ($(APT) update -qq && $(APT) install -y -qq haproxy)
+	command -v wrk >/dev/null || ($(APT) update -qq && $(APT) install -y -qq wrk)
+
+REPLICAS ?= 2
+fleet: container haproxy postgres  ## REPLICAS (2) pods of the image via podman kube play, HAProxy on :3100, one PostgreSQL
+	$(PY) -m tools.fleet --replicas $(REPLICAS) --port 3100
+
+test-fleet: container haproxy postgres  ## the fleet under 64 clients: a replica killed, a rolling update, the database restarted
+	$(PY) -m pytest -m fleet -rP tests/fleet  # -rP: its figures
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,206 @@
+"""The fleet (tools/fleet.py: replicas of the image from the Deployment manifest, HAProxy,
+one PostgreSQL) under 64 clients, as an operator meets it: a replica killed, a rolling
+update, the database restarted; and what a second replica adds (`make test-fleet`)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+from tools.container import built_image
+from tools.fleet import API_KEY, Fleet
+from training_export.paths import REPO_ROOT
+
+pytestmark = pytest.mark.fleet
+
+LOAD_SCRIPT = Path(__file__).with_name("load.lua")
+CLIENTS = 64
+SECONDS = 60
+
+
+@pytest.fixture(scope="module")
+def fleet(records) -> Iterator[Fleet]:
+    image = built_image()
+    if image is None or image["ENGINE"] != "podman":
+        pytest.fail("the fleet runs the podman image of `make container` (make test-fleet)")
+    with Fleet(image["IMAGE"], replicas=2) as running:
+        yield running
+
+
+@dataclass
+class Load:
+    requests: int
+    non_200: int
+    socket_errors: int
+    p99_ms: float
+    answered: list[str]  # the request ids answered 200
+
+    seconds: float = SECONDS
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+    def __str__(self) -> str:
+        return (
+            f"{self.requests} requests in {self.seconds} s ({self.rate:.0f}/s), "
+            f"{self.non_200} not 200, {self.socket_errors} socket errors, p99 {self.p99_ms:.0f} ms"
+        )
+
+
+def load(
+    fleet: Fleet, run: str, body: dict, tmp: Path, seconds: int, during: Callable[[], None]
+) -> Load:
+    """`CLIENTS` connections posting `body` through the balancer for `seconds`, each
+    request with an id `run-...`, while `during` runs."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "body.json").write_text(json.dumps(body))
+    command = [
+        "wrk", "-t2", f"-c{CLIENTS}", f"-d{seconds}s", "--timeout", "10s",
+        "-s", str(LOAD_SCRIPT), f"{fleet.url}/credit_score_prediction",
+        "--", run, str(tmp), str(tmp / "body.json"), API_KEY,
+    ]  # fmt: skip
+    wrk = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    during()
+    out, _ = wrk.communicate(timeout=seconds + 60)
+    found = re.search(
+        r"RESULT requests=(\d+) non200=(\d+) connect=(\d+) read=(\d+) write=(\d+) "
+        r"timeout=(\d+) p99_ms=([\d.]+)",
+        out,
+    )
+    assert found, out
+    total, non_200, *errors, p99 = found.groups()
+    answered = [i for f in tmp.glob("ok-*.txt") for i in f.read_text().split()]
+    return Load(int(total), int(non_200), sum(map(int, errors)), float(p99), answered, seconds)
+
+
+def recorded(fleet: Fleet, run: str) -> dict[str, int]:
+    """Per request id of the run: its decision records."""
+    engine = sa.create_engine(fleet.records_url)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text(
+                "SELECT request_id, count(*) FROM decisions WHERE request_id LIKE :run "
+                "GROUP BY request_id"
+            ),
+            {"run": f"{run}-%"},
+        ).all()
+    engine.dispose()
+    return dict(rows)
+
+
+def assert_no_failure_and_every_answer_recorded_once(result: Load, records: dict) -> None:
+    assert (result.non_200, result.socket_errors) == (0, 0), result
+    assert result.answered and len(set(result.answered)) == len(result.answered)
+    assert all(records.get(i) == 1 for i in result.answered), "a 200 without one record"
+    assert all(count == 1 for count in records.values()), "a request recorded twice"
+
+
+def at(seconds: float, action: Callable[[], None]) -> Callable[[], None]:
+    def run() -> None:
+        time.sleep(seconds)
+        action()
+
+    return run
+
+
+def test_a_replica_killed_under_load_fails_no_request(fleet, records, tmp_path) -> None:
+    def kill_and_replace() -> None:
+        fleet.kill_replica(0)
+        time.sleep(10)  # the controller notices, replaces the pod
+        fleet.replace_replica(0)
+        fleet.wait_serving(0)
+
+    result = load(fleet, "kill", records[0], tmp_path, SECONDS, at(15, kill_and_replace))
+    print(f"a replica killed (SIGKILL) and replaced, {CLIENTS} clients: {result}")
+    assert_no_failure_and_every_answer_recorded_once(result, recorded(fleet, "kill"))
+
+
+def test_a_rolling_update_under_load_fails_no_request(fleet, records, tmp_path) -> None:
+    result = load(fleet, "roll", records[1], tmp_path, SECONDS, at(5, fleet.rolling_update))
+    print(f"every replica replaced one at a time, {CLIENTS} clients: {result}")
+    assert_no_failure_and_every_answer_recorded_once(result, recorded(fleet, "roll"))
+    assert len(fleet.running) == fleet.replicas
+
+
+def test_a_database_restart_is_503_with_retry_after_then_every_replica_recovers(
+    fleet, records
+) -> None:
+    statuses: list[tuple[int, str | None]] = []
+    stop = threading.Event()
+
+    def client() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            response = requests.post(
+                f"{fleet.url}/credit_score_prediction",
+                json=records[2],
+                headers={"X-API-Key": API_KEY, "X-Request-ID": f"pg-{n}"},
+                timeout=30,
+            )
+            statuses.append((response.status_code, response.headers.get("Retry-After")))
+            if response.status_code == 200:
+                answered.append(f"pg-{n}")
+            time.sleep(0.02)
+
+    answered: list[str] = []
+    thread = threading.Thread(target=client)
+    thread.start()
+    time.sleep(3)
+    fleet.restart_database(down_s=5)
+    time.sleep(5)
+    stop.set()
+    thread.join()
+    kinds = {status for status, _ in statuses}
+    print(
+        f"PostgreSQL down 5 s: {sum(s == 503 for s, _ in statuses)} answers 503 with "
+        f"Retry-After, {len(answered)} 200, of {len(statuses)}"
+    )
+    assert kinds == {200, 503}, kinds
+    assert all(after is not None and int(after) > 0 for s, after in statuses if s == 503)
+    assert statuses[-1][0] == 200
+    records_of_run = recorded(fleet, "pg")
+    assert all(records_of_run.get(i) == 1 for i in answered)
+    # Every replica on its own port, not through the balancer: each answers again.
+    for slot in fleet.running:
+        port = fleet.ports[slot]
+        response = requests.post(
+            f"http://127.0.0.1:{port}/credit_score_prediction",
+            json=records[3],
+            headers={"X-API-Key": API_KEY},
+            timeout=30,
+        )
+        assert response.status_code == 200, (slot, response.text)
+
+
+def test_two_replicas_against_one(fleet, records, tmp_path) -> None:
+    """Reported, not asserted beyond working: on 2 cores a second replica shares them."""
+    two = load(fleet, "two", records[4], tmp_path / "two", 20, lambda: None)
+    paused = max(fleet.running)
+    fleet.haproxy(f"set server replicas/r{paused + 1} state maint")
+    try:
+        one = load(fleet, "one", records[4], tmp_path / "one", 20, lambda: None)
+    finally:
+        fleet.haproxy(f"set server replicas/r{paused + 1} state ready")
+        fleet.wait_serving(paused)
+    print(
+        f"through HAProxy, {CLIENTS} clients, 20 s each: 1 replica {one.rate:.0f} req/s "
+        f"(p99 {one.p99_ms:.0f} ms), 2 replicas {two.rate:.0f} req/s (p99 "
+        f"{two.p99_ms:.0f} ms): {two.rate / one.rate:.2f}x"
+    )
+    (REPO_ROOT / "build").mkdir(exist_ok=True)
+    (REPO_ROOT / "build" / "fleet-throughput.txt").write_text(
+        f"one {one.rate:.1f} two {two.rate:.1f} ratio {two.rate / one.rate:.3f}\n"
+    )
+    assert one.non_200 == two.non_200 == 0
