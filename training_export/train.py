@@ -176,12 +176,12 @@ def _fit(
     torch.manual_seed(seed)
     network = build_network(config, x_train.shape[1])
     optimizer_class = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-    # foreach: one call per step for all parameters, the same arithmetic, ~10 % less time.
+    # fused: one kernel per step for all parameters (foreach is several); faster on CPU.
     optimizer = optimizer_class(
         network.parameters(),
         lr=config.learning_rate,
         weight_decay=config.weight_decay,
-        foreach=True,
+        fused=True,
     )
     # The network that is validated and kept: the trained one or its moving average.
     averaged = (
