@@ -63,8 +63,12 @@ $(TORCH_WHEEL): | setup
 
 wheels: $(TORCH_WHEEL)  ## the CPU torch wheel the Bento installs
 
-bento: store wheels  ## build the Bento (tag in build/bento-tag)
-	set -o pipefail; $(VENV)/bin/bentoml build --output tag | sed -n 's/^__tag__://p' >build/bento-tag
+# CHALLENGER: a second stored version the Bento (and its image) carries beside the served
+# one, to shadow-score, promote and roll back by setting (docs/operations.md, "Promotion and
+# rollback"); none when empty. The fleet's test rolls config 002's version through.
+bento: store wheels  ## build the Bento (tag in build/bento-tag); CHALLENGER=tag packs a second version
+	set -o pipefail; $(if $(CHALLENGER),CREDIT_RISK_CHALLENGER_MODEL=$(CHALLENGER)) \
+		$(VENV)/bin/bentoml build --output tag | sed -n 's/^__tag__://p' >build/bento-tag
 	@echo "built Bento $$(cat build/bento-tag)"
 
 test-bento: setup wheels  ## build a Bento, serve it from a fresh venv of its own requirements
@@ -84,7 +88,8 @@ REPLICAS ?= 2
 fleet: container haproxy postgres  ## REPLICAS (2) pods of the image via podman kube play, HAProxy on :3100, one PostgreSQL
 	$(PY) -m tools.fleet --replicas $(REPLICAS) --port 3100
 
-test-fleet: container haproxy postgres  ## the fleet under 64 clients: a replica killed, a rolling update, the database restarted
+test-fleet: CHALLENGER ?= $(shell $(PY) -m model_store | sed -n 's/^002 //p')
+test-fleet: container haproxy postgres  ## the fleet under 64 clients: a replica killed, a promotion and a rollback, the database restarted
 	$(PY) -m pytest -m fleet -rP tests/fleet  # -rP: its figures
 
 lint: setup
@@ -109,6 +114,7 @@ evaluate: setup  ## 5x5 cross-validation into reports/, then `make train` (under
 
 ablation: setup  ## the training ablation on the folds of repeat 1 into reports/ablation.{json,md} (~4 minutes)
 	$(PY) -m training_export.evaluation.ablation
+	$(PY) -m training_export.model_card  # it quotes the ablation
 
 bench: store  ## HTTP benchmark vs the peers (baseline, FastAPI, LitServe) and BentoML's ceiling; model path
 	command -v wrk >/dev/null || ($(APT) update -qq && $(APT) install -y -qq wrk)

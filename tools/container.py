@@ -10,6 +10,8 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+import yaml
+
 from tools.server_process import ServerProcess, free_port
 from training_export.paths import REPO_ROOT
 
@@ -21,6 +23,19 @@ def built_image() -> dict[str, str] | None:
     if not CONTAINER_ENV.exists():
         return None
     return dict(line.split("=", 1) for line in CONTAINER_ENV.read_text().splitlines())
+
+
+def image_models(engine: str, image: str) -> list[str]:
+    """The model tags the image's Bento carries (its bento.yaml, at BentoML's BENTO_PATH)."""
+    bento = subprocess.run(
+        [engine, "run", "--rm", "--entrypoint", "cat", image, "/home/bentoml/bento/bento.yaml"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    services = yaml.safe_load(bento)["services"]  # BentoML 1.4: each service's own models
+    return [model["tag"] for service in services for model in service["models"]]
 
 
 class Container(ServerProcess):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import copy
 import csv
 import io
 import json
@@ -42,7 +43,10 @@ from tools.postgres import PostgresCluster
 from tools.server_process import free_port
 from training_export.paths import REPO_ROOT
 
-DEPLOYMENT = REPO_ROOT / "deploy" / "kubernetes" / "deployment.yaml"
+# deploy/kubernetes/deployment.yaml, its pod template and its one container.
+DEPLOYMENT = yaml.safe_load((REPO_ROOT / "deploy" / "kubernetes" / "deployment.yaml").read_text())
+POD = DEPLOYMENT["spec"]["template"]["spec"]
+(CONTAINER,) = POD["containers"]
 HAPROXY_CONFIG = REPO_ROOT / "deploy" / "fleet" / "haproxy.cfg"
 SLOTS = 4  # the load balancer's server lines r1..r4
 BACKEND = "replicas"
@@ -71,7 +75,7 @@ def _podman_env() -> dict[str, str]:
 def replica_manifest(image: str, name: str, port: int, env: Mapping[str, str]) -> dict[str, Any]:
     """The Deployment of deploy/kubernetes/ as one pod of `podman kube play`: `image`, on
     the host network at 127.0.0.1:`port`, more `env`."""
-    deployment = yaml.safe_load(DEPLOYMENT.read_text())
+    deployment = copy.deepcopy(DEPLOYMENT)
     deployment["metadata"]["name"] = name
     deployment["spec"]["replicas"] = 1
     pod = deployment["spec"]["template"]["spec"]
@@ -136,10 +140,9 @@ class Fleet:
         try:
             self.database.__enter__()
             self.records_url = self.database.url()
-            secret = replica_manifest(self.image, "x", 0, {})["spec"]["template"]["spec"]
             (ref,) = [
                 e["valueFrom"]["secretKeyRef"]
-                for e in secret["containers"][0]["env"]
+                for e in CONTAINER["env"]
                 if e["name"] == "CREDIT_RISK_RECORDS_URL"
             ]
             _secret(ref["name"], ref["key"], self.records_url)
@@ -236,11 +239,9 @@ class Fleet:
     def stop_replica(self, slot: int) -> None:
         """As Kubernetes ends a pod: out of the load balancer, the preStop sleep, then
         SIGTERM, SIGKILL after the grace period."""
-        pod = yaml.safe_load(DEPLOYMENT.read_text())["spec"]["template"]["spec"]
-        (container,) = pod["containers"]
         self.haproxy(f"set server {BACKEND}/r{slot + 1} state drain")
-        time.sleep(container["lifecycle"]["preStop"]["sleep"]["seconds"])
-        grace = str(pod["terminationGracePeriodSeconds"])
+        time.sleep(CONTAINER["lifecycle"]["preStop"]["sleep"]["seconds"])
+        grace = str(POD["terminationGracePeriodSeconds"])
         _podman("pod", "stop", "--time", grace, self.running[slot])
         self._remove(slot)
         self.haproxy(f"set server {BACKEND}/r{slot + 1} state maint")

@@ -1,23 +1,24 @@
 """The fleet (tools/fleet.py: replicas of the image from the Deployment manifest, HAProxy,
-one PostgreSQL) under 64 clients, as an operator meets it: a replica killed, a rolling
-update, the database restarted; and what a second replica adds (`make test-fleet`)."""
+one PostgreSQL) under 64 clients, as an operator meets it: a replica killed, a promotion of
+the challenger and a rollback (rolling updates), the database restarted; and what a second
+replica adds (`make test-fleet`, whose image carries a challenger: CHALLENGER in Makefile)."""
 
 from __future__ import annotations
 
 import json
 import re
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import requests
 import sqlalchemy as sa
 
-from tools.container import built_image
+from tools.container import built_image, image_models
 from tools.fleet import API_KEY, Fleet
 from training_export.paths import REPO_ROOT
 
@@ -37,10 +38,23 @@ def fleet(records) -> Iterator[Fleet]:
         yield running
 
 
+@pytest.fixture(scope="module")
+def versions(fleet) -> tuple[str, str]:
+    """The champion (served by default) and the challenger the image carries."""
+    health = requests.get(f"{fleet.url}/health", headers={"X-API-Key": API_KEY}, timeout=10)
+    served = health.json()["model"]
+    packed = image_models("podman", fleet.image)
+    others = [tag for tag in packed if tag != served]
+    if len(others) != 1:
+        pytest.fail(f"the image carries {packed}: `make test-fleet` packs one challenger")
+    return served, others[0]
+
+
 @dataclass
 class Load:
     requests: int
     non_200: int
+    retry_later: int  # of the non-200: 503 with a Retry-After
     socket_errors: int
     p99_ms: float
     answered: list[str]  # the request ids answered 200
@@ -54,7 +68,8 @@ class Load:
     def __str__(self) -> str:
         return (
             f"{self.requests} requests in {self.seconds} s ({self.rate:.0f}/s), "
-            f"{self.non_200} not 200, {self.socket_errors} socket errors, p99 {self.p99_ms:.0f} ms"
+            f"{self.non_200} not 200 ({self.retry_later} of them 503 with Retry-After), "
+            f"{self.socket_errors} socket errors, p99 {self.p99_ms:.0f} ms"
         )
 
 
@@ -74,14 +89,17 @@ def load(
     during()
     out, _ = wrk.communicate(timeout=seconds + 60)
     found = re.search(
-        r"RESULT requests=(\d+) non200=(\d+) connect=(\d+) read=(\d+) write=(\d+) "
-        r"timeout=(\d+) p99_ms=([\d.]+)",
+        r"RESULT requests=(\d+) non200=(\d+) retry503=(\d+) connect=(\d+) read=(\d+) "
+        r"write=(\d+) timeout=(\d+) p99_ms=([\d.]+)",
         out,
     )
     assert found, out
-    total, non_200, *errors, p99 = found.groups()
+    total, non_200, retry_later, *errors, p99 = found.groups()
     answered = [i for f in tmp.glob("ok-*.txt") for i in f.read_text().split()]
-    return Load(int(total), int(non_200), sum(map(int, errors)), float(p99), answered, seconds)
+    return Load(
+        int(total), int(non_200), int(retry_later), sum(map(int, errors)), float(p99), answered,
+        seconds,
+    )  # fmt: skip
 
 
 def recorded(fleet: Fleet, run: str) -> dict[str, int]:
@@ -97,6 +115,27 @@ def recorded(fleet: Fleet, run: str) -> dict[str, int]:
         ).all()
     engine.dispose()
     return dict(rows)
+
+
+def served_versions(
+    fleet: Fleet, run: str, begin: float, end: float
+) -> set[tuple[str, str | None]]:
+    """(model, shadow model) of the run's decisions made between two instants."""
+    engine = sa.create_engine(fleet.records_url)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text(
+                "SELECT DISTINCT model, shadow_model FROM decisions WHERE request_id LIKE :run "
+                "AND decided_at > :begin AND decided_at < :end"
+            ),
+            {
+                "run": f"{run}-%",
+                "begin": datetime.fromtimestamp(begin, UTC),
+                "end": datetime.fromtimestamp(min(end, 4e9), UTC),
+            },
+        ).all()
+    engine.dispose()
+    return {tuple(row) for row in rows}
 
 
 def assert_no_failure_and_every_answer_recorded_once(result: Load, records: dict) -> None:
@@ -126,57 +165,54 @@ def test_a_replica_killed_under_load_fails_no_request(fleet, records, tmp_path) 
     assert_no_failure_and_every_answer_recorded_once(result, recorded(fleet, "kill"))
 
 
-def test_a_rolling_update_under_load_fails_no_request(fleet, records, tmp_path) -> None:
-    result = load(fleet, "roll", records[1], tmp_path, SECONDS, at(5, fleet.rolling_update))
-    print(f"every replica replaced one at a time, {CLIENTS} clients: {result}")
+def test_a_promotion_and_a_rollback_under_load_fail_no_request(
+    fleet, versions, records, tmp_path
+) -> None:
+    """Rolling updates of the settings alone: the challenger becomes champion (the old one
+    shadow-scored beside it), then the old champion comes back alone. Between and after
+    the updates, every decision is the one version's; no request fails."""
+    champion, challenger = versions
+    promoted = {"CREDIT_RISK_SERVED_MODEL": challenger, "CREDIT_RISK_CHALLENGER_MODEL": champion}
+    rolled_back = {"CREDIT_RISK_SERVED_MODEL": champion}  # as before: no challenger
+    phases: list[tuple[float, float]] = []  # (done, next update begins), epoch seconds
+
+    def promote_then_roll_back() -> None:
+        fleet.rolling_update(promoted)
+        phases.append((time.time(), time.time() + 5))
+        time.sleep(5)
+        fleet.rolling_update(rolled_back)
+        phases.append((time.time(), float("inf")))
+
+    seconds = 150  # two rolling updates of two replicas, ~50 s each on a busy machine
+    result = load(fleet, "roll", records[1], tmp_path, seconds, at(5, promote_then_roll_back))
+    print(f"promotion, then rollback, {CLIENTS} clients: {result}")
+    assert len(phases) == 2, "the rolling updates outlasted the load"
     assert_no_failure_and_every_answer_recorded_once(result, recorded(fleet, "roll"))
     assert len(fleet.running) == fleet.replicas
+    for (begin, end), (served, shadow) in zip(
+        phases, [(challenger, champion), (champion, None)], strict=True
+    ):
+        versions_seen = served_versions(fleet, "roll", begin, end)
+        assert versions_seen == {(served, shadow)}, (begin, end, versions_seen)
 
 
-def test_a_database_restart_is_503_with_retry_after_then_every_replica_recovers(
-    fleet, records
+def test_a_database_restart_under_load_is_503_with_retry_after_then_every_replica_recovers(
+    fleet, records, tmp_path
 ) -> None:
-    statuses: list[tuple[int, str | None]] = []
-    stop = threading.Event()
-
-    def client() -> None:
-        n = 0
-        while not stop.is_set():
-            n += 1
-            response = requests.post(
-                f"{fleet.url}/credit_score_prediction",
-                json=records[2],
-                headers={"X-API-Key": API_KEY, "X-Request-ID": f"pg-{n}"},
-                timeout=30,
-            )
-            statuses.append((response.status_code, response.headers.get("Retry-After")))
-            if response.status_code == 200:
-                answered.append(f"pg-{n}")
-            time.sleep(0.02)
-
-    answered: list[str] = []
-    thread = threading.Thread(target=client)
-    thread.start()
-    time.sleep(3)
-    fleet.restart_database(down_s=5)
-    time.sleep(5)
-    stop.set()
-    thread.join()
-    kinds = {status for status, _ in statuses}
-    print(
-        f"PostgreSQL down 5 s: {sum(s == 503 for s, _ in statuses)} answers 503 with "
-        f"Retry-After, {len(answered)} 200, of {len(statuses)}"
+    down_s = 5
+    result = load(
+        fleet, "pg", records[2], tmp_path, 30, at(10, lambda: fleet.restart_database(down_s))
     )
-    assert kinds == {200, 503}, kinds
-    assert all(after is not None and int(after) > 0 for s, after in statuses if s == 503)
-    assert statuses[-1][0] == 200
+    print(f"PostgreSQL down {down_s} s, {CLIENTS} clients: {result}")
+    assert result.socket_errors == 0, result
+    assert 0 < result.retry_later == result.non_200, "a failure other than 503 Retry-After"
     records_of_run = recorded(fleet, "pg")
-    assert all(records_of_run.get(i) == 1 for i in answered)
+    assert all(records_of_run.get(i) == 1 for i in result.answered), "a 200 without one record"
+    assert all(count == 1 for count in records_of_run.values()), "a request recorded twice"
     # Every replica on its own port, not through the balancer: each answers again.
     for slot in fleet.running:
-        port = fleet.ports[slot]
         response = requests.post(
-            f"http://127.0.0.1:{port}/credit_score_prediction",
+            f"http://127.0.0.1:{fleet.ports[slot]}/credit_score_prediction",
             json=records[3],
             headers={"X-API-Key": API_KEY},
             timeout=30,
