@@ -102,39 +102,38 @@ def load(
     )  # fmt: skip
 
 
-def recorded(fleet: Fleet, run: str) -> dict[str, int]:
-    """Per request id of the run: its decision records."""
+def query(fleet: Fleet, sql: str, **params: object) -> list[sa.Row]:
+    """The rows of one statement on the fleet's records database."""
     engine = sa.create_engine(fleet.records_url)
     with engine.connect() as connection:
-        rows = connection.execute(
-            sa.text(
-                "SELECT request_id, count(*) FROM decisions WHERE request_id LIKE :run "
-                "GROUP BY request_id"
-            ),
-            {"run": f"{run}-%"},
-        ).all()
+        rows = connection.execute(sa.text(sql), params).all()
     engine.dispose()
-    return dict(rows)
+    return rows
+
+
+def recorded(fleet: Fleet, run: str) -> dict[str, int]:
+    """Per request id of the run: its decision records."""
+    sql = (
+        "SELECT request_id, count(*) FROM decisions WHERE request_id LIKE :run GROUP BY request_id"
+    )
+    return dict(query(fleet, sql, run=f"{run}-%"))
 
 
 def served_versions(
     fleet: Fleet, run: str, begin: float, end: float
 ) -> set[tuple[str, str | None]]:
     """(model, shadow model) of the run's decisions made between two instants."""
-    engine = sa.create_engine(fleet.records_url)
-    with engine.connect() as connection:
-        rows = connection.execute(
-            sa.text(
-                "SELECT DISTINCT model, shadow_model FROM decisions WHERE request_id LIKE :run "
-                "AND decided_at > :begin AND decided_at < :end"
-            ),
-            {
-                "run": f"{run}-%",
-                "begin": datetime.fromtimestamp(begin, UTC),
-                "end": datetime.fromtimestamp(min(end, 4e9), UTC),
-            },
-        ).all()
-    engine.dispose()
+    sql = (
+        "SELECT DISTINCT model, shadow_model FROM decisions WHERE request_id LIKE :run "
+        "AND decided_at > :begin AND decided_at < :end"
+    )
+    rows = query(
+        fleet,
+        sql,
+        run=f"{run}-%",
+        begin=datetime.fromtimestamp(begin, UTC),
+        end=datetime.fromtimestamp(min(end, 4e9), UTC),
+    )
     return {tuple(row) for row in rows}
 
 
