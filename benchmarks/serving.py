@@ -164,8 +164,9 @@ def report(runs: list[dict], clients: list[int], seconds: int, repeats: int) -> 
         "# HTTP benchmark",
         "",
         f"`make bench` on {time.strftime('%Y-%m-%d')}: wrk on the same 2-core machine,",
-        f"{seconds} s per point, {repeats} rounds ({', '.join(targets)} back to back);",
-        "medians over rounds. Errors: connection errors, timeouts and non-2xx answers.",
+        f"{seconds} s per point, {repeats} rounds ({', '.join(targets)} back to back, every",
+        "other round in reverse order); medians over rounds. Errors: connection errors,",
+        "timeouts and non-2xx answers.",
         "",
         "| server | clients | req/s | p50 ms | p99 ms | errors | CPU s | RSS MB before, after |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
@@ -193,6 +194,7 @@ def report(runs: list[dict], clients: list[int], seconds: int, repeats: int) -> 
         ("ours+reasons", "ours"),
         ("ours", "ours, no records"),
         ("ours", "ours, version 002"),
+        ("ours, challenger 002 in shadow", "ours"),
         ("container", "ours"),
     ]
     ratios = {f"{a} / {b}": (a, b) for a, b in pairs if a in targets and b in targets}
@@ -248,7 +250,11 @@ def main() -> None:
     for round_ in range(1, args.repeats + 1):
         logs = LOGS / f"round-{round_}"  # each server's log and home (its records): kept
         logs.mkdir(parents=True)
-        for target in args.targets:
+        # Every other round in reverse order: a server measured right after another one
+        # is slowed by what that one left behind (one client's p50 +24 % in second place,
+        # +4 % in first), so a fixed order would bias every ratio.
+        order = args.targets if round_ % 2 else args.targets[::-1]
+        for target in order:
             runs += measure(target, args.clients, args.seconds, logs)
     REPORTS.mkdir(exist_ok=True)
     text = report(runs, args.clients, args.seconds, args.repeats)
