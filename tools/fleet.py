@@ -7,6 +7,8 @@ one PostgreSQL (`make fleet`; tests/fleet/ test it).
   12 publishes a Deployment's containerPort on the host for each of its pods, and a bridged
   pod cannot reach a server on the host's 127.0.0.1), with a /tmp volume of its own per
   pod. Podman runs no probes without systemd: HAProxy's health checks stand in for them.
+  Nor does it run `lifecycle.preStop` (a preStop hook that writes a file never ran on
+  `podman pod stop`, which sent SIGTERM at once): `stop_replica` does the kubelet's part.
 - HAProxy from Debian (deploy/fleet/haproxy.cfg) balances over four ports, health-checking
   `/readyz` as the readiness probe does: the replicas, and the new pods of a rolling update.
 - PostgreSQL from Debian (tools/postgres.py), durable: fsync on.

@@ -59,8 +59,7 @@ class Load:
     socket_errors: int
     p99_ms: float
     answered: list[str]  # the request ids answered 200
-
-    seconds: float = SECONDS
+    seconds: float  # how long the load ran
 
     @property
     def rate(self) -> float:
