@@ -49,10 +49,15 @@ class LoadResult:
         return (self.requests - self.errors) / self.seconds
 
 
+def applicants() -> list[dict]:
+    """Every dataset row, as a request body's applicant."""
+    return dataset.load().drop(columns="Risk").to_dict("records")
+
+
 def write_script(path: Path, target: str = "/credit_score_prediction", batch: int = 0) -> Path:
     """A wrk Lua script posting every dataset row in turn as a request body to `target`;
     with `batch`, the rows in batch bodies of that many (`{"applicants": [...]}`)."""
-    records = dataset.load().drop(columns="Risk").to_dict("records")
+    records = applicants()
     if batch:
         records = [{"applicants": records[i : i + batch]} for i in range(0, len(records), batch)]
     bodies = ",".join(f"[[{json.dumps(r)}]]" for r in records)

@@ -9,8 +9,9 @@ answer served as ours is, and by stock BentoML. Ours runs as in production: an A
 required (wrk sends one with every request; the peers ignore it), decision records on (and
 once off), in source and as the container image. Heavier requests too: batches of 100
 applicants with reasons, ours (with one runner process and with two) against the FastAPI
-peer, at up to 8 clients. Ratios ours / each of them, and the cost of reason codes. Writes
-reports/benchmark.{md,json,png}.
+peer, at up to 8 clients. Ratios ours / each of them, and the cost of reason codes. Then
+one client's p50 with a shadow challenger against ours, the two servers side by side and
+every request sent to both (benchmarks/paired.py). Writes reports/benchmark.{md,json,png}.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ import json
 import shutil
 import statistics
 import time
+from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
 
 import bentoml
 
-from benchmarks.load import API_KEY, run_wrk, write_script
+from benchmarks.load import API_KEY, applicants, run_wrk, write_script
+from benchmarks.paired import BLOCK, paired
 from model_store.versions import MODEL_NAME
 from serving.settings import usable_cpus
 from tools.container import Container, built_image
@@ -52,6 +55,9 @@ TARGETS = (
     "stock ceiling",
 )
 ROUTE = "/credit_score_prediction"
+# One client's p50 of the first against the second, measured side by side.
+PAIRED = ("ours, challenger 002 in shadow", "ours")
+PAIRED_REQUESTS = 3000  # to each: ~30 s at ~5 ms a request
 # Heavier requests: batches of this many applicants with reasons, at few clients.
 BATCH = 100
 BATCH_MAX_CLIENTS = 8
@@ -142,6 +148,33 @@ def measure(target: str, clients: list[int], seconds: float, logs: Path) -> list
     return rows
 
 
+def measure_paired(targets: tuple[str, ...], requests: int, logs: Path) -> dict:
+    """One client's latency on `targets` running side by side (`benchmarks.paired`)."""
+    logs.mkdir(parents=True, exist_ok=True)
+    bodies = [json.dumps(r).encode() for r in applicants()]
+    with ExitStack() as stack:
+        running = [stack.enter_context(server(t, logs / f"{t}.log")) for t in targets]
+        result = paired([r.url for r in running], ROUTE, bodies, requests, {"X-API-Key": API_KEY})
+    p50 = [result.p50_ms(k) for k in range(len(targets))]
+    blocks = result.block_ratios(0, 1)
+    print(f"paired, 1 client: {targets[0]} p50 {p50[0]:.2f} ms, {targets[1]} {p50[1]:.2f} ms",
+          flush=True)  # fmt: skip
+    return {"targets": list(targets), "requests": requests, "p50_ms": p50,
+            "ratio": p50[0] / p50[1], "block_ratios": blocks}  # fmt: skip
+
+
+def paired_report(result: dict) -> list[str]:
+    (over, under), (a, b), blocks = result["targets"], result["p50_ms"], result["block_ratios"]
+    return [
+        "",
+        f"One client, side by side: {over} and {under} running at once, each of "
+        f"{result['requests']} requests sent to both in turn (which one first alternates). "
+        f"p50 {a:.2f} against {b:.2f} ms: **{result['ratio']:.3f}x**, "
+        f"{(a - b) * 1e3:.0f} µs; per block of {BLOCK} requests "
+        f"{min(blocks):.3f} to {max(blocks):.3f}x. The p50s include the client's own time.",
+    ]
+
+
 def clients_of(target: str, clients: list[int]) -> list[int]:
     return [n for n in clients if n <= BATCH_MAX_CLIENTS] if target in BATCHES else clients
 
@@ -157,7 +190,9 @@ def medians(runs: list[dict]) -> dict[tuple[str, int], dict]:
     }
 
 
-def report(runs: list[dict], clients: list[int], seconds: int, repeats: int) -> str:
+def report(
+    runs: list[dict], clients: list[int], seconds: int, repeats: int, side_by_side: dict | None
+) -> str:
     med = medians(runs)
     targets = [t for t in TARGETS if (t, clients[0]) in med]
     lines = [
@@ -210,6 +245,8 @@ def report(runs: list[dict], clients: list[int], seconds: int, repeats: int) -> 
         cells = [f"{med[(a, n)]['rps'] / med[(b, n)]['rps']:.2f}" if (a, n) in med else "n/a"
                  for a, b in ratios.values()]  # fmt: skip
         lines.append(f"| {n} | {' | '.join(cells)} |")
+    if side_by_side is not None:
+        lines += paired_report(side_by_side)
     return "\n".join(lines) + "\n"
 
 
@@ -256,8 +293,13 @@ def main() -> None:
         order = args.targets if round_ % 2 else args.targets[::-1]
         for target in order:
             runs += measure(target, args.clients, args.seconds, logs)
+    side_by_side = (
+        measure_paired(PAIRED, PAIRED_REQUESTS, LOGS / "paired")
+        if 1 in args.clients and set(PAIRED) <= set(args.targets)
+        else None
+    )
     REPORTS.mkdir(exist_ok=True)
-    text = report(runs, args.clients, args.seconds, args.repeats)
+    text = report(runs, args.clients, args.seconds, args.repeats, side_by_side)
     (REPORTS / "benchmark.md").write_text(text)
     (REPORTS / "benchmark.json").write_text(json.dumps(runs, indent=1) + "\n")
     chart(runs, args.clients, REPORTS / "benchmark.png")
