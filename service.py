@@ -22,7 +22,8 @@ from fastapi import HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from credit_risk.contract import Applicant
+from credit_risk.contract import ENCODED_COLUMNS, Applicant
+from credit_risk.decision import DECISION_ROW
 from model_store.versions import (
     example_decision,
     reason_baseline,
@@ -57,8 +58,9 @@ from serving.records.models import (
     ReviewPage,
     ReviewQueue,
 )
+from serving.runner_transport import APIS, RunnerClient, RunnerServer
 from serving.schemas import ApplicantBatch, CreditScore, CreditScores, Health, Options
-from serving.scoring import DecisionsNotRecorded, RequestIdTaken, Scoring
+from serving.scoring import DecisionsNotRecorded, RequestIdTaken, Runner, Scoring
 from serving.settings import settings
 
 # `bentoml build` pins these exact versions into the Bento.
@@ -75,10 +77,11 @@ BATCHED: dict[str, Any] = {
     "max_batch_size": settings.max_batch_size,
     "max_latency_ms": settings.max_latency_ms,
 }
+RUNNER = "credit_risk_model"
 
 
 @bentoml.service(
-    name="credit_risk_model",
+    name=RUNNER,
     workers=1,
     resources={"cpu": "1"},
     traffic={"timeout": settings.request_timeout_s},
@@ -102,7 +105,24 @@ class CreditRiskModel:
         # bentoml.Models on the instance: the champion, then any challenger.
         self.scorers = [load_scorer(m) for m in (self.model, self.challenger) if m is not None]
         self.memory = TrimWhenIdle()  # large batches leave freed memory with glibc
+        self.transport: RunnerServer | None = None
         tune_gc_after_startup()
+
+    @bentoml.on_startup
+    async def serve_runner_transport(self) -> None:
+        """The public service's calls, through BentoML's batcher (`serving.runner_transport`)."""
+        path = bentoml_fixes.worker_socket(RUNNER)
+        if path is not None:
+            apis = [bentoml_fixes.batched(RUNNER, api) for api in APIS]
+            self.transport = RunnerServer(
+                path, apis, row_width=len(ENCODED_COLUMNS), max_rows=settings.max_batch_size
+            )
+            await self.transport.start()
+
+    @bentoml.on_shutdown
+    async def close_runner_transport(self) -> None:
+        if self.transport is not None:
+            await self.transport.close(timeout_s=settings.request_timeout_s)
 
     # Both run on the event loop, not in a thread: a batch takes well under a millisecond
     # of CPU, less than the hand-over to a worker thread would cost.
@@ -157,11 +177,11 @@ class CreditScoring:
     def __init__(self) -> None:
         self.model_tag = str(MODEL.stored.tag)
         self.memory = TrimWhenIdle()  # large batch requests leave freed memory with glibc
+        predict, explain = self._runner_calls()
         self.scoring = Scoring.of_version(
             MODEL.stored,
-            # The runner client's methods exist only once the server has started: look up late.
-            predict=lambda rows: self.runner.to_async.predict(rows),
-            explain=lambda rows: self.runner.to_async.explain(rows),
+            predict=predict,
+            explain=explain,
             records=engine_for(settings.records_url) if settings.records else None,
             settings=settings,
             challenger=None if CHALLENGER is None else CHALLENGER.stored,
@@ -183,6 +203,24 @@ class CreditScoring:
         )
         self.metrics = ServiceMetrics(self.model_tag, self.figures)
         tune_gc_after_startup()
+
+    def _runner_calls(self) -> tuple[Runner, Runner]:
+        """The runner's `predict` and `explain` over `serving.runner_transport`, or through
+        BentoML where the runner is no process of its own (an in-process test)."""
+        paths = bentoml_fixes.runner_sockets(RUNNER)
+        if paths is None:
+            # The runner client's methods exist only once the server has started: look up late.
+            return (
+                lambda rows: self.runner.to_async.predict(rows),
+                lambda rows: self.runner.to_async.explain(rows),
+            )
+        client = RunnerClient(
+            paths,
+            answer_dtype=DECISION_ROW,
+            max_rows=settings.max_batch_size,
+            timeout_s=settings.request_timeout_s,
+        )
+        return client.api("predict"), client.api("explain")
 
     async def decisions(
         self, applicants: list[Applicant], ctx: bentoml.Context
