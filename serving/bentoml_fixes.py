@@ -331,7 +331,7 @@ def runner_sockets(service_name: str) -> list[str] | None:
     worker. None when BentoML serves it otherwise: in this process (development mode, an
     in-process test), over TCP (`BENTOML_NO_UDS`) or elsewhere (a URL)."""
     url = BentoMLContainer.remote_runner_mapping.get().get(service_name, "")
-    if not url.startswith("unix://"):
+    if not url.startswith("file://"):  # `path_to_uri` of a unix socket
         return None
     workers = BentoMLContainer.config.services[service_name].get().get("workers") or 1
     if not isinstance(workers, int):  # "cpu_count": not used for the runner

@@ -87,6 +87,7 @@ class RunnerServer:
         self.max_rows = max_rows
         self._server: asyncio.AbstractServer | None = None
         self._calls: set[asyncio.Task[None]] = set()
+        self.connections: set[_ServerConnection] = set()
 
     async def start(self) -> None:
         with contextlib.suppress(FileNotFoundError):  # left by a killed worker
@@ -96,13 +97,15 @@ class RunnerServer:
         os.chmod(self.path, 0o600)
 
     async def close(self, timeout_s: float) -> None:
-        """Take no more connections, then let the calls in flight answer."""
+        """Take no more connections, let the calls in flight answer, then close."""
         if self._server is not None:
             self._server.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
         if self._calls:
             await asyncio.wait(self._calls, timeout=timeout_s)
+        for connection in list(self.connections):
+            connection.transport.close()  # type: ignore[union-attr]
 
     def rows(self, kind: int, payload: bytes) -> np.ndarray | str:
         """The call's rows, or why there are none."""
@@ -137,6 +140,13 @@ class _ServerConnection(_Frames):
     def __init__(self, server: RunnerServer) -> None:
         super().__init__(max_size=server.max_rows * server.row_bytes)
         self.server = server
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.server.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.connections.discard(self)
 
     def frame_received(self, call_id: int, kind: int, columns: int, payload: bytes) -> None:
         rows = self.server.rows(kind, payload)

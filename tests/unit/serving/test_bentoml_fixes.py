@@ -574,3 +574,36 @@ def test_requests_are_labelled_by_route_template(path: str, label: str) -> None:
     from serving.http.routes import route_label
 
     assert route_label(path) == label
+
+
+def test_bentoml_still_batches_through_batch_infer_after_making_the_instance() -> None:
+    """`batched` calls `batch_infer` as BentoML's route does; the app factory is noted
+    before the startup hooks, which run once the instance is made."""
+    assert list(inspect.signature(ServiceAppFactory.batch_infer).parameters) == [
+        "self",
+        "name",
+        "input_args",
+        "input_kwargs",
+    ]
+    assert "self.dispatchers[name]" in inspect.getsource(ServiceAppFactory.batch_infer)
+    assert "self.batch_infer(name, call_args, call_kwargs)" in inspect.getsource(
+        ServiceAppFactory.api_endpoint
+    )
+    source = inspect.getsource(bentoml_fixes.STOCK_CREATE_INSTANCE)
+    assert source.index("self.service()") < source.index("__bentoml_startup_hook__")
+
+
+def test_bentoml_still_serves_a_dependency_on_a_unix_socket_named_in_the_runner_map() -> None:
+    """`runner_sockets` finds the runner's socket in `BENTOML_RUNNER_MAP` as a file URI,
+    and each runner worker knows its index."""
+    from _bentoml_impl.server import serving
+    from _bentoml_impl.worker import service
+    from bentoml._internal.utils.uri import path_to_uri, uri_to_path
+
+    assert "return path_to_uri(socket_path)" in inspect.getsource(serving._get_server_socket)
+    assert '"BENTOML_RUNNER_MAP": json.dumps(dependency_map)' in inspect.getsource(
+        serving.serve_http
+    )
+    assert "server_context.worker_index = worker_id" in inspect.getsource(service.main.callback)
+    uri = path_to_uri("/tmp/bentoml-uds-x/1 2.sock")
+    assert uri.startswith("file://") and uri_to_path(uri) == "/tmp/bentoml-uds-x/1 2.sock"
