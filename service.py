@@ -78,6 +78,8 @@ BATCHED: dict[str, Any] = {
     "max_latency_ms": settings.max_latency_ms,
 }
 RUNNER = "credit_risk_model"
+# Rows one runner call may carry: the coalescer's calls, or one batch request's applicants.
+MAX_CALL_ROWS = max(settings.max_batch_size, settings.max_batch_records)
 
 
 @bentoml.service(
@@ -115,7 +117,7 @@ class CreditRiskModel:
         if path is not None:
             apis = [bentoml_fixes.batched(RUNNER, api) for api in APIS]
             self.transport = RunnerServer(
-                path, apis, row_width=len(ENCODED_COLUMNS), max_rows=settings.max_batch_size
+                path, apis, row_width=len(ENCODED_COLUMNS), max_rows=MAX_CALL_ROWS
             )
             await self.transport.start()
 
@@ -217,7 +219,7 @@ class CreditScoring:
         client = RunnerClient(
             paths,
             answer_dtype=DECISION_ROW,
-            max_rows=settings.max_batch_size,
+            max_rows=MAX_CALL_ROWS,
             timeout_s=settings.request_timeout_s,
         )
         return client.api("predict"), client.api("explain")
