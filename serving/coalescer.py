@@ -2,7 +2,7 @@
 
 Used for the runner (numpy rows, below) and for committing decision records together.
 
-Each call to the runner costs a full HTTP round trip on both sides (~1-2 ms of CPU),
+Each call to the runner is a round trip to another process (a frame each way),
 whatever its number of rows. The coalescer keeps at most `max_in_flight` runner calls
 open; rows that arrive meanwhile ride together in the next call. A lone request is sent
 at once (no timer, so no added latency), and batches grow with load by themselves. The
