@@ -196,10 +196,10 @@ class RunnerClient:
 
     async def _connection(self, index: int) -> _ClientConnection:
         connection = self._connections[index]
-        if connection is None or connection.lost:
+        if connection is None or connection.closing:
             async with self._locks[index]:  # one connect at a time; the others wait for it
                 connection = self._connections[index]
-                if connection is None or connection.lost:
+                if connection is None or connection.closing:
                     connection = self._connections[index] = await self._connect(index)
         return connection
 
@@ -224,6 +224,11 @@ class _ClientConnection(_Frames):
         super().__init__(max_size)
         self.pending: dict[int, asyncio.Future[tuple[int, int, bytes]]] = {}
         self.lost = False
+
+    @property
+    def closing(self) -> bool:
+        """Lost, or going: a frame sent now would never be answered."""
+        return self.lost or self.transport is None or self.transport.is_closing()
 
     def expect(self, call_id: int) -> asyncio.Future[tuple[int, int, bytes]]:
         future = asyncio.get_running_loop().create_future()
