@@ -41,19 +41,30 @@ words otherwise (its 400 for invalid input, its 503s) are rewritten by the middl
    batch_infer`, in `_bentoml_impl/server/app.py`, kept by a wrapped `create_instance`)
    and the runner's socket (`BENTOML_RUNNER_MAP`, filled by `serve_http` in
    `_bentoml_impl/server/serving.py`, `_get_server_socket`).
+12. `shared_port_socket`, `startup_on_own_socket`: the public service's workers share one
+   listening socket (`serve_http` in `_bentoml_impl/server/serving.py` makes one
+   `CircusSocket` named `API_SERVER_NAME`, passed to every worker as `--fd`), and the worker
+   that wakes first accepts every connection waiting (bentoml#5426): of 64 keep-alive
+   connections one of two workers took 59 to 63, and ran at ~80 % of a core while the other
+   idled. Now each worker listens on a socket of its own on the same port (SO_REUSEPORT),
+   and the kernel spreads new connections over them by a hash of their addresses.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
+import socket
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import circus.sockets
 import numpy as np
 import uvicorn.config
+import uvicorn.server
 from _bentoml_impl.server.app import ServiceAppFactory
 from _bentoml_sdk.io_models import IOMixin, IterableResponse
 from _bentoml_sdk.method import APIMethod
@@ -345,15 +356,68 @@ def worker_socket(service_name: str) -> str | None:
     return None if paths is None else paths[server_context.worker_index - 1]
 
 
+# `API_SERVER_NAME` of `_bentoml_impl/server/serving.py`: the public service's socket.
+API_SERVER_SOCKET = "_bento_api_server"
+# circus's `CircusSocket.__init__` and uvicorn's `Server.startup`, as they come.
+STOCK_CIRCUS_SOCKET_INIT = circus.sockets.CircusSocket.__init__
+STOCK_STARTUP = uvicorn.server.Server.startup
+
+
+def shared_port_socket(self: circus.sockets.CircusSocket, *args: Any, **kwargs: Any) -> None:
+    """circus's socket; the public service's with SO_REUSEPORT, so that each of its workers
+    can listen beside it (`startup_on_own_socket`). It is bound, as before, by BentoML's
+    arbiter, which first checks that nothing listens on the port: sockets with
+    SO_REUSEPORT of one user share a port silently, so another server of the service on
+    the same port would otherwise take part of its connections, not fail to start."""
+    STOCK_CIRCUS_SOCKET_INIT(self, *args, **kwargs)
+    if self.name == API_SERVER_SOCKET and not self.is_unix:
+        with socket.socket(self.family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as circus does
+            probe.bind((self.host, self.port))  # "Address already in use"
+        self.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+
+
+def _shares_its_port(sock: socket.socket) -> bool:
+    return sock.family in (socket.AF_INET, socket.AF_INET6) and bool(
+        sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)
+    )
+
+
+async def startup_on_own_socket(
+    self: uvicorn.server.Server, sockets: list[socket.socket] | None = None
+) -> None:
+    """uvicorn's `startup`, listening on a socket of this worker's own in place of a shared
+    `shared_port_socket`, which it then shuts: it leaves the port's group of sockets (any
+    connection waiting in it is reset; none waits once a worker serves) and keeps the port
+    for the workers that BentoML starts again."""
+    shared = [sock for sock in sockets or () if _shares_its_port(sock)]
+    if not shared:
+        await STOCK_STARTUP(self, sockets)
+        return
+    own = []
+    for sock in sockets or ():
+        if sock in shared:
+            sock = socket.socket(sock.family, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind(shared[0].getsockname())
+        own.append(sock)
+    await STOCK_STARTUP(self, own)
+    for sock in shared:
+        with contextlib.suppress(OSError):  # shut by another worker already
+            sock.shutdown(socket.SHUT_RDWR)
+
+
 def install(*, max_header_bytes: int, header_timeout_s: float) -> None:
     """Make BentoML build its apps with the fixed `TimeoutMiddleware` (it imports the
     class from `traffic` when it builds an app) and its batchers with the fixed
     `Optimizer` (a `CorkDispatcher` looks it up when it is made), make uvicorn serve HTTP
     with `BoundedHttpTools` (BentoML builds uvicorn's `Config` with `http="auto"` after
     importing the service), label request metrics by route template, work out each
-    response's media type once per type, send each
-    answer's body in one message, wrap each API function once, note each service's app
-    factory (`batched`), and quiet its tracebacks for invalid input and shed requests."""
+    response's media type once per type, send each answer's body in one message, wrap
+    each API function once, note each service's app factory (`batched`), give each public
+    worker a listening socket of its own, and quiet its tracebacks for invalid input and
+    shed requests."""
     traffic.TimeoutMiddleware = TimeoutMiddleware
     instruments.RunnerTrafficMetricsMiddleware = RouteLabelledMetrics
     dispatcher.Optimizer = Optimizer
@@ -364,6 +428,8 @@ def install(*, max_header_bytes: int, header_timeout_s: float) -> None:
     IterableResponse.__call__ = send_in_one_body
     APIMethod._local_call = cached_local_call
     ServiceAppFactory.create_instance = create_instance_noting_app
+    circus.sockets.CircusSocket.__init__ = shared_port_socket
+    uvicorn.server.Server.startup = startup_on_own_socket
     http_logger = logging.getLogger(BENTOML_HTTP_LOGGER)
     if not any(isinstance(f, ExplainedErrorFilter) for f in http_logger.filters):
         http_logger.addFilter(ExplainedErrorFilter())
