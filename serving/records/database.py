@@ -239,13 +239,21 @@ def first_connection_lock(engine: sa.Engine) -> Iterator[None]:
     workers starting together); the first connection's `journal_mode=WAL` and the migration
     are made one process at a time. Other databases: nothing to do.
     """
-    path = sqlite_file(engine.url)
+    path = lock_file(engine)
     if path is None:
         yield
         return
-    with open(f"{path}.lock", "a") as lock_file:
-        fcntl.flock(lock_file, fcntl.LOCK_EX)  # released when the file is closed
+    with path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
         yield
+
+
+def lock_file(engine: sa.Engine) -> Path | None:
+    """SQLite: the file next to the database whose exclusive `flock` one process holds at a
+    time, while connecting first (`first_connection_lock`) and while committing decision
+    records (`serving.records.writer`). Other databases: None."""
+    path = sqlite_file(engine.url)
+    return None if path is None else path.with_name(f"{path.name}.lock")
 
 
 def lock_for_migration(connection: sa.Connection) -> None:
