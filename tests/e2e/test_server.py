@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import subprocess
@@ -9,9 +10,12 @@ import sys
 import time
 
 import bentoml
+import psutil
+import pytest
 import requests
 
 from credit_risk.contract import EXAMPLE
+from serving.http import routes
 from tests.e2e.conftest import scrape
 
 # The Python client example of the API documentation, verbatim but for the base URL.
@@ -123,3 +127,43 @@ def test_metrics_count_requests_by_endpoint_and_status_and_name_the_model(
     assert "bentoml_service_request_duration_seconds_bucket" in text
     assert "bentoml_service_adaptive_batch_size_count" in text
     assert f'credit_risk_model_info{{model="{stored_model.tag}"}} 1.0' in text
+
+
+def test_keep_alive_connections_are_spread_over_the_api_workers(served) -> None:
+    """Each public worker listens on a socket of its own (`serving.bentoml_fixes`): of 64
+    connections opened at once, each worker holds its share, every time. On one shared
+    socket the worker that woke first often took nearly all of them (62 of 64)."""
+    workers = [
+        p for p in served.processes() if "--service-name credit_scoring" in " ".join(p.cmdline())
+    ]
+    if len(workers) < 2:
+        pytest.skip("one API worker on this machine")
+    port = int(served.url.rsplit(":", 1)[1])
+    for _ in range(5):
+        assert min(_connections_held(workers, port)) >= 64 // len(workers) // 2
+
+
+def _connections_held(workers: list[psutil.Process], port: int) -> list[int]:
+    """Each worker's share of 64 connections opened one after the other, each asked once."""
+    connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(64)]
+    try:
+        for connection in connections:
+            connection.connect()
+        for connection in connections:
+            connection.request("GET", routes.HEALTH)
+            answer = connection.getresponse()
+            answer.read()
+            assert answer.status == 200
+        ours = {connection.sock.getsockname()[1] for connection in connections}
+        held = [
+            sum(
+                c.laddr.port == port and c.raddr and c.raddr.port in ours
+                for c in worker.net_connections("tcp")
+            )
+            for worker in workers
+        ]
+    finally:
+        for connection in connections:
+            connection.close()
+    assert sum(held) == 64
+    return held

@@ -607,3 +607,73 @@ def test_bentoml_still_serves_a_dependency_on_a_unix_socket_named_in_the_runner_
     assert "server_context.worker_index = worker_id" in inspect.getsource(service.main.callback)
     uri = path_to_uri("/tmp/bentoml-uds-x/1 2.sock")
     assert uri.startswith("file://") and uri_to_path(uri) == "/tmp/bentoml-uds-x/1 2.sock"
+
+
+def test_bentoml_still_shares_one_listening_socket_among_the_public_workers() -> None:
+    """`shared_port_socket` and `startup_on_own_socket` fit `serve_http`'s one circus socket
+    for the public service, made when it runs and passed to each worker as `--fd`, and the
+    worker's uvicorn started on it; BentoML balancing the workers itself (bentoml#5426)
+    would make them unnecessary."""
+    from _bentoml_impl.server import serving
+    from _bentoml_impl.worker import service
+
+    assert serving.API_SERVER_NAME == bentoml_fixes.API_SERVER_SOCKET
+    source = inspect.getsource(serving.serve_http)
+    assert "from circus.sockets import CircusSocket" in source
+    assert "name=API_SERVER_NAME" in source
+    assert 'f"$(circus.sockets.{API_SERVER_NAME})"' in source
+    assert "reuseport" not in source.lower()
+    assert "uvicorn.Server(config).run(sockets=[socket])" in inspect.getsource(
+        service.main.callback
+    )
+
+
+def test_each_public_worker_listens_on_a_socket_of_its_own_beside_the_shared_one() -> None:
+    """The public service's circus socket refuses a port that something listens on. Two
+    uvicorn servers started on it each listen on a socket of their own on its port, the
+    shared one is shut (no connection waits there unanswered), and both answer."""
+    from circus.sockets import CircusSocket
+
+    bentoml_fixes.install(max_header_bytes=16 * 1024, header_timeout_s=10)
+    with socket.create_server(("127.0.0.1", 0)) as taken, pytest.raises(OSError, match="in use"):
+        CircusSocket(
+            name=bentoml_fixes.API_SERVER_SOCKET, host="127.0.0.1", port=taken.getsockname()[1]
+        )
+    shared = CircusSocket(name=bentoml_fixes.API_SERVER_SOCKET, host="127.0.0.1", port=0)
+    shared.bind_and_listen()
+    port = shared.getsockname()[1]
+
+    async def answer(scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def serve_twice() -> list[int]:
+        servers = [
+            uvicorn.Server(uvicorn.Config(answer, lifespan="off", log_level="warning"))
+            for _ in range(2)
+        ]
+        serving = []
+        for server in servers:
+            serving.append(asyncio.create_task(server.serve(sockets=[shared])))
+            while not server.started:
+                await asyncio.sleep(0.01)
+        try:
+            listening = [server.servers[0].sockets[0] for server in servers]
+            assert all(sock.getsockname()[1] == port for sock in listening)
+            assert shared.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) == 0
+            statuses = []
+            for _ in range(4):
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                statuses.append(int((await reader.readline()).split()[1]))
+                writer.close()
+            return statuses
+        finally:
+            for server in servers:
+                server.should_exit = True
+            await asyncio.gather(*serving)
+
+    try:
+        assert asyncio.run(serve_twice()) == [200] * 4
+    finally:
+        shared.close()
