@@ -157,7 +157,7 @@ def _connections_held(workers: list[psutil.Process], port: int) -> list[int]:
         ours = {connection.sock.getsockname()[1] for connection in connections}
         held = [
             sum(
-                c.laddr.port == port and c.raddr and c.raddr.port in ours
+                bool(c.raddr) and c.laddr.port == port and c.raddr.port in ours
                 for c in worker.net_connections("tcp")
             )
             for worker in workers
