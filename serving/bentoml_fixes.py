@@ -383,6 +383,15 @@ def _shares_its_port(sock: socket.socket) -> bool:
     )
 
 
+def _beside(shared: socket.socket) -> socket.socket:
+    """A socket of this process's own on `shared`'s address, in its group (SO_REUSEPORT)."""
+    sock = socket.socket(shared.family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(shared.getsockname())
+    return sock
+
+
 async def startup_on_own_socket(
     self: uvicorn.server.Server, sockets: list[socket.socket] | None = None
 ) -> None:
@@ -394,14 +403,7 @@ async def startup_on_own_socket(
     if not shared:
         await STOCK_STARTUP(self, sockets)
         return
-    own = []
-    for sock in sockets or ():
-        if sock in shared:
-            sock = socket.socket(sock.family, socket.SOCK_STREAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            sock.bind(shared[0].getsockname())
-        own.append(sock)
+    own = [_beside(sock) if sock in shared else sock for sock in sockets or ()]
     await STOCK_STARTUP(self, own)
     for sock in shared:
         with contextlib.suppress(OSError):  # shut by another worker already

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import alembic.command
 import alembic.config
@@ -243,8 +243,7 @@ def first_connection_lock(engine: sa.Engine) -> Iterator[None]:
     if path is None:
         yield
         return
-    with path.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+    with path.open("a") as lock, turn(lock):
         yield
 
 
@@ -254,6 +253,19 @@ def lock_file(engine: sa.Engine) -> Path | None:
     records (`serving.records.writer`). Other databases: None."""
     path = sqlite_file(engine.url)
     return None if path is None else path.with_name(f"{path.name}.lock")
+
+
+@contextmanager
+def turn(lock: IO[str] | None) -> Iterator[None]:
+    """Hold the exclusive `flock` of `lock` (an open `lock_file`; None: nothing to hold)."""
+    if lock is None:
+        yield
+        return
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def lock_for_migration(connection: sa.Connection) -> None:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import itertools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +14,7 @@ import sqlalchemy as sa
 from credit_risk.contract import FIELDS
 from credit_risk.reasons import REASON_TABLE_VERSION
 from serving.oversight import REFER
-from serving.records.database import SHADOW_COLUMNS, decisions, lock_file
+from serving.records.database import SHADOW_COLUMNS, decisions, lock_file, turn
 from serving.records.models import ContestOf
 
 
@@ -51,7 +49,7 @@ class RecordWriter:
     def _write(self, rows: Sequence[Mapping[str, Any]]) -> list[bool]:
         connection, self._connection = self._connection or self._engine.connect(), None
         try:
-            with self._turn():
+            with turn(self._turns):
                 committed = _insert(connection, rows)
         except BaseException:
             connection.close()
@@ -61,17 +59,6 @@ class RecordWriter:
         else:
             connection.close()
         return committed
-
-    @contextmanager
-    def _turn(self) -> Iterator[None]:
-        if self._turns is None:
-            yield
-            return
-        fcntl.flock(self._turns, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(self._turns, fcntl.LOCK_UN)
 
     async def commit(self, rows: list[Mapping[str, Any]]) -> list[bool]:
         """Insert `rows` (the rows of requests, each from its position 0) for `Coalescer`,
